@@ -1,0 +1,9 @@
+export {
+  PeriodError,
+  nthPeriod,
+  periodFor,
+  periodEndingOn,
+  anniversaryFallsOn,
+  localDateOf,
+} from './periods.ts';
+export type { Anchor, BillingPeriod, PeriodErrorCode } from './periods.ts';
