@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // against the real local stack (started once by test/global-setup.ts).
 export default defineConfig({
   test: {
+    // Integration suites share one local stack and two cores: one file at a time.
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -20,7 +22,6 @@ export default defineConfig({
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
-          fileParallelism: false,
         },
       },
     ],

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { loadRuntimeConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+describe('loadRuntimeConfig', () => {
+  it('reads every endpoint from the environment', () => {
+    const config = loadRuntimeConfig('ingest', {
+      KAFKA_BROKERS: 'k1:9092, k2:9092',
+      SCHEMA_REGISTRY_URL: 'http://registry:8081',
+      DATABASE_URL: 'postgres://u:p@db:5432/rateline',
+      HTTP_PORT: '9100',
+    });
+    expect(config.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'rateline-ingest' });
+    expect(config.registry.url).toBe('http://registry:8081');
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 9100 });
+  });
+
+  it('falls back to the local stack endpoints when the environment is silent', () => {
+    const config = loadRuntimeConfig('rate', {}, { kafkaBrokers: '127.0.0.1:19092', schemaRegistryUrl: 'http://127.0.0.1:18081/apis/ccompat/v7', databaseUrl: 'postgres://127.0.0.1:15432/rateline' });
+    expect(config.kafka.brokers).toEqual(['127.0.0.1:19092']);
+  });
+
+  it('reports every problem at once, each naming what to set', () => {
+    let error: unknown;
+    try {
+      loadRuntimeConfig('rate', { KAFKA_BROKERS: 'nohost', DATABASE_URL: 'mysql://x', HTTP_PORT: '70000' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(4);
+    expect(problems.join('\n')).toMatch(/KAFKA_BROKERS entry "nohost" must be host:port/);
+    expect(problems.join('\n')).toMatch(/SCHEMA_REGISTRY_URL is not set/);
+    expect(problems.join('\n')).toMatch(/DATABASE_URL=mysql:\/\/x must start with postgres:/);
+    expect(problems.join('\n')).toMatch(/HTTP_PORT=70000/);
+  });
+});

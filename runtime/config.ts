@@ -1,0 +1,82 @@
+import { ConfigError } from './errors.ts';
+
+/** Where the shared infrastructure is. Each concern is one typed block, validated at boot. */
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+}
+export interface RegistryConfig {
+  url: string;
+}
+export interface PostgresConfig {
+  url: string;
+}
+export interface HttpConfig {
+  host: string;
+  /** 0 picks a free port (tests, several services in one process). */
+  port: number;
+}
+export interface RuntimeConfig {
+  kafka: KafkaConfig;
+  registry: RegistryConfig;
+  postgres: PostgresConfig;
+  http: HttpConfig;
+}
+
+/** Endpoints from somewhere other than the environment, e.g. the local stack's state file. */
+export interface EndpointDefaults {
+  kafkaBrokers?: string;
+  schemaRegistryUrl?: string;
+  databaseUrl?: string;
+}
+
+const hint = 'start the local stack with `npm run stack -- up`, or set it to an existing server';
+
+function parseUrl(name: string, raw: string | undefined, protocols: string[], problems: string[]): string {
+  if (!raw) {
+    problems.push(`${name} is not set: ${hint}`);
+    return '';
+  }
+  try {
+    const url = new URL(raw);
+    if (!protocols.includes(url.protocol)) problems.push(`${name}=${raw} must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  } catch {
+    problems.push(`${name}=${raw} is not a URL`);
+  }
+  return raw;
+}
+
+function parseBrokers(raw: string | undefined, problems: string[]): string[] {
+  if (!raw) {
+    problems.push(`KAFKA_BROKERS is not set: ${hint}`);
+    return [];
+  }
+  const brokers = raw.split(',').map((b) => b.trim()).filter(Boolean);
+  for (const broker of brokers) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(broker)) problems.push(`KAFKA_BROKERS entry "${broker}" must be host:port`);
+  }
+  return brokers;
+}
+
+function parsePort(name: string, raw: string | undefined, fallback: number, problems: string[]): number {
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`${name}=${raw} must be a TCP port (0-65535)`);
+  return port;
+}
+
+/**
+ * Reads the runtime configuration from the environment (falling back to `defaults`), reporting
+ * every problem at once with what to set.
+ */
+export function loadRuntimeConfig(serviceName: string, env: NodeJS.ProcessEnv = process.env, defaults: EndpointDefaults = {}): RuntimeConfig {
+  const problems: string[] = [];
+  const config: RuntimeConfig = {
+    kafka: { brokers: parseBrokers(env.KAFKA_BROKERS || defaults.kafkaBrokers, problems), clientId: env.KAFKA_CLIENT_ID ?? `rateline-${serviceName}` },
+    registry: { url: parseUrl('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL || defaults.schemaRegistryUrl, ['http:', 'https:'], problems) },
+    postgres: { url: parseUrl('DATABASE_URL', env.DATABASE_URL || defaults.databaseUrl, ['postgres:', 'postgresql:'], problems) },
+    http: { host: env.HTTP_HOST ?? '127.0.0.1', port: parsePort('HTTP_PORT', env.HTTP_PORT, 0, problems) },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,54 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type client from 'prom-client';
+import type { HttpConfig } from './config.ts';
+
+/** A named readiness check; /healthz is 200 only when every check passes. */
+export type HealthCheck = () => { ok: boolean; detail?: string };
+
+export interface OpsServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The per-service operations endpoint: /metrics for Prometheus and /healthz for orchestrators.
+ * Extra routes (e.g. an upload endpoint) can be mounted by the service.
+ */
+export async function startOpsServer(
+  config: HttpConfig,
+  registry: client.Registry,
+  checks: Record<string, HealthCheck>,
+  routes: Record<string, http.RequestListener> = {},
+): Promise<OpsServer> {
+  const server = http.createServer((req, res) => {
+    const route = (req.url ?? '/').split('?')[0]!;
+    if (route === '/metrics' && req.method === 'GET') {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+      return;
+    }
+    if (route === '/healthz' && req.method === 'GET') {
+      const results = Object.fromEntries(Object.entries(checks).map(([name, check]) => [name, check()]));
+      const ok = Object.values(results).every((r) => r.ok);
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks: results }));
+      return;
+    }
+    const handler = routes[route];
+    if (handler) return handler(req, res);
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found', path: route }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`HTTP port ${config.port} is taken: set HTTP_PORT to another port`, { cause: err }) : err),
+    );
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${config.host}:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

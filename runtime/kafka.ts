@@ -1,0 +1,195 @@
+import { Kafka, logLevel, CompressionTypes, type Consumer, type EachBatchPayload, type IHeaders, type Producer, type LogEntry } from 'kafkajs';
+import type { KafkaConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import { TransientError } from './errors.ts';
+
+/** A message to produce. The key is the identity ordering and de-duplication rely on. */
+export interface OutgoingMessage {
+  key: string | null;
+  value: Buffer | null;
+  headers?: Record<string, string>;
+  /** Epoch ms; defaults to now. */
+  timestamp?: number;
+}
+
+/** A consumed message with where it came from. */
+export interface ConsumedRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  timestamp: number;
+}
+
+/** The small fixed set of headers every rateline message carries. */
+export function standardHeaders(fields: { eventId: string; brand?: string; traceparent?: string }): Record<string, string> {
+  const headers: Record<string, string> = { 'event-id': fields.eventId };
+  if (fields.brand) headers.brand = fields.brand;
+  if (fields.traceparent) headers.traceparent = fields.traceparent;
+  return headers;
+}
+
+const toKafkaLevel: Record<string, keyof Logger> = { ERROR: 'error', WARN: 'warn', INFO: 'debug', DEBUG: 'debug' };
+
+export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: config.brokers,
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      const level = toKafkaLevel[logLevel[entry.level] as string] ?? 'debug';
+      const { message, ...rest } = entry.log;
+      (logger[level] as (msg: string, fields?: Record<string, unknown>) => void)(`kafka: ${message}`, { namespace: entry.namespace, ...rest });
+    },
+    retry: { initialRetryTime: 200, retries: 8 },
+  });
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    out[name] = Array.isArray(value) ? String(value[0]) : String(value);
+  }
+  return out;
+}
+
+/**
+ * An idempotent producer (acks=all, no duplicates on retry) that sends batches and waits for the
+ * broker's acknowledgement: nothing is fire-and-forget.
+ */
+export class BatchProducer {
+  private connected = false;
+
+  private constructor(private readonly producer: Producer) {}
+
+  static async connect(kafka: Kafka, options: { transactionalId?: string } = {}): Promise<BatchProducer> {
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
+    });
+    await producer.connect();
+    const wrapped = new BatchProducer(producer);
+    wrapped.connected = true;
+    producer.on(producer.events.DISCONNECT, () => {
+      wrapped.connected = false;
+    });
+    producer.on(producer.events.CONNECT, () => {
+      wrapped.connected = true;
+    });
+    return wrapped;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Sends messages to several topics in one request; resolves when the broker acknowledged all. */
+  async send(byTopic: Record<string, OutgoingMessage[]>): Promise<void> {
+    const topicMessages = Object.entries(byTopic)
+      .filter(([, messages]) => messages.length > 0)
+      .map(([topic, messages]) => ({
+        topic,
+        messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers, timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) })),
+      }));
+    if (topicMessages.length === 0) return;
+    try {
+      await this.producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+    } catch (cause) {
+      throw new TransientError('produce_failed', `produce to ${topicMessages.map((t) => t.topic).join(', ')}`, cause);
+    }
+  }
+
+  /** kafkajs sends are awaited, so nothing is buffered: disconnect is the flush. */
+  async stop(): Promise<void> {
+    await this.producer.disconnect();
+    this.connected = false;
+  }
+}
+
+export interface BatchContext {
+  /** True once stop() was called: finish the batch quickly. */
+  isStopping(): boolean;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topics: string[];
+  fromBeginning?: boolean;
+  /** Max bytes fetched per partition; larger batches amortise per-batch costs. */
+  maxBytesPerPartition?: number;
+  /** Process a batch; throw to retry it (retryable) or to have it split and dead-lettered. */
+  handle(records: ConsumedRecord[], context: BatchContext): Promise<void>;
+  onLag?(topic: string, partition: number, lag: number): void;
+}
+
+export interface RunningConsumer {
+  consumer: Consumer;
+  isRunning(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Consumes batches and commits a batch's offsets only after `handle` resolved: at-least-once.
+ * What to do when `handle` throws is the caller's (see consumer-loop.ts); this function only
+ * guarantees that an offset is never committed for a record that was not processed.
+ */
+export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): Promise<RunningConsumer> {
+  const consumer = kafka.consumer({
+    groupId: options.groupId,
+    maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+    maxBytes: 32 * 1024 * 1024,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    retry: { retries: 10 },
+  });
+  let running = false;
+  let stopping = false;
+  consumer.on(consumer.events.CRASH, () => {
+    running = false;
+  });
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    running = true;
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: async ({ batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload) => {
+      if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+      const records: ConsumedRecord[] = batch.messages.map((m) => ({
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: m.offset,
+        key: m.key,
+        value: m.value,
+        headers: decodeHeaders(m.headers),
+        timestamp: Number(m.timestamp),
+      }));
+      await options.handle(records, { isStopping: () => stopping });
+      const last = batch.messages[batch.messages.length - 1]!;
+      const next = (BigInt(last.offset) + 1n).toString();
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+      void commitOffsetsIfNecessary;
+      options.onLag?.(batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
+      await heartbeat();
+    },
+  });
+  running = true;
+  return {
+    consumer,
+    isRunning: () => running,
+    stop: async () => {
+      stopping = true;
+      // kafkajs waits for the batch in hand to finish, then leaves the group.
+      await consumer.stop();
+      await consumer.disconnect();
+      running = false;
+    },
+  };
+}

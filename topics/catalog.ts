@@ -1,0 +1,55 @@
+/**
+ * Every topic rateline reads or writes, as code. Services take topic names from here, never from
+ * string literals; `rateline topics apply` creates or updates the cluster to match.
+ */
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** What the message key is: the identity that ordering and de-duplication rely on. */
+  key: string;
+  cleanupPolicy: 'delete' | 'compact';
+  /** For `delete` topics; -1 keeps records forever. */
+  retentionMs?: number;
+  /** The Avro schema in schemas/ (registered under `<topic>-value`), or null for raw bytes. */
+  schema: string | null;
+  description: string;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const topics = {
+  cdrRaw: { name: 'cdr.raw', partitions: 6, key: 'source/cdrId', cleanupPolicy: 'delete', retentionMs: 14 * DAY_MS, schema: 'cdr.raw', description: 'CDRs as telephony platforms and the file job publish them' },
+  cdrAccepted: { name: 'cdr.accepted', partitions: 6, key: 'source/cdrId', cleanupPolicy: 'delete', retentionMs: 14 * DAY_MS, schema: 'cdr.accepted', description: 'Validated, de-duplicated CDRs' },
+  cdrRejected: { name: 'cdr.rejected', partitions: 3, key: 'source (or file name)', cleanupPolicy: 'delete', retentionMs: 90 * DAY_MS, schema: 'cdr.rejected', description: 'Records that could not be used, with reason and original payload, for redrive' },
+  usageResolved: { name: 'usage.resolved', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage.resolved', description: 'CDRs attributed to brand, account, subscription and product; kept long enough to re-rate from' },
+  usageRated: { name: 'usage.rated', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 30 * DAY_MS, schema: 'usage.rated', description: 'Usage with billable quantity and rule version' },
+  usageCharged: { name: 'usage.charged', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage.charged', description: 'Usage drawn down against included units, overage priced' },
+  accountLifecycle: { name: 'account.lifecycle', partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'account.lifecycle', description: 'Trial, activation, dunning steps, suspension, cancellation, reactivation' },
+  refBrands: { name: 'ref.brands', partitions: 1, key: 'brand code', cleanupPolicy: 'compact', schema: 'ref.brands', description: 'Brands and how they bill' },
+  refNumbers: { name: 'ref.numbers', partitions: 1, key: 'number (E.164)', cleanupPolicy: 'compact', schema: 'ref.numbers', description: 'Each number with its whole assignment history' },
+  refPlans: { name: 'ref.plans', partitions: 1, key: 'planId:version', cleanupPolicy: 'compact', schema: 'ref.plans', description: 'Versioned plans: fees, included units, price models' },
+  refSubscriptions: { name: 'ref.subscriptions', partitions: 1, key: 'subscriptionId', cleanupPolicy: 'compact', schema: 'ref.subscriptions', description: 'Subscriptions: plan, anchor, status, add-ons' },
+  refRatingRules: { name: 'ref.rating-rules', partitions: 1, key: 'ruleId:version', cleanupPolicy: 'compact', schema: 'ref.rating-rules', description: 'Versioned, effective-dated rating rules' },
+  deadLetter: { name: 'ops.dead-letter', partitions: 3, key: 'the original key', cleanupPolicy: 'delete', retentionMs: 90 * DAY_MS, schema: null, description: 'Records a service could not process, original bytes, error in headers (dlq-*)' },
+} as const satisfies Record<string, TopicSpec>;
+
+/** Brand codes become part of topic names, so they are restricted to what Kafka and ACLs take. */
+export function assertBrandCode(code: string): void {
+  if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(code)) throw new Error(`brand code "${code}" must be 1-40 lowercase letters, digits or dashes`);
+}
+
+/** The outbound topics of one brand, separate so that Kafka ACLs can isolate each brand. */
+export function brandTopics(code: string): { invoices: TopicSpec; payments: TopicSpec } {
+  assertBrandCode(code);
+  return {
+    invoices: { name: `brand.${code}.invoices`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'invoice', description: `Invoices issued by ${code}` },
+    payments: { name: `brand.${code}.payments`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'payment', description: `Payments and refunds of ${code}` },
+  };
+}
+
+/** Every topic for the given brands. */
+export function allTopics(brands: readonly string[]): TopicSpec[] {
+  return [...Object.values(topics), ...brands.flatMap((code) => Object.values(brandTopics(code)))];
+}
+
+export const valueSubject = (topic: string) => `${topic}-value`;
