@@ -35,7 +35,7 @@ export class InvalidInputError extends RatelineError {
 /** A dependency failed in a way that may pass (broker, registry, database unreachable). */
 export class TransientError extends RatelineError {
   constructor(code: string, message: string, cause?: unknown) {
-    super(code, message, { retryable: true, cause });
+    super(code, cause instanceof Error ? `${message}: ${cause.message}` : message, { retryable: true, cause });
     this.name = 'TransientError';
   }
 }

@@ -1,4 +1,7 @@
-import { Kafka, logLevel, CompressionTypes, type Consumer, type EachBatchPayload, type IHeaders, type Producer, type LogEntry } from 'kafkajs';
+import kafkajs, { type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer, type LogEntry } from 'kafkajs';
+
+// kafkajs is CommonJS: take its values from the default export so every Node version resolves them.
+const { Kafka: KafkaClient, logLevel, CompressionTypes } = kafkajs;
 import type { KafkaConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { TransientError } from './errors.ts';
@@ -34,7 +37,7 @@ export function standardHeaders(fields: { eventId: string; brand?: string; trace
 const toKafkaLevel: Record<string, keyof Logger> = { ERROR: 'error', WARN: 'warn', INFO: 'debug', DEBUG: 'debug' };
 
 export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
-  return new Kafka({
+  return new KafkaClient({
     clientId: config.clientId,
     brokers: config.brokers,
     logLevel: logLevel.WARN,

@@ -14,7 +14,9 @@ export function loadSchema(name: string): avro.Schema {
   return JSON.parse(fs.readFileSync(path.join(schemasDir, `${name}.avsc`), 'utf8')) as avro.Schema;
 }
 
-export const avroType = (schema: avro.Schema) => avro.Type.forSchema(schema, avroOptions);
+// A fresh options object each time: avsc records named types in `opts.registry`, so a shared one
+// would make the second schema with the same record name fail as a duplicate.
+export const avroType = (schema: avro.Schema) => avro.Type.forSchema(schema, { ...avroOptions });
 
 /**
  * Avro with the Confluent wire format (magic byte 0, 4-byte schema id, Avro body), through any
@@ -28,7 +30,7 @@ export class AvroSerde {
   private readonly registry: SchemaRegistry;
 
   constructor(registryUrl: string) {
-    this.registry = new SchemaRegistry({ host: registryUrl, clientId: 'rateline' }, { [SchemaType.AVRO]: avroOptions });
+    this.registry = new SchemaRegistry({ host: registryUrl, clientId: 'rateline' }, { [SchemaType.AVRO]: { ...avroOptions } });
   }
 
   /** Registers a schema under `<topic>-value` with BACKWARD compatibility; returns its id. */

@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
-import { ConfigResourceTypes } from 'kafkajs';
+import kafkajs from 'kafkajs';
+const { ConfigResourceTypes } = kafkajs;
 import type { AvroSerde } from '../runtime/serde.ts';
 import { loadSchema } from '../runtime/serde.ts';
 import { valueSubject, type TopicSpec } from './catalog.ts';

@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import kafkajs from 'kafkajs';
+
+const { Kafka, logLevel } = kafkajs;
 import type { StackPaths } from './paths.ts';
 import { projectRoot } from './paths.ts';
 import { findJava } from './java.ts';
