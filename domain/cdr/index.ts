@@ -1,0 +1,43 @@
+export type {
+  CdrIssue,
+  CdrRejectCode,
+  CdrRejection,
+  RawCdr,
+  Result,
+  ValidationPolicy,
+} from './types.ts';
+export { REJECT_PRECEDENCE, rejectionFrom } from './types.ts';
+export type { NumberProblem } from './e164.ts';
+export { isWithheldCaller, normaliseNumber } from './e164.ts';
+export { validateCdr } from './validate.ts';
+export type { RejectionKey } from './dedupe-key.ts';
+export { cdrEventId, fileLineOrigin, rejectionId } from './dedupe-key.ts';
+export type { CsvSyntaxError } from './csv-line.ts';
+export { parseCsvLine } from './csv-line.ts';
+export type { LocalTimeReading } from './local-time.ts';
+export { localTimeInstants, parseIsoWithOffset, zoneNamed } from './local-time.ts';
+export type {
+  AsteriskCsvOptions,
+  ChosenInstants,
+  ColumnRef,
+  CompiledMapping,
+  CsvMapping,
+  DurationSource,
+  FreeSwitchCsvOptions,
+  MapContext,
+  TimeFormat,
+  UsageTypeSource,
+} from './csv-mapping.ts';
+export {
+  ASTERISK_BASE_COLUMNS,
+  FREESWITCH_EXAMPLE_COLUMNS,
+  RATELINE_CSV,
+  asteriskMasterCsv,
+  chooseInstants,
+  compileMapping,
+  freeswitchMasterCsv,
+  mapCsvLine,
+  mapFields,
+} from './csv-mapping.ts';
+export type { FileLineResult, FileSummary, ReadCdrFileOptions } from './file-reader.ts';
+export { CdrFileError, emptySummary, readCdrFile, summariseFile, tally } from './file-reader.ts';
