@@ -128,8 +128,8 @@ export function compileMapping(mapping: CsvMapping, header?: readonly string[]):
 
   let names: readonly string[] | undefined;
   if (mapping.header) {
-    if (header === undefined) problems.push('the mapping expects a header row but none was given');
-    else names = header.map((h) => h.trim());
+    if (header === undefined) return { ok: false, error: ['the mapping expects a header row but none was given'] };
+    names = header.map((h) => h.trim());
   } else {
     names = mapping.columns;
   }
