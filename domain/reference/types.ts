@@ -1,0 +1,247 @@
+/**
+ * Reference data as it travels on the compacted `ref.*` topics: field names and shapes are
+ * those of the Avro schemas in `schemas/ref.*.avsc`, so a service adapter hands a decoded
+ * record to `ReferenceTables.apply` as it is.
+ *
+ * Instants are epoch milliseconds (Avro `timestamp-millis`). Decimals are a `Decimal` when
+ * decoded from Avro and a decimal string when read from a reference file: both are taken.
+ */
+import type { Decimal } from 'decimal.js';
+
+/** An exact decimal: decimal.js from Avro, a string such as "0.95" from a file. Never a JS number. */
+export type DecimalValue = Decimal | string;
+
+/** `ref.brands`, keyed by `code`. */
+export interface Brand {
+  readonly code: string;
+  readonly parentCompany: string;
+  readonly name: string;
+  /** ISO 3166-1 alpha-2. */
+  readonly country: string;
+  /** ISO 4217; every plan a brand's customers subscribe to is in this currency. */
+  readonly currency: string;
+  /** IANA zone of billing days and anniversaries. */
+  readonly timeZone: string;
+  /** Local hour (0-23) of the daily bill run. */
+  readonly billingHour: number;
+  readonly taxRegime: string;
+  /** Payment gateway plugin id. */
+  readonly gateway: string;
+  /** half_up, half_even, down, up (domain/money). */
+  readonly roundingMode: string;
+  /** Usage type → the brand's product id for it. */
+  readonly usageProducts: Readonly<Record<string, string>>;
+}
+
+/** One interval of ownership of a number: [effectiveFrom, effectiveTo). */
+export interface NumberAssignment {
+  readonly assignmentId: string;
+  readonly brand: string;
+  readonly accountId: string;
+  readonly subscriptionId: string;
+  /** Inclusive, epoch ms. */
+  readonly effectiveFrom: number;
+  /** Exclusive, epoch ms; null while assigned. */
+  readonly effectiveTo: number | null;
+}
+
+/** `ref.numbers`, keyed by `number`: the whole history, so compaction keeps it whole. */
+export interface NumberHistory {
+  /** E.164. */
+  readonly number: string;
+  readonly assignments: readonly NumberAssignment[];
+}
+
+/** Included seconds per period, of a plan or an add-on (Avro `IncludedGrant`). */
+export interface IncludedGrant {
+  readonly bucketId: string;
+  readonly usageType: string;
+  readonly seconds: number;
+  /** Lower draws first. */
+  readonly priority: number;
+}
+
+export interface PriceTierRecord {
+  /** Inclusive upper bound in price units; null on the last tier. */
+  readonly upTo: number | null;
+  readonly unitPrice: DecimalValue;
+  /** Charged when usage enters the tier; zero for none. */
+  readonly flatFee: DecimalValue;
+}
+
+export type PriceModelKind = 'PER_UNIT' | 'GRADUATED' | 'VOLUME';
+
+export interface PriceModelRecord {
+  readonly usageType: string;
+  readonly kind: PriceModelKind;
+  /** Seconds per price unit: 60 for per-minute prices. */
+  readonly unitSeconds: number;
+  /** PER_UNIT has exactly one tier, with upTo null. */
+  readonly tiers: readonly PriceTierRecord[];
+}
+
+/** `ref.plans`, keyed by `planId:version`. */
+export interface Plan {
+  readonly planId: string;
+  readonly version: number;
+  /** A brand code, or the parent company for the shared catalogue. */
+  readonly owner: string;
+  readonly name: string;
+  readonly currency: string;
+  readonly monthlyFee: DecimalValue;
+  readonly trialDays: number;
+  readonly grants: readonly IncludedGrant[];
+  readonly priceModels: readonly PriceModelRecord[];
+  readonly numberAllotment: number;
+}
+
+export type SubscriptionStatus = 'trial' | 'active' | 'suspended' | 'cancelled';
+
+/** `ref.subscriptions`, keyed by `subscriptionId`. */
+export interface Subscription {
+  readonly subscriptionId: string;
+  readonly brand: string;
+  readonly accountId: string;
+  readonly planId: string;
+  readonly planVersion: number;
+  /** Extra buckets from add-on bundles; bucket ids distinct from the plan's. */
+  readonly addOnGrants: readonly IncludedGrant[];
+  /** Epoch ms; its local date in the brand's zone sets the monthly anniversary. */
+  readonly anchor: number;
+  /** trial, active, suspended, cancelled (a string on the wire). */
+  readonly status: string;
+  readonly trialEndsAt: number | null;
+  readonly cancelledAt: number | null;
+}
+
+/** Avro `Increment`: the rounding is a string and the tie a separate field. */
+export interface IncrementRecord {
+  readonly seconds: number;
+  /** up, down or nearest. */
+  readonly rounding: string;
+  /** For nearest only: up, down or even. */
+  readonly tie: string | null;
+}
+
+/** `ref.rating-rules`, keyed by `ruleId:version`. domain/rating's RatingRule in wire form. */
+export interface RatingRuleRecord {
+  readonly ruleId: string;
+  readonly version: number;
+  readonly companyId: string;
+  readonly usageType: string;
+  /** Inclusive, epoch ms, by the call's start. */
+  readonly effectiveFrom: number;
+  /** Exclusive, epoch ms; null for open-ended. */
+  readonly effectiveTo: number | null;
+  readonly freeSeconds: number;
+  /** grace or deduct. */
+  readonly freeMode: string;
+  readonly minimumSeconds: number;
+  readonly initialIncrement: IncrementRecord;
+  readonly mainIncrement: IncrementRecord;
+  /** second or minute. */
+  readonly unit: string;
+}
+
+/** The five compacted reference topics, by the kind of record they hold. */
+export type ReferenceKind = 'brand' | 'number' | 'plan' | 'subscription' | 'ratingRule';
+
+export interface ReferenceRecords {
+  brand: Brand;
+  number: NumberHistory;
+  plan: Plan;
+  subscription: Subscription;
+  ratingRule: RatingRuleRecord;
+}
+
+/** A whole reference set in record form: what a parsed file or a snapshot of the tables holds. */
+export interface ReferenceData {
+  readonly parentCompany: string;
+  readonly brands: readonly Brand[];
+  readonly numbers: readonly NumberHistory[];
+  readonly plans: readonly Plan[];
+  readonly subscriptions: readonly Subscription[];
+  readonly ratingRules: readonly RatingRuleRecord[];
+}
+
+/** One problem in reference data: where (a dotted/indexed path) and what. */
+export interface ReferenceIssue {
+  /** e.g. `numbers[3].assignments[1].effectiveFrom`; '' for the whole input. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
+
+// ---------------------------------------------------------------------------------------
+// The reference file: the same records with instants as ISO 8601 strings (with an offset)
+// and decimals as strings. Fields with an Avro default may be left out.
+// ---------------------------------------------------------------------------------------
+
+export interface BrandEntry extends Omit<Brand, 'usageProducts'> {
+  readonly usageProducts?: Readonly<Record<string, string>>;
+}
+
+export interface NumberAssignmentEntry extends Omit<NumberAssignment, 'effectiveFrom' | 'effectiveTo'> {
+  readonly effectiveFrom: string;
+  readonly effectiveTo?: string | null;
+}
+
+export interface NumberEntry {
+  readonly number: string;
+  readonly assignments: readonly NumberAssignmentEntry[];
+}
+
+export interface PriceTierEntry {
+  readonly upTo?: number | null;
+  readonly unitPrice: string;
+  readonly flatFee?: string;
+}
+
+export interface PriceModelEntry extends Omit<PriceModelRecord, 'tiers'> {
+  readonly tiers: readonly PriceTierEntry[];
+}
+
+export interface PlanEntry extends Omit<Plan, 'monthlyFee' | 'trialDays' | 'priceModels' | 'numberAllotment'> {
+  readonly monthlyFee: string;
+  readonly trialDays?: number;
+  readonly priceModels: readonly PriceModelEntry[];
+  readonly numberAllotment?: number;
+}
+
+export interface SubscriptionEntry
+  extends Omit<Subscription, 'addOnGrants' | 'anchor' | 'trialEndsAt' | 'cancelledAt'> {
+  readonly addOnGrants?: readonly IncludedGrant[];
+  readonly anchor: string;
+  readonly trialEndsAt?: string | null;
+  readonly cancelledAt?: string | null;
+}
+
+/**
+ * An increment in the file: the wire form `{seconds, rounding: 'nearest', tie: 'even'}` or
+ * domain/rating's form `{seconds, rounding: {mode: 'nearest', tie: 'even'}}`.
+ */
+export interface IncrementEntry {
+  readonly seconds: number;
+  readonly rounding: string | { readonly mode: string; readonly tie?: string };
+  readonly tie?: string | null;
+}
+
+export interface RatingRuleEntry
+  extends Omit<RatingRuleRecord, 'effectiveFrom' | 'effectiveTo' | 'initialIncrement' | 'mainIncrement' | 'unit'> {
+  readonly effectiveFrom: string;
+  readonly effectiveTo?: string | null;
+  readonly initialIncrement: IncrementEntry;
+  readonly mainIncrement: IncrementEntry;
+  readonly unit?: string;
+}
+
+/** The JSON reference file ops edit and tests load. */
+export interface ReferenceFile {
+  readonly parentCompany: string;
+  readonly brands: readonly BrandEntry[];
+  readonly numbers: readonly NumberEntry[];
+  readonly plans: readonly PlanEntry[];
+  readonly subscriptions: readonly SubscriptionEntry[];
+  readonly ratingRules: readonly RatingRuleEntry[];
+}

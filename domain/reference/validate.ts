@@ -1,0 +1,541 @@
+/**
+ * Checks of reference records, one by one (shape and values) and as a set (references
+ * between them). One reader serves both the wire (instants as epoch ms, decimals as
+ * Decimal or string) and the reference file (instants as ISO strings, decimals as
+ * strings), so both report the same problems in the same words.
+ */
+import { Decimal } from 'decimal.js';
+import { IANAZone } from 'luxon';
+import { MINOR_UNITS, MONEY_SCALE } from '../money/index.ts';
+import { validatePriceModel } from '../pricing/index.ts';
+import { validateRule, validateRuleSet } from '../rating/index.ts';
+import { parseInstant, planKey, referenceKey, toPriceModel, toRatingRule } from './convert.ts';
+import type {
+  Brand,
+  DecimalValue,
+  IncludedGrant,
+  IncrementRecord,
+  NumberAssignment,
+  NumberHistory,
+  Plan,
+  PriceModelKind,
+  PriceModelRecord,
+  PriceTierRecord,
+  RatingRuleRecord,
+  ReferenceData,
+  ReferenceIssue,
+  ReferenceKind,
+  ReferenceRecords,
+  Subscription,
+} from './types.ts';
+
+/** `+`, then 8 to 15 digits, the first not 0. */
+export const E164 = /^\+[1-9]\d{7,14}$/;
+/** Brand codes become part of topic names (see topics/catalog.ts). */
+const BRAND_CODE = /^[a-z0-9][a-z0-9-]{0,39}$/;
+const COUNTRY = /^[A-Z]{2}$/;
+const DECIMAL_TEXT = /^-?\d+(\.\d+)?$/;
+const ROUNDING_MODES = ['half_up', 'half_even', 'down', 'up'];
+const STATUSES = ['trial', 'active', 'suspended', 'cancelled'];
+const PRICE_KINDS: readonly PriceModelKind[] = ['PER_UNIT', 'GRADUATED', 'VOLUME'];
+
+/** Where a record comes from decides how instants and decimals are written. */
+export type RecordForm = 'wire' | 'file';
+
+type Fields = Record<string, unknown>;
+
+function isObject(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (Decimal.isDecimal(value)) return `Decimal ${(value as Decimal).toString()}`;
+  return JSON.stringify(value) ?? String(value);
+}
+
+export function isTimeZone(zone: string): boolean {
+  return IANAZone.isValidZone(zone);
+}
+
+/**
+ * Reads typed fields out of unknown input, recording every problem. A field that fails
+ * yields a placeholder; the record built from it is only used when no problem was found.
+ */
+class Reader {
+  constructor(
+    readonly form: RecordForm,
+    readonly issues: ReferenceIssue[],
+  ) {}
+
+  problem(path: string, message: string): void {
+    this.issues.push({ path, message });
+  }
+
+  object(value: unknown, path: string): Fields {
+    if (isObject(value)) return value;
+    this.problem(path, `must be an object, got ${describe(value)}`);
+    return {};
+  }
+
+  text(fields: Fields, key: string, path: string, pattern?: RegExp, what?: string): string {
+    const value = fields[key];
+    if (typeof value !== 'string' || value.trim() === '') {
+      this.problem(`${path}${key}`, `must be a non-empty string, got ${describe(value)}`);
+      return '';
+    }
+    if (pattern !== undefined && !pattern.test(value)) {
+      this.problem(`${path}${key}`, `must be ${what ?? `like ${pattern.source}`}, got ${describe(value)}`);
+    }
+    return value;
+  }
+
+  oneOf<T extends string>(fields: Fields, key: string, path: string, allowed: readonly T[], fallback?: T): T {
+    const value = fields[key] ?? fallback;
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      this.problem(`${path}${key}`, `must be one of ${allowed.join(', ')}, got ${describe(value)}`);
+      return (allowed[0] ?? '') as T;
+    }
+    return value as T;
+  }
+
+  integer(fields: Fields, key: string, path: string, min: number, max = Number.MAX_SAFE_INTEGER, fallback?: number): number {
+    const value = fields[key] ?? fallback;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+      this.problem(`${path}${key}`, `must be ${range}, got ${describe(value)}`);
+      return Number.NaN;
+    }
+    return value;
+  }
+
+  /** Any number type-wise; values are domain/rating's to judge. */
+  number(fields: Fields, key: string, path: string, fallback?: number): number {
+    const value = fields[key] ?? fallback;
+    if (typeof value !== 'number') {
+      this.problem(`${path}${key}`, `must be a number, got ${describe(value)}`);
+      return Number.NaN;
+    }
+    return value;
+  }
+
+  instant(fields: Fields, key: string, path: string): number {
+    const value = fields[key];
+    if (this.form === 'file') {
+      const millis = typeof value === 'string' ? parseInstant(value) : undefined;
+      if (millis === undefined) {
+        this.problem(
+          `${path}${key}`,
+          `must be an ISO 8601 instant with an offset (e.g. 2026-01-01T00:00:00Z), got ${describe(value)}`,
+        );
+        return Number.NaN;
+      }
+      return millis;
+    }
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+      this.problem(`${path}${key}`, `must be epoch milliseconds, got ${describe(value)}`);
+      return Number.NaN;
+    }
+    return value;
+  }
+
+  optionalInstant(fields: Fields, key: string, path: string): number | null {
+    const value = fields[key];
+    if (value === undefined || value === null) return null;
+    return this.instant(fields, key, path);
+  }
+
+  /** A non-negative decimal of at most MONEY_SCALE places (Avro decimal(18, 6)). */
+  decimal(fields: Fields, key: string, path: string, fallback?: string): DecimalValue {
+    const value = fields[key] ?? fallback;
+    const where = `${path}${key}`;
+    let parsed: Decimal | undefined;
+    if (typeof value === 'string' && DECIMAL_TEXT.test(value)) parsed = new Decimal(value);
+    else if (this.form === 'wire' && Decimal.isDecimal(value)) parsed = value as Decimal;
+    if (parsed === undefined || !parsed.isFinite()) {
+      const hint = typeof value === 'number' ? ' (write amounts as strings, e.g. "0.95": money is never a float)' : '';
+      this.problem(where, `must be a decimal string${this.form === 'wire' ? ' or Decimal' : ''}, got ${describe(value)}${hint}`);
+      return '0';
+    }
+    if (parsed.isNegative()) this.problem(where, `must not be negative, got ${parsed.toString()}`);
+    if (parsed.decimalPlaces() > MONEY_SCALE) {
+      this.problem(where, `has more than ${MONEY_SCALE} decimal places: ${parsed.toString()}`);
+    }
+    return value as DecimalValue;
+  }
+
+  array(fields: Fields, key: string, path: string, optional = false): unknown[] {
+    const value = fields[key];
+    if (value === undefined && optional) return [];
+    if (!Array.isArray(value)) {
+      this.problem(`${path}${key}`, `must be an array, got ${describe(value)}`);
+      return [];
+    }
+    return value;
+  }
+}
+
+function readBrand(r: Reader, input: unknown, path: string): Brand {
+  const f = r.object(input, path);
+  const p = path === '' ? '' : `${path}.`;
+  const currency = r.text(f, 'currency', p);
+  if (currency !== '' && MINOR_UNITS[currency] === undefined) {
+    r.problem(`${p}currency`, `"${currency}" is not a known ISO 4217 currency`);
+  }
+  const timeZone = r.text(f, 'timeZone', p);
+  if (timeZone !== '' && !isTimeZone(timeZone)) r.problem(`${p}timeZone`, `"${timeZone}" is not an IANA time zone`);
+  const products = f['usageProducts'] ?? {};
+  const usageProducts: Record<string, string> = {};
+  if (!isObject(products)) {
+    r.problem(`${p}usageProducts`, `must be an object of usage type to product id, got ${describe(products)}`);
+  } else {
+    for (const [usageType, product] of Object.entries(products)) {
+      if (typeof product !== 'string' || product === '') {
+        r.problem(`${p}usageProducts.${usageType}`, `must be a product id, got ${describe(product)}`);
+      } else {
+        usageProducts[usageType] = product;
+      }
+    }
+  }
+  return {
+    code: r.text(f, 'code', p, BRAND_CODE, '1-40 lowercase letters, digits or dashes'),
+    parentCompany: r.text(f, 'parentCompany', p),
+    name: r.text(f, 'name', p),
+    country: r.text(f, 'country', p, COUNTRY, 'an ISO 3166-1 alpha-2 code such as US'),
+    currency,
+    timeZone,
+    billingHour: r.integer(f, 'billingHour', p, 0, 23),
+    taxRegime: r.text(f, 'taxRegime', p),
+    gateway: r.text(f, 'gateway', p),
+    roundingMode: r.oneOf(f, 'roundingMode', p, ROUNDING_MODES),
+    usageProducts,
+  };
+}
+
+function readNumber(r: Reader, input: unknown, path: string): NumberHistory {
+  const f = r.object(input, path);
+  const p = path === '' ? '' : `${path}.`;
+  const number = r.text(f, 'number', p, E164, 'an E.164 number (+ then 8 to 15 digits, the first not 0)');
+  const assignments = r.array(f, 'assignments', p).map((item, i): NumberAssignment => {
+    const ap = `${p}assignments[${i}].`;
+    const a = r.object(item, ap.slice(0, -1));
+    const effectiveFrom = r.instant(a, 'effectiveFrom', ap);
+    const effectiveTo = r.optionalInstant(a, 'effectiveTo', ap);
+    if (effectiveTo !== null && effectiveTo <= effectiveFrom) {
+      r.problem(`${ap}effectiveTo`, 'must be later than effectiveFrom');
+    }
+    return {
+      assignmentId: r.text(a, 'assignmentId', ap),
+      brand: r.text(a, 'brand', ap),
+      accountId: r.text(a, 'accountId', ap),
+      subscriptionId: r.text(a, 'subscriptionId', ap),
+      effectiveFrom,
+      effectiveTo,
+    };
+  });
+  // Overlaps: by start, each assignment must end no later than the next one starts.
+  const order = assignments
+    .map((a, i) => ({ a, i }))
+    .filter(({ a }) => Number.isFinite(a.effectiveFrom))
+    .sort((x, y) => x.a.effectiveFrom - y.a.effectiveFrom);
+  for (let k = 1; k < order.length; k++) {
+    const prev = order[k - 1]!;
+    const next = order[k]!;
+    const prevEnd = prev.a.effectiveTo ?? Infinity;
+    if (prevEnd > next.a.effectiveFrom) {
+      r.problem(
+        `${p}assignments[${next.i}]`,
+        `overlaps assignments[${prev.i}] (${prev.a.assignmentId}): a number has one owner at a time`,
+      );
+    }
+  }
+  const ids = new Set<string>();
+  assignments.forEach((a, i) => {
+    if (a.assignmentId !== '' && ids.has(a.assignmentId)) {
+      r.problem(`${p}assignments[${i}].assignmentId`, `"${a.assignmentId}" appears twice`);
+    }
+    ids.add(a.assignmentId);
+  });
+  return { number, assignments };
+}
+
+function readGrants(r: Reader, f: Fields, key: string, p: string, optional: boolean): IncludedGrant[] {
+  const grants = r.array(f, key, p, optional).map((item, i): IncludedGrant => {
+    const gp = `${p}${key}[${i}].`;
+    const g = r.object(item, gp.slice(0, -1));
+    return {
+      bucketId: r.text(g, 'bucketId', gp),
+      usageType: r.text(g, 'usageType', gp),
+      seconds: r.integer(g, 'seconds', gp, 0),
+      priority: r.integer(g, 'priority', gp, -2147483648, 2147483647),
+    };
+  });
+  const ids = new Set<string>();
+  grants.forEach((g, i) => {
+    if (g.bucketId !== '' && ids.has(g.bucketId)) r.problem(`${p}${key}[${i}].bucketId`, `"${g.bucketId}" appears twice`);
+    ids.add(g.bucketId);
+  });
+  return grants;
+}
+
+function readPriceModel(r: Reader, input: unknown, path: string, currency: string): PriceModelRecord {
+  const start = r.issues.length;
+  const f = r.object(input, path);
+  const p = `${path}.`;
+  const kind = r.oneOf(f, 'kind', p, PRICE_KINDS);
+  const tiers = r.array(f, 'tiers', p).map((item, i): PriceTierRecord => {
+    const tp = `${p}tiers[${i}].`;
+    const t = r.object(item, tp.slice(0, -1));
+    const upTo = t['upTo'] ?? null;
+    if (upTo !== null && (typeof upTo !== 'number' || !Number.isSafeInteger(upTo) || upTo <= 0)) {
+      r.problem(`${tp}upTo`, `must be a positive integer or null, got ${describe(upTo)}`);
+    }
+    return {
+      upTo: upTo as number | null,
+      unitPrice: r.decimal(t, 'unitPrice', tp),
+      flatFee: r.decimal(t, 'flatFee', tp, r.form === 'file' ? '0' : undefined),
+    };
+  });
+  const model: PriceModelRecord = {
+    usageType: r.text(f, 'usageType', p),
+    kind,
+    unitSeconds: r.integer(f, 'unitSeconds', p, 1),
+    tiers,
+  };
+  if (kind === 'PER_UNIT') {
+    const only = tiers[0];
+    if (tiers.length !== 1 || only === undefined || only.upTo !== null) {
+      r.problem(`${p}tiers`, 'PER_UNIT takes exactly one tier, with upTo null');
+    } else if (!new Decimal(only.flatFee.toString()).isZero()) {
+      r.problem(`${p}tiers[0].flatFee`, 'PER_UNIT has no flat fee');
+    }
+  }
+  if (r.issues.length === start) {
+    // The arithmetic's own checks (tier order, bounds in whole seconds), only on a sound shape.
+    for (const problem of validatePriceModel(toPriceModel(model, currency))) {
+      if (!problem.includes('currency')) r.problem(path, problem);
+    }
+  }
+  return model;
+}
+
+function readPlan(r: Reader, input: unknown, path: string): Plan {
+  const f = r.object(input, path);
+  const p = path === '' ? '' : `${path}.`;
+  const currency = r.text(f, 'currency', p);
+  if (currency !== '' && MINOR_UNITS[currency] === undefined) {
+    r.problem(`${p}currency`, `"${currency}" is not a known ISO 4217 currency`);
+  }
+  const priceModels = r
+    .array(f, 'priceModels', p)
+    .map((item, i) => readPriceModel(r, item, `${p}priceModels[${i}]`, currency));
+  const types = new Set<string>();
+  priceModels.forEach((m, i) => {
+    if (m.usageType !== '' && types.has(m.usageType)) {
+      r.problem(`${p}priceModels[${i}].usageType`, `"${m.usageType}" has two price models`);
+    }
+    types.add(m.usageType);
+  });
+  return {
+    planId: r.text(f, 'planId', p),
+    version: r.integer(f, 'version', p, 1, 2147483647),
+    owner: r.text(f, 'owner', p),
+    name: r.text(f, 'name', p),
+    currency,
+    monthlyFee: r.decimal(f, 'monthlyFee', p),
+    trialDays: r.integer(f, 'trialDays', p, 0, 2147483647, r.form === 'file' ? 0 : undefined),
+    grants: readGrants(r, f, 'grants', p, false),
+    priceModels,
+    numberAllotment: r.integer(f, 'numberAllotment', p, 0, 2147483647, r.form === 'file' ? 0 : undefined),
+  };
+}
+
+function readSubscription(r: Reader, input: unknown, path: string): Subscription {
+  const f = r.object(input, path);
+  const p = path === '' ? '' : `${path}.`;
+  return {
+    subscriptionId: r.text(f, 'subscriptionId', p),
+    brand: r.text(f, 'brand', p),
+    accountId: r.text(f, 'accountId', p),
+    planId: r.text(f, 'planId', p),
+    planVersion: r.integer(f, 'planVersion', p, 1, 2147483647),
+    addOnGrants: readGrants(r, f, 'addOnGrants', p, true),
+    anchor: r.instant(f, 'anchor', p),
+    status: r.oneOf(f, 'status', p, STATUSES),
+    trialEndsAt: r.optionalInstant(f, 'trialEndsAt', p),
+    cancelledAt: r.optionalInstant(f, 'cancelledAt', p),
+  };
+}
+
+function readIncrement(r: Reader, input: unknown, path: string): IncrementRecord {
+  const f = r.object(input, path);
+  const p = `${path}.`;
+  const rounding = f['rounding'];
+  // The file may use domain/rating's {mode, tie} object; the wire has a string and a tie field.
+  if (r.form === 'file' && isObject(rounding)) {
+    const tie = rounding['tie'];
+    return {
+      seconds: r.number(f, 'seconds', p),
+      rounding: String(rounding['mode']),
+      tie: typeof tie === 'string' ? tie : null,
+    };
+  }
+  const tie = f['tie'] ?? null;
+  if (tie !== null && typeof tie !== 'string') r.problem(`${p}tie`, `must be a string or null, got ${describe(tie)}`);
+  return { seconds: r.number(f, 'seconds', p), rounding: r.text(f, 'rounding', p), tie: tie as string | null };
+}
+
+function readRatingRule(r: Reader, input: unknown, path: string): RatingRuleRecord {
+  const f = r.object(input, path);
+  const p = path === '' ? '' : `${path}.`;
+  const before = r.issues.length;
+  const record: RatingRuleRecord = {
+    ruleId: r.text(f, 'ruleId', p),
+    version: r.number(f, 'version', p),
+    companyId: r.text(f, 'companyId', p),
+    usageType: r.text(f, 'usageType', p),
+    effectiveFrom: r.instant(f, 'effectiveFrom', p),
+    effectiveTo: r.optionalInstant(f, 'effectiveTo', p),
+    freeSeconds: r.number(f, 'freeSeconds', p),
+    freeMode: r.text(f, 'freeMode', p),
+    minimumSeconds: r.number(f, 'minimumSeconds', p),
+    initialIncrement: readIncrement(r, f['initialIncrement'], `${p}initialIncrement`),
+    mainIncrement: readIncrement(r, f['mainIncrement'], `${p}mainIncrement`),
+    // Avro default: second.
+    unit: f['unit'] === undefined ? 'second' : r.text(f, 'unit', p),
+  };
+  if (r.issues.length === before) {
+    // Values are domain/rating's business: one set of rules and messages for the whole project.
+    for (const issue of validateRule(toRatingRule(record))) {
+      const field = issue.field.replace(/\.rounding\.mode$/, '.rounding').replace(/\.rounding\.tie$/, '.tie');
+      r.problem(`${p}${field}`, issue.message);
+    }
+  }
+  return record;
+}
+
+const READERS: { [K in ReferenceKind]: (r: Reader, input: unknown, path: string) => ReferenceRecords[K] } = {
+  brand: readBrand,
+  number: readNumber,
+  plan: readPlan,
+  subscription: readSubscription,
+  ratingRule: readRatingRule,
+};
+
+/**
+ * One record checked on its own: a typed record, or every problem with it. `form` says
+ * whether instants are epoch ms and decimals Decimal (the wire) or ISO and strings (a file).
+ */
+export function readRecord<K extends ReferenceKind>(
+  kind: K,
+  input: unknown,
+  form: RecordForm = 'wire',
+  path = '',
+): { readonly record: ReferenceRecords[K]; readonly issues: ReferenceIssue[] } {
+  const issues: ReferenceIssue[] = [];
+  const record = READERS[kind](new Reader(form, issues), input, path);
+  return { record, issues };
+}
+
+/** Every problem with one wire record; empty means it can be applied. */
+export function validateRecord(kind: ReferenceKind, input: unknown): ReferenceIssue[] {
+  return readRecord(kind, input, 'wire').issues;
+}
+
+/**
+ * Problems between records: duplicate keys, references to unknown brands, plans and
+ * subscriptions, currencies that differ between a brand and its plans, add-on buckets that
+ * clash with the plan's, rule sets that selection could not choose from. Records are
+ * assumed sound one by one (see readRecord).
+ */
+export function checkReferenceData(data: ReferenceData): ReferenceIssue[] {
+  const issues: ReferenceIssue[] = [];
+  const problem = (path: string, message: string) => issues.push({ path, message });
+
+  const unique = <K extends ReferenceKind>(kind: K, list: readonly ReferenceRecords[K][], section: string) => {
+    const seen = new Map<string, number>();
+    list.forEach((record, i) => {
+      const key = referenceKey(kind, record);
+      const first = seen.get(key);
+      if (first !== undefined) problem(`${section}[${i}]`, `duplicates ${section}[${first}] (key "${key}")`);
+      else seen.set(key, i);
+    });
+  };
+  unique('brand', data.brands, 'brands');
+  unique('number', data.numbers, 'numbers');
+  unique('plan', data.plans, 'plans');
+  unique('subscription', data.subscriptions, 'subscriptions');
+  unique('ratingRule', data.ratingRules, 'ratingRules');
+
+  const brands = new Map(data.brands.map((b) => [b.code, b]));
+  const plans = new Map(data.plans.map((p) => [planKey(p.planId, p.version), p]));
+  const subscriptions = new Map(data.subscriptions.map((s) => [s.subscriptionId, s]));
+  const companies = new Set([data.parentCompany, ...brands.keys()]);
+
+  data.brands.forEach((b, i) => {
+    if (b.parentCompany !== data.parentCompany) {
+      problem(`brands[${i}].parentCompany`, `is "${b.parentCompany}", the file's parent company is "${data.parentCompany}"`);
+    }
+  });
+  data.plans.forEach((plan, i) => {
+    if (!companies.has(plan.owner)) {
+      problem(`plans[${i}].owner`, `"${plan.owner}" is neither a brand nor the parent company`);
+      return;
+    }
+    const owner = brands.get(plan.owner);
+    if (owner !== undefined && owner.currency !== plan.currency) {
+      problem(`plans[${i}].currency`, `is ${plan.currency}, its brand ${owner.code} bills in ${owner.currency}`);
+    }
+  });
+  data.subscriptions.forEach((s, i) => {
+    const path = `subscriptions[${i}]`;
+    const brand = brands.get(s.brand);
+    if (brand === undefined) problem(`${path}.brand`, `unknown brand "${s.brand}"`);
+    const plan = plans.get(planKey(s.planId, s.planVersion));
+    if (plan === undefined) {
+      problem(`${path}.planVersion`, `plan ${s.planId} version ${s.planVersion} is not in the file`);
+      return;
+    }
+    if (brand !== undefined && brand.currency !== plan.currency) {
+      problem(`${path}.planId`, `plan ${s.planId} v${s.planVersion} is in ${plan.currency}, brand ${brand.code} bills in ${brand.currency}`);
+    }
+    if (plan.owner !== s.brand && plan.owner !== data.parentCompany) {
+      problem(`${path}.planId`, `plan ${s.planId} belongs to ${plan.owner}, not to ${s.brand}`);
+    }
+    const planBuckets = new Set(plan.grants.map((g) => g.bucketId));
+    s.addOnGrants.forEach((g, k) => {
+      if (planBuckets.has(g.bucketId)) {
+        problem(`${path}.addOnGrants[${k}].bucketId`, `"${g.bucketId}" is also a bucket of plan ${s.planId}`);
+      }
+    });
+  });
+  data.numbers.forEach((n, i) => {
+    n.assignments.forEach((a, k) => {
+      const path = `numbers[${i}].assignments[${k}]`;
+      if (!brands.has(a.brand)) problem(`${path}.brand`, `unknown brand "${a.brand}"`);
+      const s = subscriptions.get(a.subscriptionId);
+      if (s === undefined) {
+        problem(`${path}.subscriptionId`, `unknown subscription "${a.subscriptionId}"`);
+        return;
+      }
+      if (s.brand !== a.brand) problem(`${path}.brand`, `is ${a.brand}, subscription ${s.subscriptionId} is of ${s.brand}`);
+      if (s.accountId !== a.accountId) {
+        problem(`${path}.accountId`, `is ${a.accountId}, subscription ${s.subscriptionId} is of account ${s.accountId}`);
+      }
+    });
+  });
+  data.ratingRules.forEach((rule, i) => {
+    if (!companies.has(rule.companyId)) {
+      problem(`ratingRules[${i}].companyId`, `"${rule.companyId}" is neither a brand nor the parent company`);
+    }
+  });
+  // Duplicate ids are reported above; here what selection could not decide between.
+  const position = new Map(data.ratingRules.map((rule, i) => [`${rule.ruleId}:${rule.version}`, i]));
+  for (const issue of validateRuleSet(data.ratingRules.map(toRatingRule))) {
+    // A rule's own problems are readRecord's to report.
+    if (!issue.message.startsWith('overlaps')) continue;
+    const i = position.get(`${issue.ruleId}:${issue.version}`);
+    problem(i === undefined ? 'ratingRules' : `ratingRules[${i}]`, issue.message);
+  }
+  return issues;
+}
