@@ -163,7 +163,7 @@ export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): 
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload) => {
+    eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload) => {
       if (batch.messages.length === 0 || !isRunning() || isStale()) return;
       const records: ConsumedRecord[] = batch.messages.map((m) => ({
         topic: batch.topic,
@@ -177,8 +177,9 @@ export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): 
       await options.handle(records, { isStopping: () => stopping });
       const last = batch.messages[batch.messages.length - 1]!;
       const next = (BigInt(last.offset) + 1n).toString();
+      // Resolve moves the fetch position past the batch; the commit makes it survive a restart.
+      resolveOffset(last.offset);
       await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-      void commitOffsetsIfNecessary;
       options.onLag?.(batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
       await heartbeat();
     },

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { stackHome, stackPaths, type StackPaths } from './paths.ts';
 import { isAlive, sleep } from './process.ts';
-import { ensureDatabases, localDatabaseUrl, PG_PASSWORD, PG_USER, startPostgres, stopPostgres } from './postgres.ts';
+import { ensureDatabases, localDatabaseUrl, pgDataDir, PG_PASSWORD, PG_USER, startPostgres, stopPostgres } from './postgres.ts';
 import { startKafka, stopKafka } from './kafka.ts';
 import { startRegistry, stopRegistry, type RegistryStorage } from './registry.ts';
 
@@ -171,7 +171,7 @@ export async function stopStack(env: NodeJS.ProcessEnv = process.env): Promise<s
       stopped.push('kafka');
     }
     if (state?.parts.postgres) {
-      await stopPostgres(state.parts.postgres.pid, paths.pgData);
+      await stopPostgres(state.parts.postgres.pid, pgDataDir(paths));
       stopped.push('postgres');
     }
     fs.rmSync(paths.state, { force: true });

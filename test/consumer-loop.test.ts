@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { applyTopics } from '../topics/apply.ts';
+import { BatchProducer, runBatchConsumer, type ConsumedRecord } from '../runtime/kafka.ts';
+import { resilientHandler } from '../runtime/consumer-loop.ts';
+import { InvalidInputError, TransientError } from '../runtime/errors.ts';
+import { createServiceMetrics } from '../runtime/metrics.ts';
+import { startOpsServer } from '../runtime/http.ts';
+import { silentLogger } from '../runtime/log.ts';
+import { eventually, testKafka, testTopic, uniqueSuffix } from './helpers.ts';
+
+describe('the consumer loop against the real broker', () => {
+  it('retries a retryable failure, dead-letters a poison record with its reason, and commits only after processing', async () => {
+    const kafka = testKafka();
+    const input = testTopic('loop-in');
+    const dlq = testTopic('loop-dlq', { partitions: 1 });
+    await applyTopics(kafka, undefined, [input, dlq]);
+    const producer = await BatchProducer.connect(kafka);
+    const values = Array.from({ length: 20 }, (_, i) => (i === 7 ? 'poison' : `ok-${i}`));
+    await producer.send({ [input.name]: values.map((value, i) => ({ key: `k${i % 4}`, value: Buffer.from(value) })) });
+
+    const metrics = createServiceMetrics('loop-test');
+    const processed: string[] = [];
+    let transientFailures = 0;
+    const handle = async (records: ConsumedRecord[]) => {
+      // The broker "is down" for the first attempt: nothing of this batch may count as processed.
+      if (transientFailures < 2) {
+        transientFailures++;
+        throw new TransientError('broker_unavailable', 'simulated outage');
+      }
+      if (records.some((r) => r.value?.toString() === 'poison')) throw new InvalidInputError('poison_record', 'this record can never be processed');
+      for (const r of records) processed.push(r.value!.toString());
+    };
+    const groupId = `loop-${uniqueSuffix()}`;
+    const consumer = await runBatchConsumer(kafka, {
+      groupId,
+      topics: [input.name],
+      handle: resilientHandler(handle, { service: 'loop-test', producer, deadLetterTopic: dlq.name, logger: silentLogger, metrics, retry: { initialDelayMs: 10, maxDelayMs: 50 } }),
+    });
+    await eventually('19 good records processed', () => (new Set(processed).size === 19 ? true : undefined));
+    await consumer.stop();
+
+    expect(new Set(processed)).toEqual(new Set(values.filter((v) => v !== 'poison')));
+    expect((await metrics.registry.getSingleMetricAsString('rateline_batch_retries_total'))).toMatch(/rateline_batch_retries_total\{code="broker_unavailable",service="loop-test"\} 2/);
+
+    // The poison record is in the dead-letter topic with its original bytes and the error code.
+    const dead: ConsumedRecord[] = [];
+    const reader = await runBatchConsumer(kafka, { groupId: `dlq-${uniqueSuffix()}`, topics: [dlq.name], handle: async (records) => void dead.push(...records) });
+    await eventually('the dead-lettered record', () => (dead.length === 1 ? true : undefined));
+    await reader.stop();
+    expect(dead[0]!.value!.toString()).toBe('poison');
+    expect(dead[0]!.headers).toMatchObject({ 'dlq-error-code': 'poison_record', 'dlq-topic': input.name, 'dlq-service': 'loop-test' });
+
+    // Offsets were committed after processing: a restarted consumer of the group gets nothing again.
+    const admin = kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchOffsets({ groupId, topics: [input.name] });
+    await admin.disconnect();
+    const committed = offsets[0]!.partitions.reduce((sum, p) => sum + Number(p.offset), 0);
+    expect(committed).toBe(20);
+    await producer.stop();
+  });
+
+  it('serves /metrics for Prometheus and /healthz that reports a failing check', async () => {
+    const metrics = createServiceMetrics('ops-test');
+    metrics.recordsIn.inc({ topic: 'cdr.raw' }, 3);
+    let consumerUp = true;
+    const server = await startOpsServer({ host: '127.0.0.1', port: 0 }, metrics.registry, { consumer: () => ({ ok: consumerUp }) });
+    try {
+      const body = await (await fetch(`${server.url}/metrics`)).text();
+      expect(body).toMatch(/rateline_records_in_total\{topic="cdr.raw",service="ops-test"\} 3/);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      consumerUp = false;
+      const unhealthy = await fetch(`${server.url}/healthz`);
+      expect(unhealthy.status).toBe(503);
+      expect(await unhealthy.json()).toEqual({ status: 'unavailable', checks: { consumer: { ok: false } } });
+    } finally {
+      await server.close();
+    }
+  });
+});
