@@ -127,6 +127,11 @@ export interface ConsumerOptions {
   /** Process a batch; throw to retry it (retryable) or to have it split and dead-lettered. */
   handle(records: ConsumedRecord[], context: BatchContext): Promise<void>;
   onLag?(topic: string, partition: number, lag: number): void;
+  /**
+   * For stateful services that keep consumed offsets in their database (same transaction as
+   * their state): on every assignment, seek each partition to the offset stored there.
+   */
+  storedOffsets?(): Promise<Map<string, string>>;
 }
 
 export interface RunningConsumer {
@@ -154,8 +159,18 @@ export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): 
   consumer.on(consumer.events.CRASH, () => {
     running = false;
   });
-  consumer.on(consumer.events.GROUP_JOIN, () => {
+  consumer.on(consumer.events.GROUP_JOIN, (event) => {
     running = true;
+    if (!options.storedOffsets) return;
+    const assignment = event.payload.memberAssignment;
+    void options.storedOffsets().then((stored) => {
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        for (const partition of partitions) {
+          const offset = stored.get(`${topic}:${partition}`);
+          if (offset !== undefined) consumer.seek({ topic, partition, offset });
+        }
+      }
+    });
   });
   await consumer.connect();
   await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });

@@ -1,0 +1,68 @@
+import type { Kafka } from 'kafkajs';
+import { loadRuntimeConfig, type EndpointDefaults, type RuntimeConfig } from './config.ts';
+import { createKafka } from './kafka.ts';
+import { createLogger, type Logger } from './log.ts';
+import { AvroSerde } from './serde.ts';
+import { RatelineError } from './errors.ts';
+import { systemClock, type Clock } from './time.ts';
+
+/** What a service needs from outside; tests and the all-in-one process pass their own. */
+export interface ServiceDeps {
+  kafka: Kafka;
+  serde: AvroSerde;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface RunningService {
+  name: string;
+  /** The ops endpoint (/metrics, /healthz). */
+  url: string;
+  /** Finish the batch in hand, commit, flush producers, disconnect. */
+  stop(): Promise<void>;
+}
+
+export type StartService = (config: RuntimeConfig, deps: ServiceDeps) => Promise<RunningService>;
+
+export function defaultDeps(name: string, config: RuntimeConfig): ServiceDeps {
+  const logger = createLogger({ service: name });
+  return { kafka: createKafka(config.kafka, logger), serde: new AvroSerde(config.registry.url), logger, clock: systemClock };
+}
+
+/**
+ * The whole of a service's main.ts: config from the environment (checked at boot), start, and a
+ * graceful stop on SIGTERM or SIGINT. A second signal exits at once.
+ */
+export async function runMain(name: string, start: StartService, defaults: EndpointDefaults = {}): Promise<void> {
+  let config: RuntimeConfig;
+  try {
+    config = loadRuntimeConfig(name, process.env, defaults);
+  } catch (err) {
+    process.stderr.write(`${name}: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const deps = defaultDeps(name, config);
+  let service: RunningService;
+  try {
+    service = await start(config, deps);
+  } catch (err) {
+    deps.logger.error('start failed', { error: err, code: err instanceof RatelineError ? err.code : undefined });
+    process.exit(1);
+  }
+  deps.logger.info('started', { ops: service.url });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    deps.logger.info('stopping', { signal });
+    service.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        deps.logger.error('stop failed', { error: err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
