@@ -3,6 +3,7 @@ import { DrawdownError, chargeUsage, diffCharges, openPeriod, recomputePeriod } 
 import type { ChargeFigures, PlanPricing, Usage, UsageCharge } from '../drawdown/index.ts';
 import { MONEY_SCALE } from '../money/index.ts';
 import { PricingError } from '../pricing/index.ts';
+import type { BillingPeriod } from '../periods/index.ts';
 import { rateUsage } from '../rating/index.ts';
 import { grantsFor } from '../reference/index.ts';
 import type { Brand, Plan, ReferenceTables, Subscription } from '../reference/index.ts';
@@ -118,37 +119,32 @@ export function rateResolvedUsage(
     index.value,
   );
   if (!rated.ok) return reject(rated.error.code, rated.error.message);
+  const r = resolved;
+  // One literal with every field (no spread): records are built per CDR on the hot path.
   return {
     ok: true,
     value: {
-      ...copyResolved(resolved),
+      eventId: r.eventId,
+      source: r.source,
+      cdrId: r.cdrId,
+      callingNumber: r.callingNumber,
+      calledNumber: r.calledNumber,
+      usageType: r.usageType,
+      startTime: r.startTime,
+      endTime: r.endTime,
+      durationSeconds: r.durationSeconds,
+      attributes: r.attributes,
+      brand: r.brand,
+      accountId: r.accountId,
+      subscriptionId: r.subscriptionId,
+      assignmentId: r.assignmentId,
+      productId: r.productId,
       ratingVersion,
       ruleId: rated.value.ruleId,
       ruleVersion: rated.value.ruleVersion,
       billableSeconds: rated.value.billableSeconds,
       ratedAt: ratedAtMs,
     },
-  };
-}
-
-/** The resolved fields, without resolvedAt (a rated record does not carry it). */
-function copyResolved(r: Omit<UsageResolved, 'resolvedAt'>): Omit<UsageResolved, 'resolvedAt'> {
-  return {
-    eventId: r.eventId,
-    source: r.source,
-    cdrId: r.cdrId,
-    callingNumber: r.callingNumber,
-    calledNumber: r.calledNumber,
-    usageType: r.usageType,
-    startTime: r.startTime,
-    endTime: r.endTime,
-    durationSeconds: r.durationSeconds,
-    attributes: r.attributes,
-    brand: r.brand,
-    accountId: r.accountId,
-    subscriptionId: r.subscriptionId,
-    assignmentId: r.assignmentId,
-    productId: r.productId,
   };
 }
 
@@ -178,21 +174,26 @@ function periodContext(
       `subscription ${subscription.subscriptionId}: ${period.error.message}`,
     );
   }
-  const { index, start, end } = period.value;
-  return {
-    ok: true,
-    value: {
-      subscription,
-      brand,
-      key: {
-        subscriptionId: subscription.subscriptionId,
-        periodIndex: index,
-        key: periodStateKey(subscription.subscriptionId, index),
-        periodStart: start.getTime(),
-        periodEnd: end.getTime(),
-      },
-    },
-  };
+  return { ok: true, value: { subscription, brand, key: keyOf(subscription.subscriptionId, period.value) } };
+}
+
+// The tables hand back the same period object while a subscription's calls stay in one
+// period, so its key is built once, not per record.
+const periodKeys = new WeakMap<BillingPeriod, PeriodKey>();
+
+function keyOf(subscriptionId: string, period: BillingPeriod): PeriodKey {
+  let key = periodKeys.get(period);
+  if (key === undefined || key.subscriptionId !== subscriptionId) {
+    key = {
+      subscriptionId,
+      periodIndex: period.index,
+      key: periodStateKey(subscriptionId, period.index),
+      periodStart: period.start.getTime(),
+      periodEnd: period.end.getTime(),
+    };
+    periodKeys.set(period, key);
+  }
+  return key;
 }
 
 /**
@@ -286,8 +287,23 @@ function chargedRecord(
   charge: UsageCharge,
   chargedAtMs: number,
 ): UsageCharged {
+  const r = rated;
   return {
-    ...copyResolved(rated),
+    eventId: r.eventId,
+    source: r.source,
+    cdrId: r.cdrId,
+    callingNumber: r.callingNumber,
+    calledNumber: r.calledNumber,
+    usageType: r.usageType,
+    startTime: r.startTime,
+    endTime: r.endTime,
+    durationSeconds: r.durationSeconds,
+    attributes: r.attributes,
+    brand: r.brand,
+    accountId: r.accountId,
+    subscriptionId: r.subscriptionId,
+    assignmentId: r.assignmentId,
+    productId: r.productId,
     ratingVersion: rated.ratingVersion,
     ruleId: rated.ruleId,
     ruleVersion: rated.ruleVersion,
