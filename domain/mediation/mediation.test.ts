@@ -453,6 +453,16 @@ describe('rerate', () => {
     expect(rerate(live.resolved, live.charged, tables, 2).differences).toEqual([]);
   });
 
+  it('moves money between CDRs that arrived out of order, never the period total', () => {
+    const tables = sampleTables();
+    const live = ratePipeline([calls[2]!, calls[1]!, calls[0]!], tables);
+    const result = rerate(live.resolved, live.charged, tables, 2);
+    expect(result.differences.length).toBeGreaterThan(0);
+    expect(result.adjustments).toHaveLength(1);
+    expect(result.adjustments[0]).toMatchObject({ includedSeconds: 0, overageSeconds: 0 });
+    expect(result.adjustments[0]!.amount.isZero()).toBe(true);
+  });
+
   it('re-rates a period on a swapped plan, and shows CDRs only in one version as added or removed', () => {
     const tables = sampleTables();
     const live = ratePipeline(calls, tables);
