@@ -1,0 +1,170 @@
+import type { Knex } from 'knex';
+import client from 'prom-client';
+import { ReferenceTables } from '../../domain/reference/index.ts';
+import { chargeRatedUsage, periodKeyFor, type ChargePeriodState, type UsageCharged, type UsageRated } from '../../domain/mediation/index.ts';
+import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
+import { buildRejection } from '../../contracts/rejection.ts';
+import { kafkaOrigin, type CdrRejectedRecord } from '../../contracts/records.ts';
+import type { RuntimeConfig } from '../../runtime/config.ts';
+import { createDb, migrateService } from '../../runtime/db.ts';
+import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
+import { loadSchema } from '../../runtime/serde.ts';
+import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
+import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { topics, valueSubject } from '../../topics/catalog.ts';
+import { migrations, offsets, SCHEMA } from './schema.ts';
+
+export const GROUP_ID = 'rateline-drawdown';
+
+export interface DrawdownOptions {
+  parentCompany?: string;
+}
+
+interface Pending {
+  record: ConsumedRecord;
+  rated: UsageRated;
+}
+
+/**
+ * drawdown: draws rated usage down against the subscription's included-unit buckets for its
+ * billing period and prices the overage. State (buckets per period, charges, consumed offsets)
+ * changes in one PostgreSQL transaction per batch; the charges table's key (event id, rating
+ * version) makes a redelivered record a no-op, so no unit is drawn twice and none is lost.
+ */
+export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, options: DrawdownOptions = {}): Promise<RunningService> {
+  const db = createDb(config.postgres);
+  await migrateService(db, SCHEMA, migrations);
+  const store = offsets.store(db);
+  const tables = new ReferenceTables(options.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
+  const encodeCharged = deps.serde.encoder<UsageCharged>(await deps.serde.register(valueSubject(topics.usageCharged.name), loadSchema('usage.charged')));
+  const encodeRejected = deps.serde.encoder<CdrRejectedRecord>(await deps.serde.register(valueSubject(topics.cdrRejected.name), loadSchema('cdr.rejected')));
+  let exhausted: client.Counter<'usage_type'> | undefined;
+
+  const handleBatch = async (records: ConsumedRecord[], { producer, metrics }: StageContext) => {
+    exhausted ??= new client.Counter({ name: 'rateline_bucket_exhausted_total', help: 'Included-unit buckets drawn to zero, by usage type', labelNames: ['usage_type'], registers: [metrics.registry] });
+    await deps.serde.prepare(records.map((r) => r.value));
+    const decoded: Pending[] = records.map((record) => ({ record, rated: deps.serde.decode<UsageRated>(record.value!) }));
+    const trx = await db.transaction();
+    try {
+      const fresh = await notYetCharged(trx, decoded);
+      const states = await loadStates(trx, fresh, tables);
+      const changed = new Set<string>();
+      const charged: OutgoingMessage[] = [];
+      const chargeRows: Record<string, unknown>[] = [];
+      const rejected: OutgoingMessage[] = [];
+      for (const { record, rated } of fresh) {
+        const key = periodKeyFor(rated, tables);
+        const before = key.ok ? states.get(key.value.key) : undefined;
+        const outcome = chargeRatedUsage(before, rated, tables);
+        if (!outcome.ok) {
+          const rejection = buildRejection({
+            stage: 'drawdown',
+            reason: outcome.rejection.reason,
+            detail: outcome.rejection.detail,
+            source: rated.source,
+            cdrId: rated.cdrId,
+            payload: record.value!,
+            payloadFormat: 'avro-confluent',
+            origin: kafkaOrigin(record.topic, record.partition, record.offset),
+            subject: `${rated.eventId}@${rated.ratingVersion}`,
+            now: deps.clock.now(),
+          });
+          rejected.push({ key: rated.source, value: encodeRejected(rejection), headers: standardHeaders({ eventId: rejection.eventId, brand: rated.brand }) });
+          metrics.rejected.inc({ reason: outcome.rejection.reason });
+          continue;
+        }
+        const usage = outcome.value;
+        for (const draw of usage.draws) {
+          const bucket = outcome.state.drawdown.buckets.find((b) => b.bucketId === draw.bucketId);
+          if (bucket && bucket.remaining === 0 && draw.seconds > 0) exhausted.inc({ usage_type: usage.usageType });
+        }
+        states.set(outcome.state.key, outcome.state);
+        changed.add(outcome.state.key);
+        charged.push({ key: usage.accountId, value: encodeCharged(usage), headers: standardHeaders({ eventId: usage.eventId, brand: usage.brand }) });
+        chargeRows.push({
+          event_id: usage.eventId,
+          rating_version: usage.ratingVersion,
+          subscription_id: usage.subscriptionId,
+          period_key: outcome.state.key,
+          usage_type: usage.usageType,
+          billable_seconds: usage.billableSeconds,
+          included_seconds: usage.includedSeconds,
+          overage_seconds: usage.overageSeconds,
+          amount: usage.amount.toFixed(6),
+          currency: usage.currency,
+          charged_at: new Date(usage.chargedAt),
+        });
+      }
+      // Produce before the state commits: a crash in between re-sends the same ids, never loses.
+      await producer.send({ [topics.usageCharged.name]: charged, [topics.cdrRejected.name]: rejected });
+      metrics.recordsOut.inc({ topic: topics.usageCharged.name }, charged.length);
+      metrics.recordsOut.inc({ topic: topics.cdrRejected.name }, rejected.length);
+      await saveStates(trx, [...changed].map((key) => states.get(key)!));
+      for (let i = 0; i < chargeRows.length; i += 2000) await trx(`${SCHEMA}.charges`).insert(chargeRows.slice(i, i + 2000));
+      const last = records[records.length - 1]!;
+      await store.save(trx, GROUP_ID, [{ topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+      await trx.commit();
+    } catch (err) {
+      await trx.rollback().catch(() => undefined);
+      throw err;
+    }
+  };
+
+  return startStage(config, deps, {
+    name: 'drawdown',
+    groupId: GROUP_ID,
+    inputTopics: [topics.usageRated.name],
+    deadLetterTopic: topics.deadLetter.name,
+    referenceTopics: allReferenceTopics,
+    onReference: (records) => applyReferenceRecords(tables, records, deps.logger),
+    handleBatch,
+    storedOffsets: () => store.load(GROUP_ID),
+    close: () => db.destroy(),
+  });
+}
+
+/** Drops records whose (event id, rating version) is already charged, and repeats within the batch. */
+async function notYetCharged(trx: Knex.Transaction, batch: Pending[]): Promise<Pending[]> {
+  const seen = new Set<string>();
+  const unique = batch.filter(({ rated }) => {
+    const id = `${rated.eventId}@${rated.ratingVersion}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+  if (unique.length === 0) return [];
+  const done = new Set<string>();
+  for (let i = 0; i < unique.length; i += 5000) {
+    const chunk = unique.slice(i, i + 5000);
+    const rows: { event_id: string; rating_version: number }[] = await trx(`${SCHEMA}.charges`)
+      .whereIn(['event_id', 'rating_version'], chunk.map(({ rated }) => [rated.eventId, rated.ratingVersion]))
+      .select('event_id', 'rating_version');
+    for (const row of rows) done.add(`${row.event_id}@${row.rating_version}`);
+  }
+  return unique.filter(({ rated }) => !done.has(`${rated.eventId}@${rated.ratingVersion}`));
+}
+
+/** The stored states of the periods this batch touches, locked until the batch commits. */
+async function loadStates(trx: Knex.Transaction, batch: Pending[], tables: ReferenceTables): Promise<Map<string, ChargePeriodState>> {
+  const keys = new Set<string>();
+  for (const { rated } of batch) {
+    const key = periodKeyFor(rated, tables);
+    if (key.ok) keys.add(key.value.key);
+  }
+  const states = new Map<string, ChargePeriodState>();
+  const list = [...keys];
+  for (let i = 0; i < list.length; i += 5000) {
+    const rows: { period_key: string; state: ChargePeriodState }[] = await trx(`${SCHEMA}.period_states`).whereIn('period_key', list.slice(i, i + 5000)).forUpdate().select('period_key', 'state');
+    for (const row of rows) states.set(row.period_key, row.state);
+  }
+  return states;
+}
+
+async function saveStates(trx: Knex.Transaction, states: ChargePeriodState[]): Promise<void> {
+  for (let i = 0; i < states.length; i += 2000) {
+    await trx(`${SCHEMA}.period_states`)
+      .insert(states.slice(i, i + 2000).map((s) => ({ period_key: s.key, subscription_id: s.subscriptionId, period_index: s.periodIndex, state: JSON.stringify(s), updated_at: trx.fn.now() })))
+      .onConflict('period_key')
+      .merge(['state', 'updated_at']);
+  }
+}

@@ -1,0 +1,37 @@
+import type { Knex } from 'knex';
+import { offsetStore } from '../../runtime/db.ts';
+
+/** drawdown's own PostgreSQL schema: bucket state per subscription period, charges, offsets. */
+export const SCHEMA = 'drawdown';
+export const offsets = offsetStore(SCHEMA);
+
+export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
+  '001_periods_and_charges': {
+    up: async (db) => {
+      await db.schema.withSchema(SCHEMA).createTable('period_states', (t) => {
+        t.text('period_key').primary(); // subscriptionId#periodIndex
+        t.text('subscription_id').notNullable();
+        t.integer('period_index').notNullable();
+        t.jsonb('state').notNullable(); // ChargePeriodState: buckets, overage so far, plan
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
+      });
+      // One row per CDR and rating version: the final guard against drawing a call twice.
+      await db.schema.withSchema(SCHEMA).createTable('charges', (t) => {
+        t.text('event_id').notNullable();
+        t.integer('rating_version').notNullable();
+        t.text('subscription_id').notNullable();
+        t.text('period_key').notNullable();
+        t.text('usage_type').notNullable();
+        t.bigInteger('billable_seconds').notNullable();
+        t.bigInteger('included_seconds').notNullable();
+        t.bigInteger('overage_seconds').notNullable();
+        t.decimal('amount', 24, 6).notNullable();
+        t.text('currency').notNullable();
+        t.timestamp('charged_at', { useTz: true }).notNullable();
+        t.primary(['event_id', 'rating_version']);
+        t.index(['period_key']);
+      });
+      await offsets.table(db);
+    },
+  },
+};

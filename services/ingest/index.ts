@@ -1,0 +1,184 @@
+import type { Knex } from 'knex';
+import { cdrEventId, validateCdr, type RawCdr, type ValidationPolicy } from '../../domain/cdr/index.ts';
+import { buildRejection } from '../../contracts/rejection.ts';
+import { kafkaOrigin, type CdrAcceptedRecord, type CdrRawRecord, type CdrRejectedRecord } from '../../contracts/records.ts';
+import type { RuntimeConfig } from '../../runtime/config.ts';
+import { createDb, migrateService } from '../../runtime/db.ts';
+import { InvalidInputError } from '../../runtime/errors.ts';
+import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
+import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
+import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { topics, valueSubject } from '../../topics/catalog.ts';
+import { loadSchema } from '../../runtime/serde.ts';
+import { migrations, offsets, SCHEMA } from './schema.ts';
+
+export const GROUP_ID = 'rateline-ingest';
+
+export interface IngestOptions {
+  maxDurationSeconds?: number;
+  durationToleranceSeconds?: number;
+}
+
+interface Candidate {
+  record: ConsumedRecord;
+  cdr: RawCdr;
+  eventId: string;
+  origin: string;
+}
+
+/**
+ * ingest: validates raw CDRs and de-duplicates them on (source, cdrId) across restarts and
+ * redelivery. Valid, first-seen CDRs go to cdr.accepted; everything else to cdr.rejected with a
+ * reason (duplicates included, so that counts in equal counts out).
+ */
+export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, options: IngestOptions = {}): Promise<RunningService> {
+  const db = createDb(config.postgres);
+  await migrateService(db, SCHEMA, migrations);
+  const store = offsets.store(db);
+  const acceptedId = await deps.serde.register(valueSubject(topics.cdrAccepted.name), loadSchema('cdr.accepted'));
+  const rejectedId = await deps.serde.register(valueSubject(topics.cdrRejected.name), loadSchema('cdr.rejected'));
+  const encodeAccepted = deps.serde.encoder<CdrAcceptedRecord>(acceptedId);
+  const encodeRejected = deps.serde.encoder<CdrRejectedRecord>(rejectedId);
+
+  // Usage types the catalogue knows: the union of every brand's usage-product map.
+  const usageTypesByBrand = new Map<string, string[]>();
+  const policy = (): ValidationPolicy => ({
+    usageTypes: new Set([...usageTypesByBrand.values()].flat()),
+    maxDurationSeconds: options.maxDurationSeconds ?? 86_400,
+    durationToleranceSeconds: options.durationToleranceSeconds ?? 2,
+  });
+  let currentPolicy = policy();
+
+  const reject = (record: ConsumedRecord, reason: string, detail: string, cdr: Partial<RawCdr> | undefined, now: number): OutgoingMessage => {
+    const rejection = buildRejection({
+      stage: 'ingest',
+      reason,
+      detail,
+      source: cdr?.source ?? null,
+      cdrId: cdr?.cdrId ?? null,
+      payload: record.value ?? Buffer.alloc(0),
+      payloadFormat: 'avro-confluent',
+      origin: kafkaOrigin(record.topic, record.partition, record.offset),
+      subject: `${record.topic}:${record.partition}:${record.offset}`,
+      now,
+    });
+    return { key: cdr?.source ?? null, value: encodeRejected(rejection), headers: standardHeaders({ eventId: rejection.eventId }) };
+  };
+
+  const handleBatch = async (records: ConsumedRecord[], { producer, metrics }: StageContext) => {
+    const now = deps.clock.now();
+    await deps.serde.prepare(records.map((r) => r.value));
+    const rejected: OutgoingMessage[] = [];
+    const candidates: Candidate[] = [];
+    for (const record of records) {
+      let raw: CdrRawRecord;
+      try {
+        if (!record.value) throw new InvalidInputError('empty_record', 'the record has no value');
+        raw = deps.serde.decode<CdrRawRecord>(record.value);
+      } catch (err) {
+        const code = err instanceof InvalidInputError ? err.code : 'undecodable_record';
+        rejected.push(reject(record, code, (err as Error).message, undefined, now));
+        metrics.rejected.inc({ reason: code });
+        continue;
+      }
+      const checked = validateCdr(raw as RawCdr, currentPolicy);
+      if (!checked.ok) {
+        rejected.push(reject(record, checked.error.code, checked.error.issues.map((i) => `${i.field}: ${i.message}`).join('; '), raw, now));
+        metrics.rejected.inc({ reason: checked.error.code });
+        continue;
+      }
+      const cdr = checked.value;
+      candidates.push({ record, cdr, eventId: cdrEventId(cdr.source, cdr.cdrId), origin: `${record.topic}:${record.partition}:${record.offset}` });
+    }
+
+    const trx = await db.transaction();
+    try {
+      const acceptedCandidates = await firstSightings(trx, candidates);
+      const accepted: OutgoingMessage[] = [];
+      for (const candidate of candidates) {
+        if (acceptedCandidates.has(candidate)) {
+          const { cdr, record, eventId } = candidate;
+          const value: CdrAcceptedRecord = {
+            eventId,
+            source: cdr.source,
+            cdrId: cdr.cdrId,
+            callingNumber: cdr.callingNumber,
+            calledNumber: cdr.calledNumber,
+            usageType: cdr.usageType,
+            startTime: cdr.startTime,
+            endTime: cdr.endTime,
+            durationSeconds: cdr.durationSeconds,
+            attributes: { ...cdr.attributes },
+            origin: kafkaOrigin(record.topic, record.partition, record.offset),
+            acceptedAt: now,
+          };
+          accepted.push({ key: `${cdr.source}/${cdr.cdrId}`, value: encodeAccepted(value), headers: standardHeaders({ eventId }) });
+        } else {
+          rejected.push(reject(candidate.record, 'duplicate_cdr', `CDR ${candidate.cdr.cdrId} of ${candidate.cdr.source} was already accepted (event ${candidate.eventId})`, candidate.cdr, now));
+          metrics.rejected.inc({ reason: 'duplicate_cdr' });
+        }
+      }
+      // Produce before the state commits: a crash in between re-sends the same ids, never loses.
+      await producer.send({ [topics.cdrAccepted.name]: accepted, [topics.cdrRejected.name]: rejected });
+      metrics.recordsOut.inc({ topic: topics.cdrAccepted.name }, accepted.length);
+      metrics.recordsOut.inc({ topic: topics.cdrRejected.name }, rejected.length);
+      const last = records[records.length - 1]!;
+      await store.save(trx, GROUP_ID, [{ topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+      await trx.commit();
+    } catch (err) {
+      await trx.rollback().catch(() => undefined);
+      throw err;
+    }
+  };
+
+  return startStage(config, deps, {
+    name: 'ingest',
+    groupId: GROUP_ID,
+    inputTopics: [topics.cdrRaw.name],
+    deadLetterTopic: topics.deadLetter.name,
+    referenceTopics: [topics.refBrands.name],
+    onReference: (records) => {
+      for (const { key, value } of records) {
+        if (value === null) usageTypesByBrand.delete(key);
+        else usageTypesByBrand.set(key, Object.keys((value as { usageProducts: Record<string, string> }).usageProducts));
+      }
+      currentPolicy = policy();
+    },
+    handleBatch,
+    storedOffsets: () => store.load(GROUP_ID),
+    close: () => db.destroy(),
+  });
+}
+
+/**
+ * Which candidates are first sightings: inserted now, or inserted earlier from this very offset
+ * (a redelivery after a crash, to be re-sent with the same id). A second CDR with the same id in
+ * one batch, or one seen before from another offset, is a duplicate.
+ */
+async function firstSightings(trx: Knex.Transaction, candidates: Candidate[]): Promise<Set<Candidate>> {
+  const firstInBatch = new Map<string, Candidate>();
+  for (const c of candidates) if (!firstInBatch.has(c.eventId)) firstInBatch.set(c.eventId, c);
+  const unique = [...firstInBatch.values()];
+  const result = new Set<Candidate>();
+  if (unique.length === 0) return result;
+  const inserted = new Set<string>();
+  for (let i = 0; i < unique.length; i += 5000) {
+    const chunk = unique.slice(i, i + 5000);
+    const rows: { event_id: string }[] = await trx(`${SCHEMA}.seen_cdrs`)
+      .insert(chunk.map((c) => ({ event_id: c.eventId, source: c.cdr.source, cdr_id: c.cdr.cdrId, origin: c.origin })))
+      .onConflict('event_id')
+      .ignore()
+      .returning('event_id');
+    for (const row of rows) inserted.add(row.event_id);
+  }
+  const known = unique.filter((c) => !inserted.has(c.eventId));
+  const storedOrigin = new Map<string, string>();
+  for (let i = 0; i < known.length; i += 5000) {
+    const rows: { event_id: string; origin: string }[] = await trx(`${SCHEMA}.seen_cdrs`).whereIn('event_id', known.slice(i, i + 5000).map((c) => c.eventId)).select('event_id', 'origin');
+    for (const row of rows) storedOrigin.set(row.event_id, row.origin);
+  }
+  for (const c of unique) {
+    if (inserted.has(c.eventId) || storedOrigin.get(c.eventId) === c.origin) result.add(c);
+  }
+  return result;
+}

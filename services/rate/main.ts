@@ -1,0 +1,4 @@
+import { runMain } from '../../runtime/service.ts';
+import { startRate } from './index.ts';
+
+void runMain('rate', startRate);
