@@ -1,0 +1,32 @@
+import type { RuntimeConfig } from '../runtime/config.ts';
+import type { RunningService, ServiceDeps } from '../runtime/service.ts';
+import { startIngest } from './ingest/index.ts';
+import { startResolve } from './resolve/index.ts';
+import { startRate } from './rate/index.ts';
+import { startDrawdown } from './drawdown/index.ts';
+
+export const pipelineServices = { ingest: startIngest, resolve: startResolve, rate: startRate, drawdown: startDrawdown } as const;
+export type PipelineServiceName = keyof typeof pipelineServices;
+
+/**
+ * The mediation pipeline's four services in one process (the embedded default and the tests):
+ * the same `start` functions as each service's own main, each with its own consumer group,
+ * producer and ops endpoint. Stops in reverse order.
+ */
+export async function startPipeline(config: RuntimeConfig, deps: ServiceDeps, names: PipelineServiceName[] = ['ingest', 'resolve', 'rate', 'drawdown']): Promise<RunningService & { services: RunningService[] }> {
+  const services: RunningService[] = [];
+  try {
+    for (const name of names) services.push(await pipelineServices[name](config, { ...deps, logger: deps.logger.child({ service: name }) }));
+  } catch (err) {
+    for (const service of services.reverse()) await service.stop().catch(() => undefined);
+    throw err;
+  }
+  return {
+    name: 'pipeline',
+    url: services.map((s) => `${s.name} ${s.url}`).join(', '),
+    services,
+    stop: async () => {
+      for (const service of [...services].reverse()) await service.stop();
+    },
+  };
+}
