@@ -8,6 +8,10 @@ import { allTopics } from '../topics/catalog.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { cliConfig, ensureStackConfig, parseOptions } from './context.ts';
 import { runDemo } from './demo.ts';
+import { publishReferenceFile, runPipelineDemo, SAMPLE_REFERENCE } from './pipeline-demo.ts';
+import { checkFileJobParams, formatSummary, runFileJobWithConfig } from '../services/ingest/file-job.ts';
+import { InvalidInputError } from '../runtime/errors.ts';
+import { basename } from 'node:path';
 
 const DEMO_BRANDS = ['ansr-us', 'ansr-uk', 'lca-ca'];
 
@@ -16,8 +20,17 @@ const usage = `rateline <command>
   demo                      start the local stack if needed, apply topics and schemas,
                             produce a sample CDR and read it back (npm start)
   stack up|down|status      start, stop or show the local Kafka, schema registry and PostgreSQL
+  reference load [file]     validate a reference file (brands, numbers, plans, subscriptions,
+                            rating rules) and publish it to the ref.* topics (default: the sample)
   topics apply [--brands a,b] [--dry-run]
                             create or update topics and register schemas; prints what changed
+  cdr-file <path> --mapping asterisk|freeswitch|rateline [--zone America/New_York]
+           [--usage-type LCA] [--source asterisk-nyc-1]
+                            publish a CDR CSV file to cdr.raw (bad lines to cdr.rejected with
+                            file and line) and print the job summary; the same file twice
+                            publishes nothing new. --zone: the platform's time zone (default
+                            UTC); --source: the platform the file came from (default: the
+                            mapping name; give each server its own, CDR ids are unique per server)
 
 Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL point at existing servers instead
 of the local stack; RATELINE_HOME moves the local stack's folder (default .rateline/).`;
@@ -61,6 +74,16 @@ async function main(argv: string[]): Promise<number> {
       print(changes.length === 0 ? 'no changes: every topic and schema already matches' : changes.join('\n'));
       return 0;
     }
+    case 'cdr-file': {
+      if (sub === undefined) break;
+      const text = (name: string) => (typeof options[name] === 'string' ? (options[name] as string) : options[name] === true ? '' : undefined);
+      const mapping = text('mapping');
+      const checked = checkFileJobParams({ mapping, zone: text('zone'), usageType: text('usage-type'), source: text('source') ?? mapping, fileName: basename(sub) });
+      if (!checked.ok) throw new InvalidInputError('invalid_parameters', `cdr-file:\n  - ${checked.problems.join('\n  - ')}`);
+      const summary = await runFileJobWithConfig(cliConfig('cdr-file'), { ...checked.value, path: sub });
+      print(formatSummary(summary));
+      return 0;
+    }
     case 'demo': {
       const t0 = Date.now();
       print('starting the local stack (Kafka, schema registry, PostgreSQL) where the environment does not name one...');
@@ -69,8 +92,17 @@ async function main(argv: string[]): Promise<number> {
       const { sent, received } = await runDemo(config, brandsOption(options), print);
       const same = JSON.stringify(sent) === JSON.stringify(received);
       print(same ? 'OK: the CDR read back equals the one sent.' : 'MISMATCH: the CDR read back differs from the one sent.');
-      print('The stack keeps running for the next command; stop it with: npm run stack -- down');
-      return same ? 0 : 1;
+      print('\nthe mediation pipeline (ingest -> resolve -> rate -> drawdown) on the sample reference data:');
+      const result = await runPipelineDemo(config, print);
+      print('\nThe stack keeps running for the next command; stop it with: npm run stack -- down');
+      return same && result.charged + result.rejected === result.sent ? 0 : 1;
+    }
+    case 'reference': {
+      if (sub !== 'load') break;
+      const file = positional[2] ?? SAMPLE_REFERENCE;
+      const counts = await publishReferenceFile(cliConfig('reference'), file);
+      print(`published ${file}: ${Object.entries(counts).map(([t, n]) => `${n} to ${t}`).join(', ')}`);
+      return 0;
     }
   }
   print(usage);

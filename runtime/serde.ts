@@ -29,7 +29,7 @@ export class AvroSerde {
   private readonly resolvers = new Map<string, ReturnType<avro.Type['createResolver']>>();
   private readonly registry: SchemaRegistry;
 
-  constructor(registryUrl: string) {
+  constructor(private readonly registryUrl: string) {
     this.registry = new SchemaRegistry({ host: registryUrl, clientId: 'rateline' }, { [SchemaType.AVRO]: { ...avroOptions } });
   }
 
@@ -77,8 +77,12 @@ export class AvroSerde {
     }
     for (const id of missing) {
       try {
-        const schema = (await this.registry.getSchema(id)) as unknown as avro.Type;
-        this.writers.set(id, avroType(JSON.parse(JSON.stringify(schema.schema())) as avro.Schema));
+        // The raw schema text, parsed with our logical types (the registry client's own parse
+        // would read decimals as plain bytes).
+        const response = await fetch(`${this.registryUrl.replace(/\/$/, '')}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const { schema } = (await response.json()) as { schema: string };
+        this.writers.set(id, avroType(JSON.parse(schema) as avro.Schema));
       } catch (cause) {
         throw new TransientError('schema_fetch_failed', `fetch schema id ${id} from the registry`, cause);
       }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Decimal } from 'decimal.js';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import kafkajs from 'kafkajs';
 import { runDemo } from '../cli/demo.ts';
@@ -14,6 +15,18 @@ describe('the local stack and the contracts', () => {
     const { sent, received } = await runDemo(testConfig(), ['ansr-us'], (line) => lines.push(line));
     expect(received).toEqual(sent);
     expect(lines.join('\n')).toMatch(/produced CDR demo-/);
+  });
+
+  it('a reader with its own serde decodes money written by another as exact decimals', async () => {
+    const subject = `test.money.${uniqueSuffix()}-value`;
+    const schema = { type: 'record' as const, name: 'Money', namespace: 'dev.rateline.test', fields: [{ name: 'amount', type: { type: 'bytes' as const, logicalType: 'decimal', precision: 18, scale: 6 } }] };
+    const writer = new AvroSerde(testConfig().registry.url);
+    const bytes = writer.encoder<{ amount: Decimal }>(await writer.register(subject, schema))({ amount: new Decimal('0.174') });
+    const reader = new AvroSerde(testConfig().registry.url); // knows nothing of the schema id yet
+    await reader.prepare([bytes]);
+    const value = reader.decode<{ amount: Decimal }>(bytes);
+    expect(Decimal.isDecimal(value.amount)).toBe(true);
+    expect(value.amount.toFixed(6)).toBe('0.174000');
   });
 
   it('the registry refuses an incompatible change under BACKWARD and accepts a compatible one', async () => {
