@@ -8,6 +8,7 @@ import { allTopics } from '../topics/catalog.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { cliConfig, ensureStackConfig, parseOptions } from './context.ts';
 import { runDemo } from './demo.ts';
+import { rateFileCommand } from './rate-file.ts';
 import { publishReferenceFile, runPipelineDemo, SAMPLE_REFERENCE } from './pipeline-demo.ts';
 import { checkFileJobParams, formatSummary, runFileJobWithConfig } from '../services/ingest/file-job.ts';
 import { InvalidInputError } from '../runtime/errors.ts';
@@ -31,6 +32,11 @@ const usage = `rateline <command>
                             publishes nothing new. --zone: the platform's time zone (default
                             UTC); --source: the platform the file came from (default: the
                             mapping name; give each server its own, CDR ids are unique per server)
+  rate-file --reference <reference.json> --cdrs <file.csv> --mapping asterisk|freeswitch|rateline
+           [--zone UTC] [--usage-type LCA] [--source <platform>] [--plan <planId>:<version>]
+                            rate a CDR file offline (no Kafka, no database): charged usage as JSON
+                            lines on stdout, rejections and a closing summary as JSON lines on
+                            stderr; --plan puts every subscription on that plan (what-if)
 
 Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL point at existing servers instead
 of the local stack; RATELINE_HOME moves the local stack's folder (default .rateline/).`;
@@ -84,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
       print(formatSummary(summary));
       return 0;
     }
+    case 'rate-file':
+      return rateFileCommand(options, { out: print, err: (line) => process.stderr.write(`${line}\n`) });
     case 'demo': {
       const t0 = Date.now();
       print('starting the local stack (Kafka, schema registry, PostgreSQL) where the environment does not name one...');
