@@ -4,7 +4,7 @@ import kafkajs, { type Consumer, type EachBatchPayload, type IHeaders, type Kafk
 const { Kafka: KafkaClient, logLevel, CompressionTypes } = kafkajs;
 import type { KafkaConfig } from './config.ts';
 import type { Logger } from './log.ts';
-import { TransientError } from './errors.ts';
+import { RatelineError, TransientError } from './errors.ts';
 
 /** A message to produce. The key is the identity ordering and de-duplication rely on. */
 export interface OutgoingMessage {
@@ -90,20 +90,48 @@ export class BatchProducer {
     return this.connected;
   }
 
-  /** Sends messages to several topics in one request; resolves when the broker acknowledged all. */
+  /**
+   * Sends messages to several topics; resolves when the broker acknowledged all. Large batches go
+   * in slices of at most ~900 KB, so that no partition's record batch exceeds the broker's
+   * default message.max.bytes (1 MB). Slices are sent one after another: order per partition
+   * is what one account's usage relies on.
+   */
   async send(byTopic: Record<string, OutgoingMessage[]>): Promise<void> {
-    const topicMessages = Object.entries(byTopic)
-      .filter(([, messages]) => messages.length > 0)
-      .map(([topic, messages]) => ({
-        topic,
-        messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers, timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) })),
-      }));
-    if (topicMessages.length === 0) return;
-    try {
-      await this.producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
-    } catch (cause) {
-      throw new TransientError('produce_failed', `produce to ${topicMessages.map((t) => t.topic).join(', ')}`, cause);
+    let slice: { topic: string; messages: { key: string | null; value: Buffer | null; headers?: Record<string, string>; timestamp?: string }[] }[] = [];
+    let sliceBytes = 0;
+    const flush = async () => {
+      if (slice.length === 0) return;
+      const topicMessages = slice;
+      slice = [];
+      sliceBytes = 0;
+      try {
+        await this.producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+      } catch (cause) {
+        const retriable = (cause as { retriable?: boolean }).retriable !== false;
+        const where = topicMessages.map((t) => t.topic).join(', ');
+        throw retriable
+          ? new TransientError('produce_failed', `produce to ${where}`, cause)
+          : new RatelineError('produce_rejected', `the broker refused a produce to ${where}: ${(cause as Error).message}`, { cause });
+      }
+    };
+    for (const [topic, messages] of Object.entries(byTopic)) {
+      let current: (typeof slice)[number] | undefined;
+      for (const m of messages) {
+        const size = (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
+        if (sliceBytes + size > 900_000) {
+          await flush();
+          current = undefined;
+        }
+        if (!current) {
+          current = { topic, messages: [] };
+          slice.push(current);
+        }
+        current.messages.push({ key: m.key, value: m.value, headers: m.headers, timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) });
+        sliceBytes += size;
+      }
+      current = undefined;
     }
+    await flush();
   }
 
   /** kafkajs sends are awaited, so nothing is buffered: disconnect is the flush. */
