@@ -11,6 +11,7 @@ import { startStage, type StageContext } from '../../runtime/stage.ts';
 import { topics, valueSubject } from '../../topics/catalog.ts';
 import { loadSchema } from '../../runtime/serde.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
+import { cdrFileUploadRoute } from './file-job.ts';
 
 export const GROUP_ID = 'rateline-ingest';
 
@@ -146,6 +147,9 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     },
     handleBatch,
     storedOffsets: () => store.load(GROUP_ID),
+    routes: ({ producer, metrics }) => ({
+      '/cdr-files': cdrFileUploadRoute({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }) }),
+    }),
     close: () => db.destroy(),
   });
 }
