@@ -4,6 +4,8 @@ import { ConfigError } from './errors.ts';
 export interface KafkaConfig {
   brokers: string[];
   clientId: string;
+  /** How long the group waits for a silent member before giving its partitions to others. */
+  sessionTimeoutMs: number;
 }
 export interface RegistryConfig {
   url: string;
@@ -58,6 +60,13 @@ function parseBrokers(raw: string | undefined, problems: string[]): string[] {
   return brokers;
 }
 
+function parsePositive(name: string, raw: string | undefined, fallback: number, problems: string[]): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) problems.push(`${name}=${raw} must be a positive whole number`);
+  return value;
+}
+
 function parsePort(name: string, raw: string | undefined, fallback: number, problems: string[]): number {
   if (raw === undefined || raw === '') return fallback;
   const port = Number(raw);
@@ -72,7 +81,11 @@ function parsePort(name: string, raw: string | undefined, fallback: number, prob
 export function loadRuntimeConfig(serviceName: string, env: NodeJS.ProcessEnv = process.env, defaults: EndpointDefaults = {}): RuntimeConfig {
   const problems: string[] = [];
   const config: RuntimeConfig = {
-    kafka: { brokers: parseBrokers(env.KAFKA_BROKERS || defaults.kafkaBrokers, problems), clientId: env.KAFKA_CLIENT_ID ?? `rateline-${serviceName}` },
+    kafka: {
+      brokers: parseBrokers(env.KAFKA_BROKERS || defaults.kafkaBrokers, problems),
+      clientId: env.KAFKA_CLIENT_ID ?? `rateline-${serviceName}`,
+      sessionTimeoutMs: parsePositive('KAFKA_SESSION_TIMEOUT_MS', env.KAFKA_SESSION_TIMEOUT_MS, 30_000, problems),
+    },
     registry: { url: parseUrl('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL || defaults.schemaRegistryUrl, ['http:', 'https:'], problems) },
     postgres: { url: parseUrl('DATABASE_URL', env.DATABASE_URL || defaults.databaseUrl, ['postgres:', 'postgresql:'], problems) },
     http: { host: env.HTTP_HOST ?? '127.0.0.1', port: parsePort('HTTP_PORT', env.HTTP_PORT, 0, problems) },

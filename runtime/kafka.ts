@@ -155,6 +155,7 @@ export interface ConsumerOptions {
   /** Process a batch; throw to retry it (retryable) or to have it split and dead-lettered. */
   handle(records: ConsumedRecord[], context: BatchContext): Promise<void>;
   onLag?(topic: string, partition: number, lag: number): void;
+  sessionTimeoutMs?: number;
   /**
    * For stateful services that keep consumed offsets in their database (same transaction as
    * their state): on every assignment, seek each partition to the offset stored there.
@@ -178,8 +179,8 @@ export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): 
     groupId: options.groupId,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
+    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: Math.max(500, Math.floor((options.sessionTimeoutMs ?? 30_000) / 10)),
     retry: { retries: 10 },
   });
   let running = false;

@@ -59,6 +59,7 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
     groupId: stage.groupId,
     topics: stage.inputTopics,
     handle: resilientHandler(handle, { service: stage.name, producer, deadLetterTopic: stage.deadLetterTopic, logger, metrics }),
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     onLag: (topic, partition, lag) => metrics.consumerLag.set({ topic, partition: String(partition) }, lag),
     ...(stage.storedOffsets ? { storedOffsets: stage.storedOffsets } : {}),
   });
