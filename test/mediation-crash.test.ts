@@ -62,12 +62,15 @@ describe(`the mediation pipeline under SIGKILL (${KILLS} kills of rate and drawd
       }
       await new Promise((r) => setTimeout(r, 1500 + random() * 3000));
       const victim = k % 2 === 0 ? drawdown : rate;
+      // Kill a running instance, not one still starting: it has joined its group and consumes.
+      await eventually(`${victim.name} up before kill ${k + 1}`, () => (victim.startsLogged() >= victim.kills + 1 ? true : undefined), 60_000);
       victim.kill();
       await new Promise((r) => setTimeout(r, random() * 1000));
       victim.start();
     }
     await producer.stop();
     expect(rate.kills + drawdown.kills).toBe(KILLS);
+    await eventually('the last instances up', () => (rate.startsLogged() > rate.kills && drawdown.startsLogged() > drawdown.kills ? true : undefined), 60_000);
 
     const rejectedTotal = Object.values(scenario.expected.rejectedByReason).reduce((a, b) => a + b, 0);
     await eventually(
