@@ -1,0 +1,813 @@
+/**
+ * `npm run bench`: how close the mediation pipeline (ingest → resolve → rate → drawdown, all four
+ * in this process via startPipeline) comes to the raw Kafka pipe on the same broker, same client
+ * and same consumer loop. Prints figures; asserts nothing. See bench/README.md for the options.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+import { cdrEventId } from '../domain/cdr/index.ts';
+import { generateReference, parseReferenceFile, type ReferenceData } from '../domain/reference/index.ts';
+import { publishReference } from '../contracts/reference.ts';
+import type { CdrRawRecord, CdrRejectedRecord } from '../contracts/records.ts';
+import { readStackState, runningStackEndpoints, stackHome, stackPaths, startStack, type StackEndpoints } from '../infra/stack/index.ts';
+import { loadRuntimeConfig, type RuntimeConfig } from '../runtime/config.ts';
+import { BatchProducer, createKafka, runBatchConsumer, standardHeaders, type ConsumedRecord, type OutgoingMessage, type RunningConsumer } from '../runtime/kafka.ts';
+import { createLogger } from '../runtime/log.ts';
+import { AvroSerde, loadSchema } from '../runtime/serde.ts';
+import { systemClock } from '../runtime/time.ts';
+import type { RunningService } from '../runtime/service.ts';
+import { startPipeline } from '../services/all.ts';
+import { GROUP_ID as INGEST_GROUP } from '../services/ingest/index.ts';
+import { GROUP_ID as RESOLVE_GROUP } from '../services/resolve/index.ts';
+import { GROUP_ID as RATE_GROUP } from '../services/rate/index.ts';
+import { GROUP_ID as DRAWDOWN_GROUP } from '../services/drawdown/index.ts';
+import { applyTopics } from '../topics/apply.ts';
+import { allTopics, topics, valueSubject, type TopicSpec } from '../topics/catalog.ts';
+
+const { ConfigResourceTypes } = kafkajs;
+
+// ---------------------------------------------------------------------------------------------
+// Options: `--n 100000` or BENCH_N=100000, and so on.
+
+interface BenchOptions {
+  n: number;
+  brands: number;
+  accounts: number;
+  numbersPerAccount: number;
+  mode: 'steady' | 'backlog' | 'both' | 'baseline';
+  timeoutSeconds: number;
+  skipBaseline: boolean;
+  /** 0: leave the topics as they are. Else max.message.bytes set on the pipeline's topics for the run (restored after). */
+  maxMessageBytes: number;
+}
+
+function readOptions(argv: string[]): BenchOptions {
+  const args = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) continue;
+    const [name, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
+    if (inline !== undefined) args.set(name, inline);
+    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) args.set(name, argv[++i]!);
+    else args.set(name, 'true');
+  }
+  const problems: string[] = [];
+  const int = (name: string, env: string, fallback: number, min: number): number => {
+    const raw = args.get(name) ?? process.env[env];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw.replace(/_/g, ''));
+    if (!Number.isInteger(value) || value < min) problems.push(`--${name} / ${env}=${raw} must be an integer >= ${min}`);
+    return value;
+  };
+  const mode = (args.get('mode') ?? process.env.BENCH_MODE ?? 'both') as BenchOptions['mode'];
+  if (!['steady', 'backlog', 'both', 'baseline'].includes(mode)) problems.push(`--mode / BENCH_MODE=${mode} must be steady, backlog, both or baseline (the raw pipe only)`);
+  const options: BenchOptions = {
+    n: int('n', 'BENCH_N', 200_000, 1_000),
+    brands: int('brands', 'BENCH_BRANDS', 20, 1),
+    accounts: int('accounts', 'BENCH_ACCOUNTS', 2_000, 1),
+    numbersPerAccount: int('numbers-per-account', 'BENCH_NUMBERS_PER_ACCOUNT', 5, 1),
+    mode,
+    timeoutSeconds: int('timeout', 'BENCH_TIMEOUT_S', 600, 10),
+    maxMessageBytes: int('max-message-bytes', 'BENCH_MAX_MESSAGE_BYTES', 0, 0),
+    skipBaseline: (args.get('skip-baseline') ?? process.env.BENCH_SKIP_BASELINE ?? 'false') === 'true',
+  };
+  if (problems.length > 0) throw new Error(`bench options:\n  - ${problems.join('\n  - ')}`);
+  return options;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
+class BenchTimeout extends Error {}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const logger = createLogger({ component: 'bench' }, 'warn', (line) => process.stderr.write(`${line}\n`));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+let deadline = Infinity;
+function checkDeadline(what: string): void {
+  if (Date.now() > deadline) throw new BenchTimeout(`time limit reached while ${what}`);
+}
+
+async function waitFor(what: string, probe: () => boolean | Promise<boolean>, pollMs = 50): Promise<void> {
+  for (;;) {
+    if (await probe()) return;
+    checkDeadline(`waiting for ${what}`);
+    await sleep(pollMs);
+  }
+}
+
+const rate = (count: number, ms: number) => (ms > 0 ? (count * 1000) / ms : NaN);
+const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Sends `total` messages in slices of 5,000 with up to 4 sends in flight (the DESIGN's setting). */
+async function produceAll(producer: BatchProducer, total: number, slice: (from: number, to: number) => Record<string, OutgoingMessage[]>, chunk = 5_000, inFlight = 4): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const from = next;
+      next = Math.min(total, next + chunk);
+      await producer.send(slice(from, next));
+      checkDeadline('producing');
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+}
+
+function benchTopic(name: string): TopicSpec {
+  return { name, partitions: 6, key: 'account', cleanupPolicy: 'delete', retentionMs: 3_600_000, schema: null, description: 'benchmark scratch topic' };
+}
+
+/** Commits the current high watermarks for a new group, so that it reads only what comes next. */
+async function startGroupAtEnd(admin: Admin, groupId: string, topicNames: string[]): Promise<void> {
+  for (const topic of topicNames) {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    await admin.setOffsets({ groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
+  }
+}
+
+/** Sum over partitions of high watermark minus the group's committed offset. */
+async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [high, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  let lag = 0n;
+  for (const p of high) {
+    const c = done.get(p.partition) ?? -1n;
+    lag += c < 0n ? BigInt(p.high) - BigInt(p.low) : BigInt(p.high) - c;
+  }
+  return Number(lag);
+}
+
+/**
+ * Sets max.message.bytes on topics and returns a function that puts the previous values back.
+ * Only with --max-message-bytes: a stage's produce request can exceed the broker's 1 MB default
+ * (see bench/README.md), and this lets the run measure speed past that fault.
+ */
+async function raiseMaxMessageBytes(admin: Admin, topicNames: string[], bytes: number): Promise<() => Promise<void>> {
+  const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: topicNames.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })) });
+  const previous = new Map(resources.map((r) => [r.resourceName, r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue]));
+  const set = (value: (topic: string) => string | undefined) =>
+    admin.alterConfigs({
+      validateOnly: false,
+      resources: topicNames.flatMap((name) => {
+        const v = value(name);
+        return v === undefined ? [] : [{ type: ConfigResourceTypes.TOPIC, name, configEntries: [{ name: 'max.message.bytes', value: v }] }];
+      }),
+    });
+  await set(() => String(bytes));
+  return async () => {
+    await set((name) => previous.get(name));
+  };
+}
+
+/** Other processes consuming with the pipeline's groups would take partitions and share the work. */
+async function otherMembers(admin: Admin): Promise<string[]> {
+  const { groups } = await admin.describeGroups(STAGES.map((s) => s.group));
+  return groups.filter((g) => g.members.length > 0).map((g) => `${g.groupId} (${g.members.length} member(s), ${g.state})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU: this process, the broker, and the machine.
+
+interface CpuSnapshot {
+  at: number;
+  process: NodeJS.CpuUsage;
+  brokerTicks: number | undefined;
+  machineBusy: number;
+  machineTotal: number;
+}
+const TICKS_PER_SECOND = 100;
+
+function brokerPid(): number | undefined {
+  return readStackState(stackPaths(stackHome()))?.parts.kafka?.pid;
+}
+function processTicks(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14 and 15 of stat)
+  } catch {
+    return undefined;
+  }
+}
+function machineTicks(): { busy: number; total: number } {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const values = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = values.reduce((a, b) => a + b, 0);
+    const idle = (values[3] ?? 0) + (values[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+function cpuSnapshot(): CpuSnapshot {
+  const m = machineTicks();
+  return { at: Date.now(), process: process.cpuUsage(), brokerTicks: processTicks(brokerPid()), machineBusy: m.busy, machineTotal: m.total };
+}
+function cpuSince(start: CpuSnapshot): { processCores: number; brokerCores: number; machineBusyPct: number; load: string } {
+  const end = cpuSnapshot();
+  const seconds = (end.at - start.at) / 1000;
+  const p = process.cpuUsage(start.process);
+  return {
+    processCores: (p.user + p.system) / 1e6 / seconds,
+    brokerCores: end.brokerTicks !== undefined && start.brokerTicks !== undefined ? (end.brokerTicks - start.brokerTicks) / TICKS_PER_SECOND / seconds : NaN,
+    machineBusyPct: (100 * (end.machineBusy - start.machineBusy)) / (end.machineTotal - start.machineTotal),
+    load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The raw pipe.
+
+interface Baseline {
+  recordBytes: number;
+  produce: number;
+  consume: number;
+  oneStage: number;
+}
+
+async function rawBaseline(kafka: Kafka, admin: Admin, n: number, recordBytes: number, accounts: number): Promise<Baseline> {
+  const id = randomUUID().slice(0, 8);
+  const a = `bench.raw-in.${id}`;
+  const b = `bench.raw-out.${id}`;
+  await applyTopics(kafka, undefined, [benchTopic(a), benchTopic(b)]);
+  const producer = await BatchProducer.connect(kafka);
+  const payload = randomBytes(recordBytes);
+  const keys = Array.from({ length: accounts }, (_, i) => `acct-${i}`);
+  try {
+    let t0 = Date.now();
+    await produceAll(producer, n, (from, to) => {
+      const messages: OutgoingMessage[] = [];
+      for (let i = from; i < to; i++) messages.push({ key: keys[i % keys.length]!, value: payload });
+      return { [a]: messages };
+    });
+    const produce = rate(n, Date.now() - t0);
+    say(`  baseline produce: ${fmt(produce)} records/s`);
+
+    const consumeOnce = async (groupId: string, handle: (records: ConsumedRecord[]) => Promise<void>): Promise<number> => {
+      let count = 0;
+      let first = Infinity;
+      let last = 0;
+      const consumer: RunningConsumer = await runBatchConsumer(kafka, {
+        groupId,
+        topics: [a],
+        fromBeginning: true,
+        handle: async (records) => {
+          first = Math.min(first, Date.now());
+          await handle(records);
+          count += records.length;
+          last = Date.now();
+        },
+      });
+      const joinedAt = Date.now();
+      try {
+        await waitFor(`${groupId} to read ${n} records`, () => count >= n, 20);
+      } finally {
+        await consumer.stop();
+      }
+      // From the moment the group had joined (kafkajs run() resolves after join and sync), or the
+      // first batch if that came earlier, to the last record.
+      const begin = Math.min(first, joinedAt);
+      return rate(count, last - begin);
+    };
+    const consume = await consumeOnce(`bench-consume-${id}`, async () => undefined);
+    say(`  baseline consume: ${fmt(consume)} records/s`);
+    t0 = Date.now();
+    const oneStage = await consumeOnce(`bench-stage-${id}`, async (records) => {
+      await producer.send({ [b]: records.map((r) => ({ key: r.key?.toString('utf8') ?? null, value: r.value })) });
+    });
+    say(`  baseline one stage (consume → produce → commit): ${fmt(oneStage)} records/s`);
+    return { recordBytes, produce, consume, oneStage };
+  } finally {
+    await producer.stop();
+    await admin.deleteTopics({ topics: [a, b] }).catch(() => undefined);
+    await admin.deleteGroups([`bench-consume-${id}`, `bench-stage-${id}`]).catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. CDRs for one run.
+
+interface RunCdrs {
+  source: string;
+  messages: OutgoingMessage[];
+  /** event id -> index of its first produced message. */
+  index: Map<string, number>;
+  producedAt: Float64Array;
+  duplicates: number;
+  invalid: number;
+  unknownNumbers: number;
+}
+
+function makeCdrs(n: number, numbers: string[], encode: (cdr: CdrRawRecord) => Buffer, seed: number): RunCdrs {
+  const source = `bench-${randomUUID().slice(0, 8)}`;
+  let s = seed >>> 0;
+  const random = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const usageTypes = ['LCA', 'LCA', 'LCA', 'IVR', 'CHAT'];
+  // After every generated anchor (by 2026-01-27) and the reassignments (2026-02-14).
+  const from = Date.UTC(2026, 2, 2);
+  const messages: OutgoingMessage[] = [];
+  const index = new Map<string, number>();
+  let duplicates = 0;
+  let invalid = 0;
+  let unknownNumbers = 0;
+  let previous: CdrRawRecord | undefined;
+  for (let i = 0; i < n; i++) {
+    let cdr: CdrRawRecord;
+    if (i % 200 === 7 && previous) {
+      cdr = previous; // the platform sent the same CDR again: ingest rejects it as duplicate_cdr
+      duplicates++;
+    } else {
+      const start = from + Math.floor(random() * 8 * 86_400) * 1000;
+      const seconds = 5 + Math.floor(random() * 600);
+      let calledNumber = numbers[Math.floor(random() * numbers.length)]!;
+      if (i % 200 === 13) {
+        calledNumber = 'not-a-number'; // ingest: invalid_number
+        invalid++;
+      } else if (i % 500 === 17) {
+        calledNumber = `+1999555${String(i % 10_000).padStart(4, '0')}`; // resolve: unresolved_number
+        unknownNumbers++;
+      }
+      cdr = {
+        source,
+        cdrId: `c${i}-${Math.floor(random() * 1e9).toString(36)}`,
+        callingNumber: `+1212555${String(Math.floor(random() * 10_000)).padStart(4, '0')}`,
+        calledNumber,
+        usageType: usageTypes[Math.floor(random() * usageTypes.length)]!,
+        startTime: start,
+        endTime: start + seconds * 1000,
+        durationSeconds: seconds,
+        // Attributes as platforms send them, so that the record is the size of a real Avro CDR (~270 bytes).
+        attributes: {
+          agent_id: `ag-${Math.floor(random() * 5000)}`,
+          trunk: `sip-trunk-${Math.floor(random() * 40)}`,
+          queue: 'answering-main',
+          codec: 'PCMU',
+          channel: `SIP/carrier-${Math.floor(random() * 1e8).toString(16).padStart(8, '0')}`,
+          disposition: 'ANSWERED',
+          dcontext: 'from-pstn-tollfree',
+          dstchannel: `SIP/agent-${Math.floor(random() * 1e8).toString(16).padStart(8, '0')}`,
+          lastapp: 'Dial',
+        },
+        receivedAt: null,
+      };
+    }
+    previous = cdr;
+    const eventId = cdrEventId(cdr.source, cdr.cdrId);
+    if (!index.has(eventId)) index.set(eventId, i);
+    messages.push({ key: `${cdr.source}/${cdr.cdrId}`, value: encode(cdr), headers: standardHeaders({ eventId: cdr.cdrId }) });
+  }
+  return { source, messages, index, producedAt: new Float64Array(n), duplicates, invalid, unknownNumbers };
+}
+
+async function produceCdrs(producer: BatchProducer, run: RunCdrs): Promise<{ startedAt: number; ms: number }> {
+  const startedAt = Date.now();
+  await produceAll(producer, run.messages.length, (from, to) => {
+    const now = Date.now();
+    const slice = run.messages.slice(from, to);
+    for (let i = 0; i < slice.length; i++) {
+      slice[i]!.timestamp = now;
+      run.producedAt[from + i] = now;
+    }
+    return { [topics.cdrRaw.name]: slice };
+  });
+  return { startedAt, ms: Date.now() - startedAt };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Watching a run: a reader of the outputs, and samples of the services' metrics and lag.
+
+interface Outputs {
+  charged: Set<string>;
+  rejected: number;
+  rejectedBy: Map<string, number>;
+  latencies: number[];
+  firstOutputAt: number;
+  lastOutputAt: number;
+}
+
+async function startReader(kafka: Kafka, admin: Admin, serde: AvroSerde, run: RunCdrs): Promise<{ outputs: Outputs; stop(): Promise<void> }> {
+  const groupId = `bench-reader-${randomUUID().slice(0, 8)}`;
+  const outTopics = [topics.usageCharged.name, topics.cdrRejected.name];
+  await startGroupAtEnd(admin, groupId, outTopics);
+  const outputs: Outputs = { charged: new Set(), rejected: 0, rejectedBy: new Map(), latencies: [], firstOutputAt: Infinity, lastOutputAt: 0 };
+  const consumer = await runBatchConsumer(kafka, {
+    groupId,
+    topics: outTopics,
+    fromBeginning: false,
+    handle: async (records) => {
+      const now = Date.now();
+      let mine = 0;
+      if (records[0]!.topic === topics.usageCharged.name) {
+        // The event-id header is the CDR's event id: no decoding needed to tell this run's records.
+        for (const r of records) {
+          const eventId = r.headers['event-id'];
+          const i = eventId === undefined ? undefined : run.index.get(eventId);
+          if (i === undefined || outputs.charged.has(eventId!)) continue;
+          outputs.charged.add(eventId!);
+          outputs.latencies.push(now - run.producedAt[i]!);
+          mine++;
+        }
+      } else {
+        await serde.prepare(records.map((r) => r.value));
+        for (const r of records) {
+          const rejection = serde.decode<CdrRejectedRecord>(r.value!);
+          if (rejection.source !== run.source) continue;
+          outputs.rejected++;
+          const key = `${rejection.stage}:${rejection.reason}`;
+          outputs.rejectedBy.set(key, (outputs.rejectedBy.get(key) ?? 0) + 1);
+          mine++;
+        }
+      }
+      if (mine > 0) {
+        outputs.firstOutputAt = Math.min(outputs.firstOutputAt, now);
+        outputs.lastOutputAt = now;
+      }
+    },
+  });
+  return {
+    outputs,
+    stop: async () => {
+      await consumer.stop();
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+    },
+  };
+}
+
+const STAGES = [
+  { name: 'ingest', group: INGEST_GROUP, input: topics.cdrRaw.name },
+  { name: 'resolve', group: RESOLVE_GROUP, input: topics.cdrAccepted.name },
+  { name: 'rate', group: RATE_GROUP, input: topics.usageResolved.name },
+  { name: 'drawdown', group: DRAWDOWN_GROUP, input: topics.usageRated.name },
+] as const;
+
+interface Sample {
+  at: number;
+  recordsIn: number[];
+  busySeconds: number[];
+  lag: number[];
+}
+
+function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Samples records in, busy time (batch duration sum) and consumer lag of the four stages. */
+function startSampler(admin: Admin, pipeline: () => RunningService & { services: RunningService[] }, intervalMs = 500): { samples: Sample[]; stop(): Promise<void> } {
+  const samples: Sample[] = [];
+  let stopped = false;
+  const take = async () => {
+    const services = pipeline().services;
+    const texts = await Promise.all(STAGES.map((s) => services.find((x) => x.name === s.name)).map((s) => (s ? fetch(`${s.url}/metrics`).then((r) => r.text()).catch(() => '') : Promise.resolve(''))));
+    const lag = await Promise.all(STAGES.map((s) => groupLag(admin, s.group, s.input).catch(() => NaN)));
+    samples.push({
+      at: Date.now(),
+      recordsIn: texts.map((t) => metricSum(t, 'rateline_records_in_total')),
+      busySeconds: texts.map((t) => metricSum(t, 'rateline_batch_duration_seconds_sum')),
+      lag,
+    });
+  };
+  const loop = (async () => {
+    await Promise.resolve(); // lets the caller add a starting sample first
+    while (!stopped) {
+      const t = Date.now();
+      await take();
+      await sleep(Math.max(0, intervalMs - (Date.now() - t)));
+    }
+    await take();
+  })();
+  return {
+    samples,
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+interface StageFigures {
+  name: string;
+  records: number;
+  perSecond: number;
+  /** Records per second of the stage's own batch handling time (decode, domain, produce, database). */
+  perBusySecond: number;
+  maxLag: number;
+  meanLag: number;
+}
+
+function stageFigures(samples: Sample[]): StageFigures[] {
+  return STAGES.map((stage, s) => {
+    const base = samples[0]!.recordsIn[s]!;
+    const final = samples[samples.length - 1]!.recordsIn[s]!;
+    const firstMove = samples.findIndex((x) => x.recordsIn[s]! > base);
+    const lastMove = samples.findIndex((x) => x.recordsIn[s]! >= final);
+    const begin = samples[Math.max(0, firstMove - 1)]!.at;
+    const end = samples[lastMove]!.at;
+    const busy = samples[samples.length - 1]!.busySeconds[s]! - samples[0]!.busySeconds[s]!;
+    const lags = samples.map((x) => x.lag[s]!).filter(Number.isFinite);
+    return {
+      name: stage.name,
+      records: final - base,
+      perSecond: firstMove < 0 ? NaN : rate(final - base, end - begin),
+      perBusySecond: busy > 0 ? (final - base) / busy : NaN,
+      maxLag: Math.max(0, ...lags),
+      meanLag: lags.length ? lags.reduce((a, b) => a + b, 0) / lags.length : NaN,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. One pipeline run.
+
+interface RunReport {
+  mode: 'steady' | 'backlog';
+  n: number;
+  produceMs: number;
+  pipelineStartMs: number;
+  endToEnd: number;
+  windowMs: number;
+  latencyP50: number;
+  latencyP99: number;
+  charged: number;
+  rejected: number;
+  rejectedBy: Map<string, number>;
+  expectedRejected: number;
+  stages: StageFigures[];
+  cpu: ReturnType<typeof cpuSince>;
+  timedOut: boolean;
+}
+
+interface Env {
+  config: RuntimeConfig;
+  kafka: Kafka;
+  admin: Admin;
+  serde: AvroSerde;
+  producer: BatchProducer;
+  encode: (cdr: CdrRawRecord) => Buffer;
+  numbers: string[];
+}
+
+async function drainPipeline(env: Env): Promise<number> {
+  let backlog = 0;
+  await waitFor(
+    'the pipeline to drain earlier records',
+    async () => {
+      const lags = await Promise.all(STAGES.map((s) => groupLag(env.admin, s.group, s.input)));
+      backlog = Math.max(backlog, ...lags);
+      return lags.every((l) => l === 0);
+    },
+    500,
+  );
+  return backlog;
+}
+
+async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchOptions, holder: { pipeline?: RunningService & { services: RunningService[] } }): Promise<RunReport> {
+  const run = makeCdrs(options.n, env.numbers, env.encode, mode === 'steady' ? 11 : 23);
+  const deps = { kafka: env.kafka, serde: env.serde, logger, clock: systemClock };
+  let pipelineStartMs = 0;
+  const startIt = async () => {
+    const t0 = Date.now();
+    holder.pipeline = await startPipeline(env.config, deps);
+    pipelineStartMs = Date.now() - t0;
+  };
+  if (mode === 'steady') {
+    await startIt();
+    const backlog = await drainPipeline(env);
+    if (backlog > 0) say(`  (drained ${fmt(backlog)} records left on the pipeline's topics by earlier runs first)`);
+  }
+  const reader = await startReader(env.kafka, env.admin, env.serde, run);
+  const expectedRejected = run.duplicates + run.invalid + run.unknownNumbers;
+  let sampler: ReturnType<typeof startSampler> | undefined;
+  let cpu0 = cpuSnapshot();
+  let produced: { startedAt: number; ms: number };
+  let timedOut = false;
+  let windowStart: number;
+  try {
+    if (mode === 'steady') {
+      sampler = startSampler(env.admin, () => holder.pipeline!);
+      await sleep(600);
+      cpu0 = cpuSnapshot();
+      produced = await produceCdrs(env.producer, run);
+      windowStart = produced.startedAt;
+    } else {
+      produced = await produceCdrs(env.producer, run);
+      cpu0 = cpuSnapshot();
+      // The window starts when the pipeline is asked to start: its start-up (reference tables) counts.
+      windowStart = Date.now();
+      await startIt();
+      sampler = startSampler(env.admin, () => holder.pipeline!);
+      // A fresh pipeline's counters start at zero, at the moment it was asked to start.
+      sampler.samples.push({ at: windowStart, recordsIn: STAGES.map(() => 0), busySeconds: STAGES.map(() => 0), lag: STAGES.map(() => NaN) });
+    }
+    say(`  produced ${fmt(options.n)} CDRs to cdr.raw in ${fmt(produced.ms / 1000, 1)} s (${fmt(rate(options.n, produced.ms))}/s)${mode === 'backlog' ? `; pipeline started in ${fmt(pipelineStartMs / 1000, 1)} s` : ''}`);
+    let lastReport = Date.now();
+    try {
+      await waitFor(
+        'every CDR of the run to be charged or rejected',
+        () => {
+          const done = reader.outputs.charged.size + reader.outputs.rejected;
+          if (Date.now() - lastReport > 10_000) {
+            lastReport = Date.now();
+            say(`  ... ${fmt(done)} of ${fmt(options.n)} charged or rejected`);
+          }
+          return done >= options.n;
+        },
+        100,
+      );
+      await sleep(1_000); // a last sample after the end, and late duplicates if any
+    } catch (err) {
+      if (!(err instanceof BenchTimeout)) throw err;
+      timedOut = true;
+      say(`  TIME LIMIT (${options.timeoutSeconds} s) reached: reporting what arrived so far`);
+    }
+  } finally {
+    await sampler?.stop();
+    await reader.stop();
+  }
+  const out = reader.outputs;
+  const cpu = cpuSince(cpu0);
+  const windowMs = out.lastOutputAt - windowStart;
+  const sorted = Float64Array.from(out.latencies).sort();
+  return {
+    mode,
+    n: options.n,
+    produceMs: produced.ms,
+    pipelineStartMs,
+    endToEnd: rate(out.charged.size + out.rejected, windowMs),
+    windowMs,
+    latencyP50: percentile(Array.from(sorted), 50),
+    latencyP99: percentile(Array.from(sorted), 99),
+    charged: out.charged.size,
+    rejected: out.rejected,
+    rejectedBy: out.rejectedBy,
+    expectedRejected,
+    stages: stageFigures(sampler!.samples),
+    cpu,
+    timedOut,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The table.
+
+function printReport(options: BenchOptions, baseline: Baseline | undefined, reports: RunReport[]): void {
+  const rows: [string, string, string][] = [];
+  const row = (what: string, value: string, note = '') => rows.push([what, value, note]);
+  say('');
+  say(`rateline pipeline benchmark: N=${fmt(options.n)} CDRs, ${options.brands} brands, ${fmt(options.accounts)} accounts, ${options.numbersPerAccount} numbers each; ${os.cpus().length} cores`);
+  if (baseline) {
+    row('baseline produce (kafkajs, idempotent, 5k a send, 4 in flight)', `${fmt(baseline.produce)}/s`, `${baseline.recordBytes}-byte records, 6 partitions`);
+    row('baseline consume (group, runBatchConsumer)', `${fmt(baseline.consume)}/s`);
+    row('baseline one stage (consume → produce → commit)', `${fmt(baseline.oneStage)}/s`, 'the raw pipe a stage can reach');
+  }
+  for (const r of reports) {
+    const label = r.mode === 'steady' ? 'steady (services running while producing)' : 'backlog (N produced first, then the pipeline started)';
+    rows.push(['', '', '']);
+    row(`${label}`, r.timedOut ? 'TIMED OUT' : '');
+    if (r.mode === 'steady') row('  produce of CDRs while the pipeline runs', `${fmt(rate(r.n, r.produceMs))}/s`);
+    else row('  pipeline start (ref tables loaded)', `${fmt(r.pipelineStartMs / 1000, 1)} s`, 'counted in end-to-end (window starts at start-up)');
+    for (const s of r.stages) {
+      const ratio = baseline ? ` = ${fmt(s.perSecond / baseline.oneStage, 2)} × one stage` : '';
+      row(`  stage ${s.name}`, `${fmt(s.perSecond)}/s`, `${fmt(s.records)} in${ratio}; ${fmt(s.perBusySecond)}/s of its own batch time; lag max ${fmt(s.maxLag)}, mean ${fmt(s.meanLag)}`);
+    }
+    const ratio = baseline ? `${fmt(r.endToEnd / (baseline.oneStage / 4), 2)} × (one stage / 4 hops = ${fmt(baseline.oneStage / 4)}/s)` : '';
+    row(r.mode === 'steady' ? '  end-to-end (first produce → last charged/rejected)' : '  end-to-end (pipeline start → last charged/rejected)', `${fmt(r.endToEnd)}/s`, `${fmt(r.windowMs / 1000, 1)} s; ${ratio}`);
+    row('  latency produce → usage.charged at a reader, p50 / p99', `${fmt(r.latencyP50 / 1000, 2)} s / ${fmt(r.latencyP99 / 1000, 2)} s`);
+    const total = r.charged + r.rejected;
+    row('  counts: charged + rejected = produced', `${fmt(r.charged)} + ${fmt(r.rejected)} = ${fmt(total)}`, total === r.n ? `OK (= ${fmt(r.n)})` : `MISMATCH: produced ${fmt(r.n)}`);
+    row('  rejected by stage:reason', [...r.rejectedBy].map(([k, v]) => `${k} ${v}`).join(', '), `planted ${fmt(r.expectedRejected)}`);
+    const slowest = [...r.stages].sort((a, b) => b.meanLag - a.meanLag)[0];
+    row('  CPU: this process (4 services + producer + reader)', `${fmt(r.cpu.processCores, 2)} cores`, `broker ${fmt(r.cpu.brokerCores, 2)} cores; machine ${fmt(r.cpu.machineBusyPct)}% busy; load ${r.cpu.load}`);
+    if (slowest) row('  most lag (mean consumer lag)', slowest.name, `${fmt(slowest.meanLag)} records behind on average`);
+  }
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  say('');
+  for (const [a, b, c] of rows) say(a === '' && b === '' ? '' : `${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
+  say('');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function endpoints(): Promise<StackEndpoints> {
+  const { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL } = process.env;
+  if (KAFKA_BROKERS && SCHEMA_REGISTRY_URL && DATABASE_URL) return { kafkaBrokers: KAFKA_BROKERS, schemaRegistryUrl: SCHEMA_REGISTRY_URL, databaseUrl: DATABASE_URL };
+  const running = runningStackEndpoints();
+  if (running) return running;
+  say('no local stack running: starting it (it keeps running afterwards; stop it with npm run stack -- down)');
+  return startStack({ log: say });
+}
+
+async function main(): Promise<number> {
+  const options = readOptions(process.argv.slice(2));
+  deadline = Date.now() + options.timeoutSeconds * 1000;
+  const config = loadRuntimeConfig('bench', { ...process.env, HTTP_PORT: '0' }, await endpoints());
+  const kafka = createKafka(config.kafka, logger);
+  const admin = kafka.admin();
+  await admin.connect();
+  const serde = new AvroSerde(config.registry.url);
+  const holder: { pipeline?: RunningService & { services: RunningService[] } } = {};
+  let producer: BatchProducer | undefined;
+  let restoreTopics: (() => Promise<void>) | undefined;
+  const stopPipeline = async () => {
+    const p = holder.pipeline;
+    holder.pipeline = undefined;
+    await p?.stop();
+  };
+  const onSignal = () => {
+    say('interrupted: stopping the pipeline');
+    void stopPipeline().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    say(`broker ${config.kafka.brokers.join(',')}, registry ${config.registry.url}; time limit ${options.timeoutSeconds} s`);
+    const encode = serde.encoder<CdrRawRecord>(await serde.register(valueSubject(topics.cdrRaw.name), loadSchema('cdr.raw')));
+
+    // Reference data: published once per run; the same options give the same keys, so repeats are harmless.
+    const t0 = Date.now();
+    const parsed = parseReferenceFile(generateReference({ brands: options.brands, accountsPerBrand: Math.ceil(options.accounts / options.brands), numbersPerAccount: options.numbersPerAccount, seed: 1 }));
+    if (!parsed.ok) throw new Error(`generated reference data does not parse: ${parsed.error.slice(0, 3).map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    const data: ReferenceData = parsed.value;
+    const numbers = data.numbers.map((n) => n.number);
+    const sample = makeCdrs(1_000, numbers, encode, 1);
+    const recordBytes = Math.round(sample.messages.reduce((a, m) => a + m.value!.length, 0) / sample.messages.length);
+
+    let baseline: Baseline | undefined;
+    if (!options.skipBaseline) {
+      say(`raw Kafka baseline: ${fmt(options.n)} records of ${recordBytes} bytes (the mean Avro CDR of this run)`);
+      baseline = await rawBaseline(kafka, admin, options.n, recordBytes, options.accounts);
+    }
+
+    const changes = await applyTopics(kafka, serde, allTopics(data.brands.map((b) => b.code)));
+    producer = await BatchProducer.connect(kafka);
+    const counts = await publishReference(data, producer, serde);
+    say(`reference data: ${Object.entries(counts).map(([t, c]) => `${t} ${fmt(c)}`).join(', ')} (generated and published in ${fmt((Date.now() - t0) / 1000, 1)} s; ${changes.length} topic changes)`);
+
+    const busy = await otherMembers(admin);
+    if (busy.length > 0) say(`WARNING: other processes consume with the pipeline's groups and will share its partitions: ${busy.join(', ')}`);
+    const backlog = await Promise.all(STAGES.map((s) => groupLag(admin, s.group, s.input)));
+    if (backlog.some((l) => l > 0)) say(`note: records already waiting on the pipeline's topics (ingest, resolve, rate, drawdown): ${backlog.map((l) => fmt(l)).join(', ')}`);
+    if (options.maxMessageBytes > 0) {
+      const pipelineTopics = [topics.cdrAccepted, topics.cdrRejected, topics.usageResolved, topics.usageRated, topics.usageCharged, topics.deadLetter].map((t) => t.name);
+      restoreTopics = await raiseMaxMessageBytes(admin, pipelineTopics, options.maxMessageBytes);
+      say(`max.message.bytes=${fmt(options.maxMessageBytes)} on ${pipelineTopics.join(', ')} for this run (restored at the end)`);
+    }
+
+    const env: Env = { config, kafka, admin, serde, producer, encode, numbers };
+    const reports: RunReport[] = [];
+    const modes: ('steady' | 'backlog')[] = options.mode === 'both' ? ['steady', 'backlog'] : options.mode === 'baseline' ? [] : [options.mode];
+    for (const mode of modes) {
+      say(`pipeline run, ${mode}:`);
+      try {
+        const report = await runPipeline(env, mode, options, holder);
+        reports.push(report);
+        if (report.timedOut) break;
+      } finally {
+        await stopPipeline();
+      }
+    }
+    printReport(options, baseline, reports);
+    return reports.every((r) => !r.timedOut && r.charged + r.rejected === r.n) ? 0 : 1;
+  } catch (err) {
+    if (err instanceof BenchTimeout) {
+      say(`bench stopped: ${err.message} (limit ${options.timeoutSeconds} s; raise it with --timeout or BENCH_TIMEOUT_S)`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await stopPipeline().catch((err: unknown) => say(`stopping the pipeline failed: ${(err as Error).message}`));
+    await producer?.stop().catch(() => undefined);
+    await restoreTopics?.().catch((err: unknown) => say(`restoring max.message.bytes failed: ${(err as Error).message}`));
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
