@@ -8,6 +8,7 @@ import { allTopics } from '../topics/catalog.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { cliConfig, ensureStackConfig, parseOptions } from './context.ts';
 import { runDemo } from './demo.ts';
+import { runRerate } from './rerate.ts';
 import { rateFileCommand } from './rate-file.ts';
 import { publishReferenceFile, runPipelineDemo, SAMPLE_REFERENCE } from './pipeline-demo.ts';
 import { checkFileJobParams, formatSummary, runFileJobWithConfig } from '../services/ingest/file-job.ts';
@@ -21,6 +22,9 @@ const usage = `rateline <command>
   demo                      start the local stack if needed, apply topics and schemas,
                             produce a sample CDR and read it back (npm start)
   stack up|down|status      start, stop or show the local Kafka, schema registry and PostgreSQL
+  rerate (--brand b | --account a | --subscription s) --from ISO --to ISO [--replay-from ISO] [--dry-run]
+                            re-rate the billing periods overlapping [from, to) under the current
+                            rules and plans, replaying usage.resolved; prints per-CDR differences
   reference load [file]     validate a reference file (brands, numbers, plans, subscriptions,
                             rating rules) and publish it to the ref.* topics (default: the sample)
   topics apply [--brands a,b] [--dry-run]
@@ -104,6 +108,10 @@ async function main(argv: string[]): Promise<number> {
       const result = await runPipelineDemo(config, print);
       print('\nThe stack keeps running for the next command; stop it with: npm run stack -- down');
       return same && result.charged + result.rejected === result.sent ? 0 : 1;
+    }
+    case 'rerate': {
+      await runRerate(cliConfig('rerate'), options, print);
+      return 0;
     }
     case 'reference': {
       if (sub !== 'load') break;

@@ -24,6 +24,7 @@ export const topics = {
   usageResolved: { name: 'usage.resolved', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage.resolved', description: 'CDRs attributed to brand, account, subscription and product; kept long enough to re-rate from' },
   usageRated: { name: 'usage.rated', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 30 * DAY_MS, schema: 'usage.rated', description: 'Usage with billable quantity and rule version' },
   usageCharged: { name: 'usage.charged', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage.charged', description: 'Usage drawn down against included units, overage priced' },
+  usageRerated: { name: 'usage.rerated', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage.rerated', description: 'Per-CDR differences of a re-rating run, for billing adjustments' },
   accountLifecycle: { name: 'account.lifecycle', partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'account.lifecycle', description: 'Trial, activation, dunning steps, suspension, cancellation, reactivation' },
   refBrands: { name: 'ref.brands', partitions: 1, key: 'brand code', cleanupPolicy: 'compact', schema: 'ref.brands', description: 'Brands and how they bill' },
   refNumbers: { name: 'ref.numbers', partitions: 1, key: 'number (E.164)', cleanupPolicy: 'compact', schema: 'ref.numbers', description: 'Each number with its whole assignment history' },

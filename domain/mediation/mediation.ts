@@ -460,6 +460,7 @@ export function rerate(
   }
 
   const charged: UsageCharged[] = [];
+  const states = new Map<string, ChargePeriodState>();
   const ordered = [...groups.values()].sort(
     (a, b) => compareText(a.context.key.subscriptionId, b.context.key.subscriptionId) || a.context.key.periodIndex - b.context.key.periodIndex,
   );
@@ -490,9 +491,10 @@ export function rerate(
       const usage = byEvent.get(charge.cdrId)!;
       charged.push(chargedRecord(usage, context.key, plan.value, pricing, charge, options.at ?? usage.ratedAt));
     }
+    states.set(context.key.key, { ...context.key, planId: plan.value.planId, planVersion: plan.value.version, drawdown: result.state });
   }
   const { differences, adjustments } = compareVersions([...oldCharged], charged);
-  return { charged, rejections, differences, adjustments };
+  return { charged, rejections, differences, adjustments, states };
 }
 
 /**

@@ -232,4 +232,6 @@ export interface RerateResult {
   readonly differences: readonly ChargeDifference[];
   /** Per subscription period and currency; zero-total periods with no differences are left out. */
   readonly adjustments: readonly PeriodAdjustment[];
+  /** Each recomputed period's bucket state after the new version: what drawdown continues from. */
+  readonly states: ReadonlyMap<string, ChargePeriodState>;
 }

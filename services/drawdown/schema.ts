@@ -34,4 +34,18 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await offsets.table(db);
     },
   },
+  '002_rating_runs': {
+    up: async (db) => {
+      // Each committed re-rating run: what it covered and what it changed.
+      await db.schema.withSchema(SCHEMA).createTable('rating_runs', (t) => {
+        t.increments('run_id');
+        t.integer('rating_version').notNullable();
+        t.jsonb('scope').notNullable();
+        t.integer('periods').notNullable();
+        t.integer('usages').notNullable();
+        t.integer('differences').notNullable();
+        t.timestamp('committed_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
+      });
+    },
+  },
 };

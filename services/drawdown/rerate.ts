@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import { Decimal } from 'decimal.js';
+import type { Knex } from 'knex';
+import { ReferenceTables } from '../../domain/reference/index.ts';
+import { periodKeyFor, rerate, type ChargeDifference, type PeriodAdjustment, type UsageCharged, type UsageResolved } from '../../domain/mediation/index.ts';
+import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
+import type { RuntimeConfig } from '../../runtime/config.ts';
+import { readCompactedTopics } from '../../runtime/compacted.ts';
+import { createDb, migrateService } from '../../runtime/db.ts';
+import { RatelineError, TransientError } from '../../runtime/errors.ts';
+import { BatchProducer, standardHeaders } from '../../runtime/kafka.ts';
+import { loadSchema } from '../../runtime/serde.ts';
+import type { ServiceDeps } from '../../runtime/service.ts';
+import { topics, valueSubject } from '../../topics/catalog.ts';
+import { migrations, SCHEMA } from './schema.ts';
+
+/** Which usage to re-rate: the billing periods of the matching subscriptions that overlap [from, to). */
+export interface RerateScope {
+  brand?: string;
+  accountId?: string;
+  subscriptionId?: string;
+  from: number;
+  to: number;
+}
+
+export interface RerateRunOptions {
+  /** Print the differences, commit and publish nothing. */
+  dryRun?: boolean;
+  /** Replay usage.resolved from this Kafka timestamp (default: the beginning of the topic). */
+  replayFrom?: number;
+  parentCompany?: string;
+}
+
+export interface RerateReport {
+  ratingVersion: number;
+  periods: string[];
+  usages: number;
+  differences: readonly ChargeDifference[];
+  adjustments: readonly PeriodAdjustment[];
+  rejections: number;
+  committed: boolean;
+  /** Why nothing was committed, when nothing was. */
+  note?: string;
+}
+
+interface UsageReratedRecord {
+  eventId: string;
+  usageEventId: string;
+  brand: string;
+  accountId: string;
+  subscriptionId: string;
+  periodStart: number;
+  usageType: string;
+  previousVersion: number;
+  ratingVersion: number;
+  kind: string;
+  includedSecondsDelta: number;
+  overageSecondsDelta: number;
+  currency: string;
+  amountDelta: Decimal;
+  reratedAt: number;
+}
+
+/**
+ * Re-rates the periods in scope under the current rules and plans: replays resolved usage from
+ * Kafka, recomputes each period from full buckets (everything the old version drew is given back,
+ * then drawn again in call order), and compares with the version already charged. Unless it is a
+ * dry run, it writes the new version's charges and bucket states in one transaction with the
+ * live drawdown's rows locked, and publishes the new charged records and the per-CDR differences.
+ * A second run over the same scope finds no difference and changes nothing.
+ */
+export async function rerateScope(config: RuntimeConfig, deps: ServiceDeps, scope: RerateScope, options: RerateRunOptions = {}): Promise<RerateReport> {
+  const tables = new ReferenceTables(options.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
+  const reader = await readCompactedTopics(deps.kafka, deps.serde, allReferenceTopics, (records) => applyReferenceRecords(tables, records, deps.logger), deps.logger);
+  await reader.ready;
+  await reader.stop();
+
+  const matches = (u: UsageResolved) =>
+    (scope.brand === undefined || u.brand === scope.brand) && (scope.accountId === undefined || u.accountId === scope.accountId) && (scope.subscriptionId === undefined || u.subscriptionId === scope.subscriptionId);
+  const replayed = await replayResolved(deps, matches, options.replayFrom);
+
+  // Whole periods: every usage of each period that overlaps the window.
+  const byPeriod = new Map<string, { periodStart: number; periodEnd: number; usages: UsageResolved[] }>();
+  for (const usage of replayed.values()) {
+    const key = periodKeyFor(usage, tables);
+    if (!key.ok) continue;
+    const entry = byPeriod.get(key.value.key) ?? { periodStart: key.value.periodStart, periodEnd: key.value.periodEnd, usages: [] };
+    entry.usages.push(usage);
+    byPeriod.set(key.value.key, entry);
+  }
+  const periods = [...byPeriod].filter(([, p]) => p.periodStart < scope.to && p.periodEnd > scope.from);
+  const periodKeys = periods.map(([key]) => key);
+  const usages = periods.flatMap(([, p]) => p.usages);
+  const periodStartOf = new Map(periods.map(([key, p]) => [key, p.periodStart]));
+
+  const db = createDb(config.postgres);
+  try {
+    await migrateService(db, SCHEMA, migrations);
+    const old = await latestCharges(db, periodKeys, periodStartOf);
+    const replayedIds = new Set(usages.map((u) => u.eventId));
+    const missing = old.records.filter((r) => !replayedIds.has(r.eventId));
+    const base = { periods: periodKeys, usages: usages.length };
+    if (missing.length > 0) {
+      throw new RatelineError('replay_incomplete', `${missing.length} usages already charged in these periods are not in the replay of ${topics.usageResolved.name} (e.g. ${missing[0]!.eventId}): replay from earlier (--replay-from) or let the pipeline catch up`);
+    }
+    const ratingVersion = old.maxVersion + 1;
+    const now = deps.clock.now();
+    const result = rerate(usages, old.records, tables, ratingVersion, { at: now });
+    const report: RerateReport = { ratingVersion, ...base, differences: result.differences, adjustments: result.adjustments, rejections: result.rejections.length, committed: false };
+    if (result.differences.length === 0) return { ...report, note: 'no differences from the version already charged: nothing to do' };
+    if (options.dryRun) return { ...report, note: 'dry run: nothing committed or published' };
+
+    const changedPeriods = new Set(result.adjustments.map((a) => `${a.subscriptionId}\u0000${a.periodStart}`));
+    const keep = (c: { subscriptionId: string; periodStart: number }) => changedPeriods.has(`${c.subscriptionId}\u0000${c.periodStart}`);
+    const charged = result.charged.filter(keep);
+    const states = [...result.states.values()].filter((s) => keep({ subscriptionId: s.subscriptionId, periodStart: s.periodStart }));
+    const previousVersion = new Map(old.records.map((r) => [r.eventId, r.ratingVersion]));
+
+    const producer = await BatchProducer.connect(deps.kafka);
+    const trx = await db.transaction();
+    try {
+      // Lock the periods against the live drawdown, then check nothing was charged meanwhile.
+      await trx(`${SCHEMA}.period_states`).whereIn('period_key', states.map((s) => s.key)).forUpdate().select('period_key');
+      const again = await latestCharges(trx, states.map((s) => s.key), periodStartOf);
+      if (again.records.length !== old.records.filter(keep).length || again.maxVersion !== old.maxVersion) {
+        throw new TransientError('rerate_raced', 'usage was charged in these periods while re-rating: run it again');
+      }
+      const encodeCharged = deps.serde.encoder<UsageCharged>(await deps.serde.register(valueSubject(topics.usageCharged.name), loadSchema('usage.charged')));
+      const encodeRerated = deps.serde.encoder<UsageReratedRecord>(await deps.serde.register(valueSubject(topics.usageRerated.name), loadSchema('usage.rerated')));
+      const differences = result.differences.map((d): UsageReratedRecord => {
+        const subscription = tables.subscription(d.subscriptionId)!;
+        return {
+          eventId: `${d.eventId}@v${ratingVersion}`,
+          usageEventId: d.eventId,
+          brand: subscription.brand,
+          accountId: subscription.accountId,
+          subscriptionId: d.subscriptionId,
+          periodStart: d.periodStart,
+          usageType: d.usageType,
+          previousVersion: previousVersion.get(d.eventId) ?? 0,
+          ratingVersion,
+          kind: d.kind,
+          includedSecondsDelta: d.includedSeconds,
+          overageSecondsDelta: d.overageSeconds,
+          currency: d.currency,
+          amountDelta: d.amount,
+          reratedAt: now,
+        };
+      });
+      await producer.send({
+        [topics.usageCharged.name]: charged.map((u) => ({ key: u.accountId, value: encodeCharged(u), headers: standardHeaders({ eventId: u.eventId, brand: u.brand }) })),
+        [topics.usageRerated.name]: differences.map((d) => ({ key: d.accountId, value: encodeRerated(d), headers: standardHeaders({ eventId: d.eventId, brand: d.brand }) })),
+      });
+      for (let i = 0; i < charged.length; i += 2000) {
+        await trx(`${SCHEMA}.charges`).insert(
+          charged.slice(i, i + 2000).map((u) => ({
+            event_id: u.eventId,
+            rating_version: ratingVersion,
+            subscription_id: u.subscriptionId,
+            period_key: periodKeys.find((k) => periodStartOf.get(k) === u.periodStart && k.startsWith(`${u.subscriptionId}#`))!,
+            usage_type: u.usageType,
+            billable_seconds: u.billableSeconds,
+            included_seconds: u.includedSeconds,
+            overage_seconds: u.overageSeconds,
+            amount: new Decimal(u.amount).toFixed(6),
+            currency: u.currency,
+            charged_at: new Date(now),
+          })),
+        );
+      }
+      for (const state of states) {
+        await trx(`${SCHEMA}.period_states`)
+          .insert({ period_key: state.key, subscription_id: state.subscriptionId, period_index: state.periodIndex, state: JSON.stringify(state), updated_at: trx.fn.now() })
+          .onConflict('period_key')
+          .merge(['state', 'updated_at']);
+      }
+      await trx(`${SCHEMA}.rating_runs`).insert({ rating_version: ratingVersion, scope: JSON.stringify(scope), periods: states.length, usages: charged.length, differences: differences.length });
+      await trx.commit();
+    } catch (err) {
+      await trx.rollback().catch(() => undefined);
+      throw err;
+    } finally {
+      await producer.stop();
+    }
+    return { ...report, committed: true };
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** The latest charged version of each usage in these periods, as the records compareVersions needs. */
+async function latestCharges(db: Knex | Knex.Transaction, periodKeys: string[], periodStartOf: Map<string, number>): Promise<{ records: (UsageCharged & { ratingVersion: number })[]; maxVersion: number }> {
+  if (periodKeys.length === 0) return { records: [], maxVersion: 0 };
+  const rows: { event_id: string; rating_version: number; subscription_id: string; period_key: string; usage_type: string; billable_seconds: string; included_seconds: string; overage_seconds: string; amount: string; currency: string }[] = await db
+    .select('*')
+    .from(db.raw(`(select distinct on (event_id) * from ${SCHEMA}.charges where period_key = any(?) order by event_id, rating_version desc) latest`, [periodKeys]));
+  let maxVersion = 0;
+  const records = rows.map((row) => {
+    maxVersion = Math.max(maxVersion, row.rating_version);
+    // Only the fields a version comparison reads are known here; the rest stay empty.
+    return {
+      eventId: row.event_id,
+      ratingVersion: row.rating_version,
+      subscriptionId: row.subscription_id,
+      periodStart: periodStartOf.get(row.period_key)!,
+      usageType: row.usage_type,
+      billableSeconds: Number(row.billable_seconds),
+      includedSeconds: Number(row.included_seconds),
+      overageSeconds: Number(row.overage_seconds),
+      amount: new Decimal(row.amount),
+      currency: row.currency,
+    } as UsageCharged & { ratingVersion: number };
+  });
+  return { records, maxVersion };
+}
+
+/** Reads usage.resolved from a timestamp (or the beginning) up to its end at the time of the call. */
+async function replayResolved(deps: ServiceDeps, matches: (u: UsageResolved) => boolean, replayFrom: number | undefined): Promise<Map<string, UsageResolved>> {
+  const topic = topics.usageResolved.name;
+  const admin = deps.kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  const starts = replayFrom === undefined ? ends.map((p) => ({ partition: p.partition, offset: p.low })) : await admin.fetchTopicOffsetsByTimestamp(topic, replayFrom);
+  await admin.disconnect();
+  const remaining = new Map<number, bigint>();
+  for (const end of ends) {
+    const start = starts.find((s) => s.partition === end.partition);
+    const from = start && BigInt(start.offset) >= 0n ? BigInt(start.offset) : BigInt(end.high);
+    if (BigInt(end.high) > from) remaining.set(end.partition, BigInt(end.high));
+  }
+  const found = new Map<string, UsageResolved>();
+  if (remaining.size === 0) return found;
+  const groupId = `rateline-rerate-${randomUUID()}`;
+  const consumer = deps.kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const s of starts) if (BigInt(s.offset) >= 0n) consumer.seek({ topic, partition: s.partition, offset: String(s.offset) });
+  });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      await deps.serde.prepare(batch.messages.map((m) => m.value));
+      const end = remaining.get(batch.partition);
+      for (const message of batch.messages) {
+        if (end === undefined || BigInt(message.offset) >= end) break;
+        const usage = deps.serde.decode<UsageResolved>(message.value!);
+        if (matches(usage)) found.set(usage.eventId, usage);
+        resolveOffset(message.offset);
+        if (BigInt(message.offset) + 1n >= end) remaining.delete(batch.partition);
+      }
+      if (remaining.size === 0) done();
+    },
+  });
+  await finished;
+  await consumer.stop();
+  await consumer.disconnect();
+  const cleanup = deps.kafka.admin();
+  await cleanup.connect();
+  await cleanup.deleteGroups([groupId]).catch(() => undefined);
+  await cleanup.disconnect();
+  return found;
+}

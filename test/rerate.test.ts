@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Decimal } from 'decimal.js';
+import knex from 'knex';
+import { parseReferenceFile, type ReferenceData } from '../domain/reference/index.ts';
+import { publishReference } from '../contracts/reference.ts';
+import type { CdrRawRecord } from '../contracts/records.ts';
+import { BatchProducer, standardHeaders } from '../runtime/kafka.ts';
+import { AvroSerde, loadSchema } from '../runtime/serde.ts';
+import { silentLogger } from '../runtime/log.ts';
+import { systemClock } from '../runtime/time.ts';
+import type { RunningService } from '../runtime/service.ts';
+import { startPipeline } from '../services/all.ts';
+import { rerateScope } from '../services/drawdown/rerate.ts';
+import { applyTopics } from '../topics/apply.ts';
+import { allTopics, topics, valueSubject } from '../topics/catalog.ts';
+import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
+import { collectOutcomes, type Outcomes } from './support/collect.ts';
+
+const suffix = uniqueSuffix();
+const brand = `rr-${suffix}`;
+const subscription = `sub-${brand}`;
+const number = `+1800${2_000_000 + (parseInt(suffix.slice(0, 6), 16) % 7_000_000)}`;
+const config = testConfig('rerate');
+const kafka = testKafka();
+const serde = new AvroSerde(config.registry.url);
+const deps = { kafka, serde, logger: silentLogger, clock: systemClock };
+let pipeline: RunningService;
+let outcomes: Outcomes;
+
+const perMinute = { seconds: 60, rounding: 'up' };
+const per30 = { seconds: 30, rounding: 'up' };
+function reference(ruleVersions: { version: number; increment: object }[]): ReferenceData {
+  const parsed = parseReferenceFile({
+    parentCompany: 'ansr-group',
+    brands: [{ code: brand, parentCompany: 'ansr-group', name: 'Rerate brand', country: 'US', currency: 'USD', timeZone: 'America/New_York', billingHour: 2, taxRegime: 'none', gateway: 'manual', roundingMode: 'half_up', usageProducts: { LCA: `${brand}-lca` } }],
+    // No included minutes: every billable second is overage at 0.06 a minute, 0.001 a second.
+    plans: [{ planId: `${brand}-plan`, version: 1, owner: brand, name: 'Pay as you go', currency: 'USD', monthlyFee: '0', trialDays: 0, grants: [], priceModels: [{ usageType: 'LCA', kind: 'PER_UNIT', unitSeconds: 60, tiers: [{ upTo: null, unitPrice: '0.06', flatFee: '0' }] }], numberAllotment: 1 }],
+    subscriptions: [{ subscriptionId: subscription, brand, accountId: `acct-${brand}`, planId: `${brand}-plan`, planVersion: 1, anchor: '2026-03-01T12:00:00Z', status: 'active' }],
+    numbers: [{ number, assignments: [{ assignmentId: `asg-${brand}`, brand, accountId: `acct-${brand}`, subscriptionId: subscription, effectiveFrom: '2026-03-01T12:00:00Z' }] }],
+    ratingRules: ruleVersions.map(({ version, increment }) => ({ ruleId: `${brand}-lca`, version, companyId: brand, usageType: 'LCA', effectiveFrom: '2026-01-01T00:00:00Z', freeSeconds: 0, freeMode: 'grace', minimumSeconds: 0, initialIncrement: increment, mainIncrement: increment, unit: 'second' })),
+  });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
+  return parsed.value;
+}
+
+async function publish(data: ReferenceData): Promise<void> {
+  const producer = await BatchProducer.connect(kafka);
+  await publishReference(data, producer, serde);
+  await producer.stop();
+}
+
+async function chargeRows(): Promise<{ version: number; n: number; amount: string }[]> {
+  const db = knex({ client: 'pg', connection: config.postgres.url });
+  try {
+    const rows: { rating_version: number; n: string; amount: string }[] = await db('drawdown.charges').where({ subscription_id: subscription }).groupBy('rating_version').orderBy('rating_version').select('rating_version', db.raw('count(*) as n'), db.raw('sum(amount) as amount'));
+    return rows.map((r) => ({ version: r.rating_version, n: Number(r.n), amount: new Decimal(r.amount).toFixed(2) }));
+  } finally {
+    await db.destroy();
+  }
+}
+
+const durations = [0, 1, 29, 30, 31, 59, 60, 61, 89, 90];
+const scope = { brand, from: Date.parse('2026-03-01T00:00:00Z'), to: Date.parse('2026-04-01T00:00:00Z') };
+// Replay usage.resolved from when this suite started: older records are other suites'.
+const replayFrom = Date.now() - 60_000;
+
+beforeAll(async () => {
+  await applyTopics(kafka, serde, allTopics([]));
+  await publish(reference([{ version: 1, increment: perMinute }]));
+  pipeline = await startPipeline(config, deps);
+  outcomes = await collectOutcomes(kafka, serde, `rerate-${suffix}`);
+  const producer = await BatchProducer.connect(kafka);
+  const encode = serde.encoder<CdrRawRecord>(await serde.register(valueSubject(topics.cdrRaw.name), loadSchema('cdr.raw')));
+  const cdrs = durations.map((seconds, i): CdrRawRecord => {
+    const start = Date.parse('2026-03-10T15:00:00Z') + i * 3_600_000;
+    return { source: `rerate-${suffix}`, cdrId: `d${seconds}`, callingNumber: null, calledNumber: number, usageType: 'LCA', startTime: start, endTime: start + seconds * 1000, durationSeconds: seconds, attributes: {}, receivedAt: null };
+  });
+  await producer.send({ [topics.cdrRaw.name]: cdrs.map((c) => ({ key: `${c.source}/${c.cdrId}`, value: encode(c), headers: standardHeaders({ eventId: c.cdrId }) })) });
+  await producer.stop();
+  await eventually('10 calls charged', () => (outcomes.charged.size === 10 ? true : undefined), 120_000);
+});
+
+afterAll(async () => {
+  await outcomes?.reader.stop();
+  await pipeline?.stop();
+});
+
+describe('re-rating by replay', () => {
+  it('after a rule change, the differences equal the hand-computed change; a dry run commits nothing; a second run changes nothing', async () => {
+    // Version 1, per minute rounded up: 0, 60, 60, 60, 60, 60, 60, 120, 120, 120 s = 720 s = 0.72 USD.
+    expect(await chargeRows()).toEqual([{ version: 1, n: 10, amount: '0.72' }]);
+
+    // The brand moves to per 30 s rounded up: 0, 30, 30, 30, 60, 60, 60, 90, 90, 90 s.
+    // Changed: the 1, 29, 30, 61, 89 and 90 s calls, each 30 s and 0.030 USD less: -180 s, -0.18 USD.
+    await publish(reference([{ version: 1, increment: perMinute }, { version: 2, increment: per30 }]));
+
+    const dry = await rerateScope(config, deps, scope, { dryRun: true, replayFrom });
+    expect(dry.committed).toBe(false);
+    expect(dry.differences.map((d) => [d.eventId.length > 0, d.kind, d.overageSeconds, d.amount.toFixed(3)])).toEqual(Array(6).fill([true, 'changed', -30, '-0.030']));
+    expect(await chargeRows()).toEqual([{ version: 1, n: 10, amount: '0.72' }]);
+
+    const run = await rerateScope(config, deps, scope, { replayFrom });
+    expect(run.committed).toBe(true);
+    expect(run.ratingVersion).toBe(2);
+    expect(run.adjustments).toHaveLength(1);
+    expect({ overage: run.adjustments[0]!.overageSeconds, amount: run.adjustments[0]!.amount.toFixed(2), currency: run.adjustments[0]!.currency }).toEqual({ overage: -180, amount: '-0.18', currency: 'USD' });
+    // Version 2 holds the whole period again: 0 + 3 × 30 + 3 × 60 + 3 × 90 = 540 s = 0.54 USD.
+    expect(await chargeRows()).toEqual([{ version: 1, n: 10, amount: '0.72' }, { version: 2, n: 10, amount: '0.54' }]);
+    await eventually('the version 2 records on usage.charged', () => ([...outcomes.charged.values()].filter((d) => d.some((u) => u.ratingVersion === 2)).length === 10 ? true : undefined), 60_000);
+
+    const second = await rerateScope(config, deps, scope, { replayFrom });
+    expect(second.committed).toBe(false);
+    expect(second.differences).toEqual([]);
+    expect(await chargeRows()).toEqual([{ version: 1, n: 10, amount: '0.72' }, { version: 2, n: 10, amount: '0.54' }]);
+  });
+});
