@@ -9,6 +9,8 @@ import { applyTopics } from '../topics/apply.ts';
 import { cliConfig, ensureStackConfig, parseOptions } from './context.ts';
 import { runDemo } from './demo.ts';
 import { runRerate } from './rerate.ts';
+import { startPipeline } from '../services/all.ts';
+import { defaultDeps } from '../runtime/service.ts';
 import { rateFileCommand } from './rate-file.ts';
 import { publishReferenceFile, runPipelineDemo, SAMPLE_REFERENCE } from './pipeline-demo.ts';
 import { checkFileJobParams, formatSummary, runFileJobWithConfig } from '../services/ingest/file-job.ts';
@@ -22,6 +24,7 @@ const usage = `rateline <command>
   demo                      start the local stack if needed, apply topics and schemas,
                             produce a sample CDR and read it back (npm start)
   stack up|down|status      start, stop or show the local Kafka, schema registry and PostgreSQL
+  run                       run ingest, resolve, rate and drawdown in this process until Ctrl-C
   rerate (--brand b | --account a | --subscription s) --from ISO --to ISO [--replay-from ISO] [--dry-run]
                             re-rate the billing periods overlapping [from, to) under the current
                             rules and plans, replaying usage.resolved; prints per-CDR differences
@@ -108,6 +111,18 @@ async function main(argv: string[]): Promise<number> {
       const result = await runPipelineDemo(config, print);
       print('\nThe stack keeps running for the next command; stop it with: npm run stack -- down');
       return same && result.charged + result.rejected === result.sent ? 0 : 1;
+    }
+    case 'run': {
+      // The four mediation services in this process, until SIGTERM or SIGINT.
+      const config = { ...cliConfig('pipeline'), http: { host: '127.0.0.1', port: 0 } };
+      const pipeline = await startPipeline(config, defaultDeps('pipeline', config));
+      print(`ingest, resolve, rate and drawdown running (ops endpoints: ${pipeline.url}); Ctrl-C stops them`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await pipeline.stop();
+      return 0;
     }
     case 'rerate': {
       await runRerate(cliConfig('rerate'), options, print);

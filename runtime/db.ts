@@ -52,11 +52,16 @@ export function offsetStore(schema: string): { table: (db: Knex) => Promise<void
         return new Map(rows.map((r: { topic: string; partition: number; next_offset: string }) => [`${r.topic}:${r.partition}`, String(r.next_offset)]));
       },
       save: async (trx, groupId, offsets) => {
-        if (offsets.length === 0) return;
-        await trx(table)
-          .insert(offsets.map((o) => ({ group_id: groupId, topic: o.topic, partition: o.partition, next_offset: o.offset, updated_at: trx.fn.now() })))
-          .onConflict(['group_id', 'topic', 'partition'])
-          .merge(['next_offset', 'updated_at']);
+        // Never backwards: a member that lost its partition in a rebalance may still finish an
+        // older batch after the new owner committed a later one.
+        for (const o of offsets) {
+          await trx.raw(
+            `insert into ${table} (group_id, topic, partition, next_offset, updated_at) values (?, ?, ?, ?, now())
+             on conflict (group_id, topic, partition) do update
+             set next_offset = greatest(${table}.next_offset, excluded.next_offset), updated_at = now()`,
+            [groupId, o.topic, o.partition, o.offset],
+          );
+        }
       },
     }),
   };

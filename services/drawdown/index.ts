@@ -46,7 +46,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
     const decoded: Pending[] = records.map((record) => ({ record, rated: deps.serde.decode<UsageRated>(record.value!) }));
     const trx = await db.transaction();
     try {
-      const fresh = await notYetCharged(trx, decoded);
+      const fresh = await notYetCharged(trx, decoded, GROUP_ID);
       const states = await loadStates(trx, fresh, tables);
       const changed = new Set<string>();
       const charged: OutgoingMessage[] = [];
@@ -123,25 +123,38 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
   });
 }
 
-/** Drops records whose (event id, rating version) is already charged, and repeats within the batch. */
-async function notYetCharged(trx: Knex.Transaction, batch: Pending[]): Promise<Pending[]> {
+/**
+ * Drops records this stage already charged. Charges and consumed offsets commit in one
+ * transaction, so a record below the partition's stored offset was charged; locking the offset
+ * row also keeps two group members (during a rebalance) from charging one partition at once.
+ * Repeats within the batch are dropped too. The charges table's key stays the final guard.
+ */
+async function notYetCharged(trx: Knex.Transaction, batch: Pending[], groupId: string): Promise<Pending[]> {
+  const first = batch[0];
+  if (!first) return [];
+  const row: { next_offset: string } | undefined = await trx(`${SCHEMA}.consumer_offsets`)
+    .where({ group_id: groupId, topic: first.record.topic, partition: first.record.partition })
+    .forUpdate()
+    .first('next_offset');
+  const stored = row ? BigInt(row.next_offset) : -1n;
   const seen = new Set<string>();
-  const unique = batch.filter(({ rated }) => {
+  const candidates = batch.filter(({ record, rated }) => {
     const id = `${rated.eventId}@${rated.ratingVersion}`;
-    if (seen.has(id)) return false;
+    if (BigInt(record.offset) < stored || seen.has(id)) return false;
     seen.add(id);
     return true;
   });
-  if (unique.length === 0) return [];
+  // Belt and braces: a usage can also arrive twice at different offsets (a producer retry
+  // upstream), so ask the charges table about the rest.
   const done = new Set<string>();
-  for (let i = 0; i < unique.length; i += 5000) {
-    const chunk = unique.slice(i, i + 5000);
+  for (let i = 0; i < candidates.length; i += 5000) {
+    const chunk = candidates.slice(i, i + 5000);
     const rows: { event_id: string; rating_version: number }[] = await trx(`${SCHEMA}.charges`)
       .whereIn(['event_id', 'rating_version'], chunk.map(({ rated }) => [rated.eventId, rated.ratingVersion]))
       .select('event_id', 'rating_version');
-    for (const row of rows) done.add(`${row.event_id}@${row.rating_version}`);
+    for (const r of rows) done.add(`${r.event_id}@${r.rating_version}`);
   }
-  return unique.filter(({ rated }) => !done.has(`${rated.eventId}@${rated.ratingVersion}`));
+  return candidates.filter(({ rated }) => !done.has(`${rated.eventId}@${rated.ratingVersion}`));
 }
 
 /** The stored states of the periods this batch touches, locked until the batch commits. */
