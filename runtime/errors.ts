@@ -40,12 +40,25 @@ export class TransientError extends RatelineError {
   }
 }
 
-/** Classifies anything thrown: our errors keep their flag; unknown errors count as retryable. */
+/**
+ * PostgreSQL SQLSTATE classes that no retry will fix: data exceptions (22) and integrity
+ * violations (23, e.g. a unique key that guards against double counting).
+ */
+const permanentSqlStates = /^(22|23)/;
+
+/**
+ * Classifies anything thrown: our errors keep their flag; a PostgreSQL data or integrity error
+ * is permanent; anything else (connections, deadlocks, timeouts) counts as retryable.
+ */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof RatelineError) return err.retryable;
+  const sqlState = (err as { code?: unknown } | null)?.code;
+  if (typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) && permanentSqlStates.test(sqlState)) return false;
   return true;
 }
 
 export function errorCode(err: unknown): string {
-  return err instanceof RatelineError ? err.code : 'unexpected_error';
+  if (err instanceof RatelineError) return err.code;
+  const sqlState = (err as { code?: unknown } | null)?.code;
+  return typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) ? `sqlstate_${sqlState}` : 'unexpected_error';
 }
