@@ -269,9 +269,10 @@ function prorationLines(input: InvoiceInput, ended: BillingPeriod): DraftLine[] 
   const billedFrom = trialEnd !== null && trialEnd.getTime() > ended.start.getTime() ? trialEnd : ended.start;
   if (cancelledAt !== null && cancelledAt.getTime() <= billedFrom.getTime()) return []; // cancelled in trial
 
-  const planAt = (t: Date): BillingPlan => {
+  // The plan in force just before `t`: a change exactly at `t` is billed by its own lines.
+  const planBefore = (t: Date): BillingPlan => {
     let current = changes[0]?.from ?? input.plan;
-    for (const c of changes) if (c.at.getTime() <= t.getTime()) current = c.to;
+    for (const c of changes) if (c.at.getTime() < t.getTime()) current = c.to;
     return current;
   };
   const line = (lineId: string, sign: 1 | -1, plan: BillingPlan, from: Date, what: string): DraftLine => {
@@ -293,7 +294,7 @@ function prorationLines(input: InvoiceInput, ended: BillingPeriod): DraftLine[] 
   };
 
   if (billedFrom !== ended.start) {
-    lines.push(line('proration:trial-end', 1, planAt(billedFrom), billedFrom, 'From the end of the trial'));
+    lines.push(line('proration:trial-end', 1, planBefore(billedFrom), billedFrom, 'From the end of the trial'));
   }
   changes.forEach((c, i) => {
     if (c.at.getTime() < billedFrom.getTime()) return; // a switch during the trial costs nothing
@@ -301,7 +302,7 @@ function prorationLines(input: InvoiceInput, ended: BillingPeriod): DraftLine[] 
     lines.push(line(`proration:change-${i + 1}:charge`, 1, c.to, c.at, 'Rest of the period on the new plan'));
   });
   if (cancelledAt !== null && cancelledAt.getTime() < ended.end.getTime() && brand.cancellationCredit === 'prorated') {
-    lines.push(line('proration:cancellation', -1, planAt(cancelledAt), cancelledAt, 'Cancelled: unused part of the period'));
+    lines.push(line('proration:cancellation', -1, planBefore(cancelledAt), cancelledAt, 'Cancelled: unused part of the period'));
   }
   return lines;
 }

@@ -82,6 +82,18 @@ describe('buildInvoice, hand-worked cents', () => {
     });
     expect(invoice.lines[1]!.unroundedAmount.toFixed()).toBe('33.326667');
     expect(invoice.lines[1]!.periodStart.toISOString()).toBe('2026-06-11T04:00:00.000Z');
+    // Upgraded to Pro at the very instant the trial ends: Basic's trial-end charge is given
+    // back and Pro charged for the same 20 days.
+    //   trial end on Basic 33.33; credit −33.326667 → −33.33; Pro 99.00 × 2/3 = 66.00.
+    //   July on Pro 99.00. Subtotal 99.00 + 33.33 − 33.33 + 66.00 = 165.00.
+    const upgraded = buildInvoice(input(US, {
+      subscription: trial, period: nthPeriod('2026-06-01', 1, US.timeZone), plan: pro,
+      planChanges: [{ at: new Date('2026-06-11T04:00:00Z'), from: basic, to: pro }],
+    }));
+    expect(cents(upgraded)).toMatchObject({
+      lines: [['fee', '99.00'], ['proration:trial-end', '33.33'], ['proration:change-1:credit', '-33.33'], ['proration:change-1:charge', '66.00']],
+      subtotal: '165.00',
+    });
   });
 
   it('the 12-month commitment discount is its own line; New York tax on the unrounded lines', () => {
