@@ -19,9 +19,24 @@ export async function loadReference(file: string): Promise<ReferenceData> {
   return loaded.value;
 }
 
+/**
+ * The reference data with every account and subscription id given a run suffix (numbers keep
+ * theirs and point at the suffixed accounts), so that each demo or test run starts its billing
+ * periods with full buckets instead of continuing the previous run's.
+ */
+export function withRunSuffix(data: ReferenceData, suffix: string): ReferenceData {
+  const account = (id: string) => `${id}-${suffix}`;
+  return {
+    ...data,
+    subscriptions: data.subscriptions.map((s) => ({ ...s, subscriptionId: account(s.subscriptionId), accountId: account(s.accountId) })),
+    numbers: data.numbers.map((n) => ({ ...n, assignments: n.assignments.map((a) => ({ ...a, assignmentId: account(a.assignmentId), accountId: account(a.accountId), subscriptionId: account(a.subscriptionId) })) })),
+  };
+}
+
 /** Publishes a reference file to the ref.* topics (creating topics for its brands first). */
-export async function publishReferenceFile(config: RuntimeConfig, file: string): Promise<Record<string, number>> {
-  const data = await loadReference(file);
+export async function publishReferenceFile(config: RuntimeConfig, file: string, suffix?: string): Promise<Record<string, number>> {
+  const loaded = await loadReference(file);
+  const data = suffix ? withRunSuffix(loaded, suffix) : loaded;
   const kafka = createKafka(config.kafka, silentLogger);
   const serde = new AvroSerde(config.registry.url);
   await applyTopics(kafka, serde, allTopics(data.brands.map((b) => b.code)));
@@ -62,14 +77,15 @@ function sampleCalls(source: string): { cdrs: CdrRawRecord[]; bad: number } {
  * running, sample CDRs through them, and what they charged printed per account.
  */
 export async function runPipelineDemo(config: RuntimeConfig, print: (line: string) => void): Promise<{ charged: number; rejected: number; sent: number }> {
-  const counts = await publishReferenceFile(config, SAMPLE_REFERENCE);
-  print(`reference data published: ${Object.entries(counts).map(([t, n]) => `${n} ${t}`).join(', ')}`);
+  const run = String(Date.now());
+  const counts = await publishReferenceFile(config, SAMPLE_REFERENCE, run);
+  print(`reference data published (accounts and subscriptions suffixed -${run}, so this run starts with full buckets): ${Object.entries(counts).map(([t, n]) => `${n} ${t}`).join(', ')}`);
   const kafka = createKafka(config.kafka, silentLogger);
   const serde = new AvroSerde(config.registry.url);
   const t0 = Date.now();
   const pipeline = await startPipeline(config, { kafka, serde, logger: silentLogger, clock: systemClock });
   print(`pipeline started in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${pipeline.url}`);
-  const source = `demo-${Date.now()}`;
+  const source = `demo-${run}`;
   const { cdrs } = sampleCalls(source);
   const charged: UsageChargedRecord[] = [];
   const rejected: CdrRejectedRecord[] = [];

@@ -9,6 +9,7 @@ import { applyTopics } from '../topics/apply.ts';
 import { cliConfig, ensureStackConfig, parseOptions } from './context.ts';
 import { runDemo } from './demo.ts';
 import { runRerate } from './rerate.ts';
+import { redrive } from './redrive.ts';
 import { startPipeline } from '../services/all.ts';
 import { defaultDeps } from '../runtime/service.ts';
 import { rateFileCommand } from './rate-file.ts';
@@ -24,6 +25,9 @@ const usage = `rateline <command>
   demo                      start the local stack if needed, apply topics and schemas,
                             produce a sample CDR and read it back (npm start)
   stack up|down|status      start, stop or show the local Kafka, schema registry and PostgreSQL
+  redrive --reason r [--stage s] [--source src] [--since ISO] [--dry-run]
+                            send rejected records back to the stage that rejected them, once the
+                            cause is fixed (e.g. --reason unresolved_number after a number is assigned)
   run                       run ingest, resolve, rate and drawdown in this process until Ctrl-C
   rerate (--brand b | --account a | --subscription s) --from ISO --to ISO [--replay-from ISO] [--dry-run]
                             re-rate the billing periods overlapping [from, to) under the current
@@ -122,6 +126,22 @@ async function main(argv: string[]): Promise<number> {
         process.once('SIGTERM', resolve);
       });
       await pipeline.stop();
+      return 0;
+    }
+    case 'redrive': {
+      const reason = options.reason;
+      if (typeof reason !== 'string') throw new InvalidInputError('invalid_parameters', 'redrive: --reason <code> is required, e.g. --reason unresolved_number');
+      const since = typeof options.since === 'string' ? Date.parse(options.since) : undefined;
+      if (since !== undefined && Number.isNaN(since)) throw new InvalidInputError('invalid_parameters', `redrive: --since ${String(options.since)} is not an ISO instant`);
+      const report = await redrive(cliConfig('redrive'), {
+        reason,
+        ...(typeof options.stage === 'string' ? { stage: options.stage } : {}),
+        ...(typeof options.source === 'string' ? { source: options.source } : {}),
+        ...(since !== undefined ? { since } : {}),
+        dryRun: options['dry-run'] === true,
+      });
+      print(`scanned ${report.scanned} rejections, ${report.matched} matched ${reason}`);
+      for (const [topic, n] of Object.entries(report.republished)) print(`  ${options['dry-run'] === true ? 'would republish' : 'republished'} ${n} to ${topic}`);
       return 0;
     }
     case 'rerate': {

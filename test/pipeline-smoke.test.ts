@@ -14,6 +14,7 @@ import { systemClock } from '../runtime/time.ts';
 import { startPipeline } from '../services/all.ts';
 import type { RunningService } from '../runtime/service.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
+import { withRunSuffix } from '../cli/pipeline-demo.ts';
 
 const source = `smoke-${uniqueSuffix()}`;
 let reference: ReferenceData;
@@ -25,7 +26,8 @@ const serde = new AvroSerde(config.registry.url);
 beforeAll(async () => {
   const loaded = await loadReferenceFile('domain/reference/fixtures/sample-reference.json');
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.error));
-  reference = loaded.value;
+  // Accounts and subscriptions of this run only: earlier runs' usage does not drain its buckets.
+  reference = withRunSuffix(loaded.value, source);
   await applyTopics(kafka, serde, allTopics(reference.brands.map((b) => b.code)));
   const producer = await BatchProducer.connect(kafka);
   await publishReference(reference, producer, serde);
@@ -79,8 +81,8 @@ describe('the mediation pipeline, smoke', () => {
     await reader.stop();
 
     expect(rejected.map((r) => `${r.stage}:${r.reason}:${r.cdrId}`).sort()).toEqual(['ingest:duplicate_cdr:c1', 'ingest:invalid_number:c8', 'resolve:unresolved_number:c7']);
-    expect(charged.get(cdrEventId(source, 'c3'))!.accountId).toBe('acct-us-1001');
-    expect(charged.get(cdrEventId(source, 'c4'))!.accountId).toBe('acct-us-1002');
+    expect(charged.get(cdrEventId(source, 'c3'))!.accountId).toBe(`acct-us-1001-${source}`);
+    expect(charged.get(cdrEventId(source, 'c4'))!.accountId).toBe(`acct-us-1002-${source}`);
 
     // The services produce what the pure chain produces over the same accepted CDRs.
     const accepted: AcceptedCdr[] = cdrs.slice(0, 6).map((c) => ({ ...c, calledNumber: c.calledNumber.replace(/[^+\d]/g, ''), eventId: cdrEventId(c.source, c.cdrId), origin: { topic: null, partition: null, offset: null, file: null, line: null }, acceptedAt: 0 }));

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decimal } from 'decimal.js';
 import knex from 'knex';
-import { parseReferenceFile, type ReferenceData } from '../domain/reference/index.ts';
+import type { ReferenceData } from '../domain/reference/index.ts';
+import { numberFor, smallBrandReference } from './support/small-brand.ts';
 import { publishReference } from '../contracts/reference.ts';
 import type { CdrRawRecord } from '../contracts/records.ts';
 import { BatchProducer, standardHeaders } from '../runtime/kafka.ts';
@@ -19,7 +20,7 @@ import { collectOutcomes, type Outcomes } from './support/collect.ts';
 const suffix = uniqueSuffix();
 const brand = `rr-${suffix}`;
 const subscription = `sub-${brand}`;
-const number = `+1800${2_000_000 + (parseInt(suffix.slice(0, 6), 16) % 7_000_000)}`;
+const number = numberFor(suffix);
 const config = testConfig('rerate');
 const kafka = testKafka();
 const serde = new AvroSerde(config.registry.url);
@@ -29,19 +30,7 @@ let outcomes: Outcomes;
 
 const perMinute = { seconds: 60, rounding: 'up' };
 const per30 = { seconds: 30, rounding: 'up' };
-function reference(ruleVersions: { version: number; increment: object }[]): ReferenceData {
-  const parsed = parseReferenceFile({
-    parentCompany: 'ansr-group',
-    brands: [{ code: brand, parentCompany: 'ansr-group', name: 'Rerate brand', country: 'US', currency: 'USD', timeZone: 'America/New_York', billingHour: 2, taxRegime: 'none', gateway: 'manual', roundingMode: 'half_up', usageProducts: { LCA: `${brand}-lca` } }],
-    // No included minutes: every billable second is overage at 0.06 a minute, 0.001 a second.
-    plans: [{ planId: `${brand}-plan`, version: 1, owner: brand, name: 'Pay as you go', currency: 'USD', monthlyFee: '0', trialDays: 0, grants: [], priceModels: [{ usageType: 'LCA', kind: 'PER_UNIT', unitSeconds: 60, tiers: [{ upTo: null, unitPrice: '0.06', flatFee: '0' }] }], numberAllotment: 1 }],
-    subscriptions: [{ subscriptionId: subscription, brand, accountId: `acct-${brand}`, planId: `${brand}-plan`, planVersion: 1, anchor: '2026-03-01T12:00:00Z', status: 'active' }],
-    numbers: [{ number, assignments: [{ assignmentId: `asg-${brand}`, brand, accountId: `acct-${brand}`, subscriptionId: subscription, effectiveFrom: '2026-03-01T12:00:00Z' }] }],
-    ratingRules: ruleVersions.map(({ version, increment }) => ({ ruleId: `${brand}-lca`, version, companyId: brand, usageType: 'LCA', effectiveFrom: '2026-01-01T00:00:00Z', freeSeconds: 0, freeMode: 'grace', minimumSeconds: 0, initialIncrement: increment, mainIncrement: increment, unit: 'second' })),
-  });
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
-  return parsed.value;
-}
+const reference = (ruleVersions: { version: number; increment: { seconds: number; rounding: string } }[]) => smallBrandReference({ brand, number, ruleVersions });
 
 async function publish(data: ReferenceData): Promise<void> {
   const producer = await BatchProducer.connect(kafka);
