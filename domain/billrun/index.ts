@@ -1,0 +1,17 @@
+export { DEFAULT_MAX_CATCH_UP_DAYS, billingInstant, billingKey, dueBillings } from './due.ts';
+export { INVOICE_NUMBER_DIGITS, allocateInvoiceNumbers, formatInvoiceNumber } from './numbers.ts';
+export { ControllableClock } from './clock.ts';
+export { BillRunError } from './types.ts';
+export type {
+  BillRunBrand,
+  BillRunErrorCode,
+  BillRunSubscription,
+  BillingKind,
+  DueBilling,
+  DueBillingsInput,
+  DueBillingsResult,
+  InvoiceNumberAllocation,
+  InvoiceRef,
+  NumberedInvoice,
+  SkippedBilling,
+} from './types.ts';
