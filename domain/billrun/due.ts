@@ -1,6 +1,5 @@
 import { DateTime, IANAZone } from 'luxon';
-import { localDateOf, nthPeriod, periodFor } from '../periods/index.ts';
-import type { BillingPeriod } from '../periods/index.ts';
+import { localDateOf, nthPeriod } from '../periods/index.ts';
 import { BillRunError } from './types.ts';
 import type {
   BillRunBrand,
@@ -83,12 +82,38 @@ function validate(input: DueBillingsInput): void {
   }
 }
 
-/** The index of the first period that starts at or after `t` (periods 0.. tile time from the anchor). */
-function firstPeriodStartingAtOrAfter(anchor: Date, t: Date, zone: string): number {
-  const first = nthPeriod(anchor, 0, zone);
-  if (t.getTime() <= first.start.getTime()) return 0;
-  const p = periodFor(anchor, t, zone);
-  return p.start.getTime() === t.getTime() ? p.index : p.index + 1;
+interface LocalDate {
+  readonly year: number;
+  readonly month: number;
+  readonly day: number;
+}
+
+const isoDate = (d: LocalDate): string =>
+  `${String(d.year).padStart(4, '0')}-${String(d.month).padStart(2, '0')}-${String(d.day).padStart(2, '0')}`;
+
+/**
+ * The rule of domain/periods, repeated here for speed only (its functions check the zone
+ * on every call, ~60 µs each): the n-th anniversary is the anchor's local date plus n
+ * months, the day clamped to the month's end, from the anchor every time. Every billing
+ * returned carries `nthPeriod`'s own period, and the tests check the two agree.
+ */
+function anniversaryDate(anchor: LocalDate, n: number): LocalDate {
+  const monthIndex = anchor.year * 12 + (anchor.month - 1) + n;
+  const year = Math.floor(monthIndex / 12);
+  const month = (monthIndex % 12) + 1;
+  const lastDay = DateTime.utc(year, month, 1).daysInMonth ?? 28;
+  return { year, month, day: Math.min(anchor.day, lastDay) };
+}
+
+function localDate(instant: number, zone: IANAZone): LocalDate {
+  const t = DateTime.fromMillis(instant, { zone });
+  return { year: t.year, month: t.month, day: t.day };
+}
+
+/** Whether the local day `d` starts (local midnight, as domain/periods) at or after `instant`. */
+function dayStartsAtOrAfter(d: LocalDate, instant: number, zone: IANAZone): boolean {
+  const startOfDay = DateTime.fromObject({ year: d.year, month: d.month, day: d.day }, { zone }).startOf('day');
+  return startOfDay.toMillis() >= instant;
 }
 
 function billingsOf(
@@ -96,48 +121,52 @@ function billingsOf(
   sub: BillRunSubscription,
   now: Date,
   since: Date | null,
+  today: string,
+  invoiced: ReadonlySet<string>,
 ): DueBilling[] {
-  const zone = brand.timeZone;
+  const zoneName = brand.timeZone;
+  const zone = IANAZone.create(zoneName);
   const anchor = new Date(sub.anchor);
-  const today = localDateOf(now, zone);
-  // No billing for periods starting at or after the cancellation; the first such period's
-  // anniversary carries the final invoice (arrears only). Cancelled by period 0's start: nothing.
-  const finalIndex = sub.cancelledAt === null ? Infinity : firstPeriodStartingAtOrAfter(anchor, new Date(sub.cancelledAt), zone);
-  if (finalIndex === 0) return [];
-  const start0 = nthPeriod(anchor, 0, zone).start;
-  if (now.getTime() < start0.getTime()) return [];
-  // Due instants grow with n and are never before the period's start: nothing after `now`'s period.
-  const last = Math.min(periodFor(anchor, now, zone).index, finalIndex);
-  const lowest =
-    since === null || since.getTime() <= start0.getTime() ? 0 : Math.max(0, periodFor(anchor, since, zone).index - 1);
-
+  const a = localDate(sub.anchor, zone);
   const out: DueBilling[] = [];
-  let previous: BillingPeriod | null = lowest > 0 ? nthPeriod(anchor, lowest - 1, zone) : null;
-  for (let n = lowest; n <= last; n += 1) {
-    const period = nthPeriod(anchor, n, zone);
-    const usagePeriod = previous;
-    previous = period;
-    const anniversary = localDateOf(period.start, zone);
-    let dueAt = billingInstant(anniversary, brand.billingHour, zone);
+  let n = 0;
+  if (since !== null) {
+    const s = localDate(since.getTime(), zone);
+    n = Math.max(0, (s.year - a.year) * 12 + (s.month - a.month) - 1);
+  }
+  for (; ; n += 1) {
+    const date = anniversaryDate(a, n);
+    const anniversary = isoDate(date);
+    let dueAt = billingInstant(anniversary, brand.billingHour, zoneName);
     // A subscription created after its first day's bill run is billed by the next run.
-    if (n === 0 && dueAt.getTime() < anchor.getTime()) dueAt = anchor;
+    if (n === 0 && dueAt.getTime() < sub.anchor) dueAt = anchor;
+    // Due instants grow with n: the first one after `now` ends the scan.
     if (dueAt.getTime() > now.getTime()) break;
-    if (since !== null && dueAt.getTime() < since.getTime()) continue;
-    const inTrial = sub.trialEndsAt !== null && period.start.getTime() < sub.trialEndsAt;
-    const kind = n === finalIndex ? 'final' : n === 0 ? 'opening' : 'anniversary';
-    if (kind === 'opening' && inTrial) continue; // nothing to bill: no fee, no arrears
-    out.push({
-      subscriptionId: sub.subscriptionId,
-      periodIndex: n,
-      kind,
-      anniversary,
-      dueAt,
-      period,
-      feePeriod: kind === 'final' || inTrial ? null : period,
-      usagePeriod,
-      inTrial: kind !== 'final' && inTrial,
-      late: localDateOf(dueAt, zone) < today,
-    });
+    // No billing for periods starting at or after the cancellation; the first such
+    // period's anniversary carries the final invoice (arrears only). Cancelled by period
+    // 0's start: nothing at all.
+    const final = sub.cancelledAt !== null && dayStartsAtOrAfter(date, sub.cancelledAt, zone);
+    if (final && n === 0) break;
+    if (since === null || dueAt.getTime() >= since.getTime()) {
+      const inTrial = !final && sub.trialEndsAt !== null && !dayStartsAtOrAfter(date, sub.trialEndsAt, zone);
+      // An opening invoice in trial has nothing to bill: no fee, no arrears.
+      if (!(n === 0 && inTrial) && !invoiced.has(billingKey(sub.subscriptionId, n))) {
+        const period = nthPeriod(anchor, n, zoneName);
+        out.push({
+          subscriptionId: sub.subscriptionId,
+          periodIndex: n,
+          kind: final ? 'final' : n === 0 ? 'opening' : 'anniversary',
+          anniversary,
+          dueAt,
+          period,
+          feePeriod: final || inTrial ? null : period,
+          usagePeriod: n === 0 ? null : nthPeriod(anchor, n - 1, zoneName),
+          inTrial,
+          late: isoDate(localDate(dueAt.getTime(), zone)) < today,
+        });
+      }
+    }
+    if (final) break;
   }
   return out;
 }
@@ -158,9 +187,9 @@ export function dueBillings(input: DueBillingsInput): DueBillingsResult {
 
   const due: DueBilling[] = [];
   const skipped: SkippedBilling[] = [];
+  const today = localDateOf(now, zone);
   for (const sub of input.subscriptions) {
-    for (const b of billingsOf(brand, sub, now, since)) {
-      if (input.invoiced.has(billingKey(b.subscriptionId, b.periodIndex))) continue;
+    for (const b of billingsOf(brand, sub, now, since, today, input.invoiced)) {
       if (localDateOf(b.dueAt, zone) < cutoff) skipped.push({ ...b, reason: 'beyond_catch_up_limit' });
       else due.push(b);
     }
