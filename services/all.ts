@@ -14,12 +14,13 @@ export type PipelineServiceName = keyof typeof pipelineServices;
  * producer and ops endpoint. Stops in reverse order.
  */
 export async function startPipeline(config: RuntimeConfig, deps: ServiceDeps, names: PipelineServiceName[] = ['ingest', 'resolve', 'rate', 'drawdown']): Promise<RunningService & { services: RunningService[] }> {
-  const services: RunningService[] = [];
-  try {
-    for (const name of names) services.push(await pipelineServices[name](config, { ...deps, logger: deps.logger.child({ service: name }) }));
-  } catch (err) {
+  // Started side by side: each spends most of its start reading the ref.* topics.
+  const started = await Promise.allSettled(names.map((name) => pipelineServices[name](config, { ...deps, logger: deps.logger.child({ service: name }) })));
+  const services = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
     for (const service of services.reverse()) await service.stop().catch(() => undefined);
-    throw err;
+    throw failed.reason;
   }
   return {
     name: 'pipeline',

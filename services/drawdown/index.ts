@@ -23,6 +23,8 @@ export interface DrawdownOptions {
 interface Pending {
   record: ConsumedRecord;
   rated: UsageRated;
+  /** The period state key, computed once (it costs a time-zone calculation on a cache miss). */
+  periodKey: string | undefined;
 }
 
 /**
@@ -43,18 +45,21 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
   const handleBatch = async (records: ConsumedRecord[], { producer, metrics }: StageContext) => {
     exhausted ??= new client.Counter({ name: 'rateline_bucket_exhausted_total', help: 'Included-unit buckets drawn to zero, by usage type', labelNames: ['usage_type'], registers: [metrics.registry] });
     await deps.serde.prepare(records.map((r) => r.value));
-    const decoded: Pending[] = records.map((record) => ({ record, rated: deps.serde.decode<UsageRated>(record.value!) }));
+    const decoded: Pending[] = records.map((record) => {
+      const rated = deps.serde.decode<UsageRated>(record.value!);
+      const key = periodKeyFor(rated, tables);
+      return { record, rated, periodKey: key.ok ? key.value.key : undefined };
+    });
     const trx = await db.transaction();
     try {
       const fresh = await notYetCharged(trx, decoded, GROUP_ID);
-      const states = await loadStates(trx, fresh, tables);
+      const states = await loadStates(trx, fresh);
       const changed = new Set<string>();
       const charged: OutgoingMessage[] = [];
       const chargeRows: Record<string, unknown>[] = [];
       const rejected: OutgoingMessage[] = [];
-      for (const { record, rated } of fresh) {
-        const key = periodKeyFor(rated, tables);
-        const before = key.ok ? states.get(key.value.key) : undefined;
+      for (const { record, rated, periodKey } of fresh) {
+        const before = periodKey === undefined ? undefined : states.get(periodKey);
         const outcome = chargeRatedUsage(before, rated, tables);
         if (!outcome.ok) {
           const rejection = buildRejection({
@@ -158,12 +163,9 @@ async function notYetCharged(trx: Knex.Transaction, batch: Pending[], groupId: s
 }
 
 /** The stored states of the periods this batch touches, locked until the batch commits. */
-async function loadStates(trx: Knex.Transaction, batch: Pending[], tables: ReferenceTables): Promise<Map<string, ChargePeriodState>> {
+async function loadStates(trx: Knex.Transaction, batch: Pending[]): Promise<Map<string, ChargePeriodState>> {
   const keys = new Set<string>();
-  for (const { rated } of batch) {
-    const key = periodKeyFor(rated, tables);
-    if (key.ok) keys.add(key.value.key);
-  }
+  for (const { periodKey } of batch) if (periodKey !== undefined) keys.add(periodKey);
   const states = new Map<string, ChargePeriodState>();
   const list = [...keys];
   for (let i = 0; i < list.length; i += 5000) {
