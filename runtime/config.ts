@@ -6,6 +6,10 @@ export interface KafkaConfig {
   clientId: string;
   /** How long the group waits for a silent member before giving its partitions to others. */
   sessionTimeoutMs: number;
+  /** Most bytes fetched per partition: the batch size a stage works with. */
+  maxBytesPerPartition: number;
+  /** Partitions whose batches a stage processes at once. */
+  partitionsConcurrently: number;
 }
 export interface RegistryConfig {
   url: string;
@@ -85,6 +89,8 @@ export function loadRuntimeConfig(serviceName: string, env: NodeJS.ProcessEnv = 
       brokers: parseBrokers(env.KAFKA_BROKERS || defaults.kafkaBrokers, problems),
       clientId: env.KAFKA_CLIENT_ID ?? `rateline-${serviceName}`,
       sessionTimeoutMs: parsePositive('KAFKA_SESSION_TIMEOUT_MS', env.KAFKA_SESSION_TIMEOUT_MS, 30_000, problems),
+      maxBytesPerPartition: parsePositive('KAFKA_MAX_BYTES_PER_PARTITION', env.KAFKA_MAX_BYTES_PER_PARTITION, 4 * 1024 * 1024, problems),
+      partitionsConcurrently: parsePositive('RATELINE_PARTITIONS_CONCURRENTLY', env.RATELINE_PARTITIONS_CONCURRENTLY, 1, problems),
     },
     registry: { url: parseUrl('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL || defaults.schemaRegistryUrl, ['http:', 'https:'], problems) },
     postgres: { url: parseUrl('DATABASE_URL', env.DATABASE_URL || defaults.databaseUrl, ['postgres:', 'postgresql:'], problems) },

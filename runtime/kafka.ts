@@ -182,9 +182,7 @@ export interface RunningConsumer {
 export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): Promise<RunningConsumer> {
   const consumer = kafka.consumer({
     groupId: options.groupId,
-    // About 3,500 CDRs a batch: big enough to amortise per-batch round trips, small enough that
-    // a batch's output goes out in one produce request and several partitions overlap.
-    maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+    maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     heartbeatInterval: Math.max(500, Math.floor((options.sessionTimeoutMs ?? 30_000) / 10)),
@@ -218,7 +216,7 @@ export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): 
     autoCommit: true,
     autoCommitInterval: 1000,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: options.partitionsConcurrently ?? 3,
+    partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
     eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload) => {
       if (batch.messages.length === 0 || !isRunning() || isStale()) return;
       const records: ConsumedRecord[] = batch.messages.map((m) => ({

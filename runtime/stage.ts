@@ -60,6 +60,8 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
     topics: stage.inputTopics,
     handle: resilientHandler(handle, { service: stage.name, producer, deadLetterTopic: stage.deadLetterTopic, logger, metrics }),
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    maxBytesPerPartition: config.kafka.maxBytesPerPartition,
+    partitionsConcurrently: config.kafka.partitionsConcurrently,
     onLag: (topic, partition, lag) => metrics.consumerLag.set({ topic, partition: String(partition) }, lag),
     ...(stage.storedOffsets ? { storedOffsets: stage.storedOffsets } : {}),
   });

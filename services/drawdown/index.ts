@@ -56,7 +56,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
       const states = await loadStates(trx, fresh);
       const changed = new Set<string>();
       const charged: OutgoingMessage[] = [];
-      const chargeRows: Record<string, unknown>[] = [];
+      const chargeRows: ChargeRow[] = [];
       const rejected: OutgoingMessage[] = [];
       for (const { record, rated, periodKey } of fresh) {
         const before = periodKey === undefined ? undefined : states.get(periodKey);
@@ -97,7 +97,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
           overage_seconds: usage.overageSeconds,
           amount: usage.amount.toFixed(6),
           currency: usage.currency,
-          charged_at: new Date(usage.chargedAt),
+          charged_at: new Date(usage.chargedAt).toISOString(),
         });
       }
       // Produce before the state commits: a crash in between re-sends the same ids, never loses.
@@ -105,7 +105,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
       metrics.recordsOut.inc({ topic: topics.usageCharged.name }, charged.length);
       metrics.recordsOut.inc({ topic: topics.cdrRejected.name }, rejected.length);
       await saveStates(trx, [...changed].map((key) => states.get(key)!));
-      for (let i = 0; i < chargeRows.length; i += 2000) await trx(`${SCHEMA}.charges`).insert(chargeRows.slice(i, i + 2000));
+      await insertCharges(trx, chargeRows);
       const last = records[records.length - 1]!;
       await store.save(trx, GROUP_ID, [{ topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
       await trx.commit();
@@ -154,9 +154,12 @@ async function notYetCharged(trx: Knex.Transaction, batch: Pending[], groupId: s
   const done = new Set<string>();
   for (let i = 0; i < candidates.length; i += 5000) {
     const chunk = candidates.slice(i, i + 5000);
-    const rows: { event_id: string; rating_version: number }[] = await trx(`${SCHEMA}.charges`)
-      .whereIn(['event_id', 'rating_version'], chunk.map(({ rated }) => [rated.eventId, rated.ratingVersion]))
-      .select('event_id', 'rating_version');
+    // One array parameter per column: a fixed statement text whatever the batch size.
+    const { rows } = (await trx.raw(
+      `select c.event_id, c.rating_version from ${SCHEMA}.charges c
+       join unnest(?::text[], ?::int[]) as b(event_id, rating_version) using (event_id, rating_version)`,
+      [chunk.map(({ rated }) => rated.eventId), chunk.map(({ rated }) => rated.ratingVersion)],
+    )) as { rows: { event_id: string; rating_version: number }[] };
     for (const r of rows) done.add(`${r.event_id}@${r.rating_version}`);
   }
   return candidates.filter(({ rated }) => !done.has(`${rated.eventId}@${rated.ratingVersion}`));
@@ -169,17 +172,43 @@ async function loadStates(trx: Knex.Transaction, batch: Pending[]): Promise<Map<
   const states = new Map<string, ChargePeriodState>();
   const list = [...keys];
   for (let i = 0; i < list.length; i += 5000) {
-    const rows: { period_key: string; state: ChargePeriodState }[] = await trx(`${SCHEMA}.period_states`).whereIn('period_key', list.slice(i, i + 5000)).forUpdate().select('period_key', 'state');
+    const { rows } = (await trx.raw(`select period_key, state from ${SCHEMA}.period_states where period_key = any(?::text[]) for update`, [list.slice(i, i + 5000)])) as { rows: { period_key: string; state: ChargePeriodState }[] };
     for (const row of rows) states.set(row.period_key, row.state);
   }
   return states;
 }
 
 async function saveStates(trx: Knex.Transaction, states: ChargePeriodState[]): Promise<void> {
-  for (let i = 0; i < states.length; i += 2000) {
-    await trx(`${SCHEMA}.period_states`)
-      .insert(states.slice(i, i + 2000).map((s) => ({ period_key: s.key, subscription_id: s.subscriptionId, period_index: s.periodIndex, state: JSON.stringify(s), updated_at: trx.fn.now() })))
-      .onConflict('period_key')
-      .merge(['state', 'updated_at']);
-  }
+  if (states.length === 0) return;
+  await trx.raw(
+    `insert into ${SCHEMA}.period_states (period_key, subscription_id, period_index, state, updated_at)
+     select k, s, i, st::jsonb, now() from unnest(?::text[], ?::text[], ?::int[], ?::text[]) as t(k, s, i, st)
+     on conflict (period_key) do update set state = excluded.state, updated_at = excluded.updated_at`,
+    [states.map((x) => x.key), states.map((x) => x.subscriptionId), states.map((x) => x.periodIndex), states.map((x) => JSON.stringify(x))],
+  );
+}
+
+interface ChargeRow {
+  event_id: string;
+  rating_version: number;
+  subscription_id: string;
+  period_key: string;
+  usage_type: string;
+  billable_seconds: number;
+  included_seconds: number;
+  overage_seconds: number;
+  amount: string;
+  currency: string;
+  charged_at: string;
+}
+
+/** One statement for the whole batch; the primary key (event, version) is the final guard. */
+async function insertCharges(trx: Knex.Transaction, rows: ChargeRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const column = <K extends keyof ChargeRow>(key: K) => rows.map((r) => r[key]);
+  await trx.raw(
+    `insert into ${SCHEMA}.charges (event_id, rating_version, subscription_id, period_key, usage_type, billable_seconds, included_seconds, overage_seconds, amount, currency, charged_at)
+     select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::numeric[], ?::text[], ?::timestamptz[])`,
+    [column('event_id'), column('rating_version'), column('subscription_id'), column('period_key'), column('usage_type'), column('billable_seconds'), column('included_seconds'), column('overage_seconds'), column('amount'), column('currency'), column('charged_at')],
+  );
 }

@@ -168,17 +168,19 @@ async function firstSightings(trx: Knex.Transaction, candidates: Candidate[]): P
   const inserted = new Set<string>();
   for (let i = 0; i < unique.length; i += 5000) {
     const chunk = unique.slice(i, i + 5000);
-    const rows: { event_id: string }[] = await trx(`${SCHEMA}.seen_cdrs`)
-      .insert(chunk.map((c) => ({ event_id: c.eventId, source: c.cdr.source, cdr_id: c.cdr.cdrId, origin: c.origin })))
-      .onConflict('event_id')
-      .ignore()
-      .returning('event_id');
+    // Array parameters, one per column: a fixed statement text whatever the batch size.
+    const { rows } = (await trx.raw(
+      `insert into ${SCHEMA}.seen_cdrs (event_id, source, cdr_id, origin)
+       select * from unnest(?::text[], ?::text[], ?::text[], ?::text[])
+       on conflict (event_id) do nothing returning event_id`,
+      [chunk.map((c) => c.eventId), chunk.map((c) => c.cdr.source), chunk.map((c) => c.cdr.cdrId), chunk.map((c) => c.origin)],
+    )) as { rows: { event_id: string }[] };
     for (const row of rows) inserted.add(row.event_id);
   }
   const known = unique.filter((c) => !inserted.has(c.eventId));
   const storedOrigin = new Map<string, string>();
   for (let i = 0; i < known.length; i += 5000) {
-    const rows: { event_id: string; origin: string }[] = await trx(`${SCHEMA}.seen_cdrs`).whereIn('event_id', known.slice(i, i + 5000).map((c) => c.eventId)).select('event_id', 'origin');
+    const { rows } = (await trx.raw(`select event_id, origin from ${SCHEMA}.seen_cdrs where event_id = any(?::text[])`, [known.slice(i, i + 5000).map((c) => c.eventId)])) as { rows: { event_id: string; origin: string }[] };
     for (const row of rows) storedOrigin.set(row.event_id, row.origin);
   }
   for (const c of unique) {
