@@ -27,10 +27,25 @@ export async function migrateService(db: Knex, schema: string, migrations: Recor
   }
 }
 
+/** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+export async function inTransaction<T>(db: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  const trx = await db.transaction();
+  try {
+    const result = await work(trx);
+    await trx.commit();
+    return result;
+  } catch (err) {
+    await trx.rollback().catch(() => undefined);
+    throw err;
+  }
+}
+
 /** Consumed offsets kept in the same transaction as the state they produced. */
 export interface StoredOffsets {
   load(groupId: string): Promise<Map<string, string>>;
   save(trx: Knex.Transaction, groupId: string, offsets: { topic: string; partition: number; offset: string }[]): Promise<void>;
+  /** Saves the offset after the last record of a one-partition batch. */
+  saveAfter(trx: Knex.Transaction, groupId: string, last: { topic: string; partition: number; offset: string }): Promise<void>;
 }
 
 export function offsetStore(schema: string): { table: (db: Knex) => Promise<void>; store: (db: Knex) => StoredOffsets } {
@@ -47,6 +62,9 @@ export function offsetStore(schema: string): { table: (db: Knex) => Promise<void
       });
     },
     store: (db) => ({
+      saveAfter(trx, groupId, last) {
+        return this.save(trx, groupId, [{ topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+      },
       load: async (groupId) => {
         const rows = await db(table).where({ group_id: groupId }).select('topic', 'partition', 'next_offset');
         return new Map(rows.map((r: { topic: string; partition: number; next_offset: string }) => [`${r.topic}:${r.partition}`, String(r.next_offset)]));

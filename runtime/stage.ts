@@ -3,13 +3,19 @@ import type { RuntimeConfig } from './config.ts';
 import { readCompactedTopics, type CompactedReader, type CompactedRecord } from './compacted.ts';
 import { resilientHandler } from './consumer-loop.ts';
 import { startOpsServer, type HealthCheck } from './http.ts';
-import { BatchProducer, runBatchConsumer, type ConsumedRecord, type RunningConsumer } from './kafka.ts';
+import { BatchProducer, runBatchConsumer, type ConsumedRecord, type OutgoingMessage, type RunningConsumer } from './kafka.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 import type { RunningService, ServiceDeps } from './service.ts';
 
 export interface StageContext {
   producer: BatchProducer;
   metrics: ServiceMetrics;
+}
+
+/** Produces a batch's outputs, waiting for the broker, and counts them per topic. */
+export async function sendCounted({ producer, metrics }: StageContext, byTopic: Record<string, OutgoingMessage[]>): Promise<void> {
+  await producer.send(byTopic);
+  for (const [topic, messages] of Object.entries(byTopic)) metrics.recordsOut.inc({ topic }, messages.length);
 }
 
 export interface StageDefinition {

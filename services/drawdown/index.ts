@@ -6,11 +6,11 @@ import { allReferenceTopics, applyReferenceRecords } from '../../contracts/refer
 import { buildRejection } from '../../contracts/rejection.ts';
 import { kafkaOrigin, type CdrRejectedRecord } from '../../contracts/records.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
-import { createDb, migrateService } from '../../runtime/db.ts';
+import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
 import { loadSchema } from '../../runtime/serde.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
-import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { sendCounted, startStage, type StageContext } from '../../runtime/stage.ts';
 import { topics, valueSubject } from '../../topics/catalog.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 
@@ -42,16 +42,16 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
   const encodeRejected = deps.serde.encoder<CdrRejectedRecord>(await deps.serde.register(valueSubject(topics.cdrRejected.name), loadSchema('cdr.rejected')));
   let exhausted: client.Counter<'usage_type'> | undefined;
 
-  const handleBatch = async (records: ConsumedRecord[], { producer, metrics }: StageContext) => {
-    exhausted ??= new client.Counter({ name: 'rateline_bucket_exhausted_total', help: 'Included-unit buckets drawn to zero, by usage type', labelNames: ['usage_type'], registers: [metrics.registry] });
+  const handleBatch = async (records: ConsumedRecord[], context: StageContext) => {
+    const { metrics } = context;
+    const exhaustion = (exhausted ??= new client.Counter({ name: 'rateline_bucket_exhausted_total', help: 'Included-unit buckets drawn to zero, by usage type', labelNames: ['usage_type'], registers: [metrics.registry] }));
     await deps.serde.prepare(records.map((r) => r.value));
     const decoded: Pending[] = records.map((record) => {
       const rated = deps.serde.decode<UsageRated>(record.value!);
       const key = periodKeyFor(rated, tables);
       return { record, rated, periodKey: key.ok ? key.value.key : undefined };
     });
-    const trx = await db.transaction();
-    try {
+    await inTransaction(db, async (trx) => {
       const fresh = await notYetCharged(trx, decoded, GROUP_ID);
       const states = await loadStates(trx, fresh);
       const changed = new Set<string>();
@@ -81,7 +81,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
         const usage = outcome.value;
         for (const draw of usage.draws) {
           const bucket = outcome.state.drawdown.buckets.find((b) => b.bucketId === draw.bucketId);
-          if (bucket && bucket.remaining === 0 && draw.seconds > 0) exhausted.inc({ usage_type: usage.usageType });
+          if (bucket && bucket.remaining === 0 && draw.seconds > 0) exhaustion.inc({ usage_type: usage.usageType });
         }
         states.set(outcome.state.key, outcome.state);
         changed.add(outcome.state.key);
@@ -101,18 +101,11 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
         });
       }
       // Produce before the state commits: a crash in between re-sends the same ids, never loses.
-      await producer.send({ [topics.usageCharged.name]: charged, [topics.cdrRejected.name]: rejected });
-      metrics.recordsOut.inc({ topic: topics.usageCharged.name }, charged.length);
-      metrics.recordsOut.inc({ topic: topics.cdrRejected.name }, rejected.length);
+      await sendCounted(context, { [topics.usageCharged.name]: charged, [topics.cdrRejected.name]: rejected });
       await saveStates(trx, [...changed].map((key) => states.get(key)!));
       await insertCharges(trx, chargeRows);
-      const last = records[records.length - 1]!;
-      await store.save(trx, GROUP_ID, [{ topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
-      await trx.commit();
-    } catch (err) {
-      await trx.rollback().catch(() => undefined);
-      throw err;
-    }
+      await store.saveAfter(trx, GROUP_ID, records[records.length - 1]!);
+    });
   };
 
   return startStage(config, deps, {

@@ -3,11 +3,11 @@ import { cdrEventId, validateCdr, type RawCdr, type ValidationPolicy } from '../
 import { buildRejection } from '../../contracts/rejection.ts';
 import { kafkaOrigin, type CdrAcceptedRecord, type CdrRawRecord, type CdrRejectedRecord } from '../../contracts/records.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
-import { createDb, migrateService } from '../../runtime/db.ts';
+import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import { InvalidInputError } from '../../runtime/errors.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
-import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { sendCounted, startStage, type StageContext } from '../../runtime/stage.ts';
 import { topics, valueSubject } from '../../topics/catalog.ts';
 import { loadSchema } from '../../runtime/serde.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
@@ -66,7 +66,8 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     return { key: cdr?.source ?? null, value: encodeRejected(rejection), headers: standardHeaders({ eventId: rejection.eventId }) };
   };
 
-  const handleBatch = async (records: ConsumedRecord[], { producer, metrics }: StageContext) => {
+  const handleBatch = async (records: ConsumedRecord[], context: StageContext) => {
+    const { metrics } = context;
     const now = deps.clock.now();
     await deps.serde.prepare(records.map((r) => r.value));
     const rejected: OutgoingMessage[] = [];
@@ -92,8 +93,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
       candidates.push({ record, cdr, eventId: cdrEventId(cdr.source, cdr.cdrId), origin: `${record.topic}:${record.partition}:${record.offset}` });
     }
 
-    const trx = await db.transaction();
-    try {
+    await inTransaction(db, async (trx) => {
       const acceptedCandidates = await firstSightings(trx, candidates);
       const accepted: OutgoingMessage[] = [];
       for (const candidate of candidates) {
@@ -120,16 +120,9 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
         }
       }
       // Produce before the state commits: a crash in between re-sends the same ids, never loses.
-      await producer.send({ [topics.cdrAccepted.name]: accepted, [topics.cdrRejected.name]: rejected });
-      metrics.recordsOut.inc({ topic: topics.cdrAccepted.name }, accepted.length);
-      metrics.recordsOut.inc({ topic: topics.cdrRejected.name }, rejected.length);
-      const last = records[records.length - 1]!;
-      await store.save(trx, GROUP_ID, [{ topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
-      await trx.commit();
-    } catch (err) {
-      await trx.rollback().catch(() => undefined);
-      throw err;
-    }
+      await sendCounted(context, { [topics.cdrAccepted.name]: accepted, [topics.cdrRejected.name]: rejected });
+      await store.saveAfter(trx, GROUP_ID, records[records.length - 1]!);
+    });
   };
 
   return startStage(config, deps, {
