@@ -122,13 +122,14 @@ export async function runPipelineDemo(config: RuntimeConfig, print: (line: strin
   }
 
   print('\ncharged usage by account:');
-  print('  account        brand    calls  billable s  included s  overage s   amount');
   const byAccount = new Map<string, UsageChargedRecord[]>();
   for (const usage of charged) byAccount.set(usage.accountId, [...(byAccount.get(usage.accountId) ?? []), usage]);
+  const width = Math.max(7, ...[...byAccount.keys()].map((a) => a.length));
+  print(`  ${'account'.padEnd(width)} brand    calls  billable s  included s  overage s   amount`);
   for (const [account, usages] of [...byAccount].sort()) {
     const sum = (f: (u: UsageChargedRecord) => number) => usages.reduce((s, u) => s + f(u), 0);
     const amount = usages.reduce((s, u) => s.plus(u.amount), new Decimal(0));
-    print(`  ${account.padEnd(14)} ${usages[0]!.brand.padEnd(8)} ${String(usages.length).padStart(5)} ${String(sum((u) => u.billableSeconds)).padStart(11)} ${String(sum((u) => u.includedSeconds)).padStart(11)} ${String(sum((u) => u.overageSeconds)).padStart(10)}   ${amount.toFixed(6)} ${usages[0]!.currency}`);
+    print(`  ${account.padEnd(width)} ${usages[0]!.brand.padEnd(8)} ${String(usages.length).padStart(5)} ${String(sum((u) => u.billableSeconds)).padStart(11)} ${String(sum((u) => u.includedSeconds)).padStart(11)} ${String(sum((u) => u.overageSeconds)).padStart(10)}   ${amount.toFixed(6)} ${usages[0]!.currency}`);
   }
   print('\nrejected:');
   for (const r of rejected) print(`  ${r.cdrId ?? '?'}: ${r.stage} ${r.reason} (${r.detail})`);
