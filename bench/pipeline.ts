@@ -25,6 +25,7 @@ import { GROUP_ID as RATE_GROUP } from '../services/rate/index.ts';
 import { GROUP_ID as DRAWDOWN_GROUP } from '../services/drawdown/index.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, topics, valueSubject, type TopicSpec } from '../topics/catalog.ts';
+import { seededRandom } from '../domain/prng.ts';
 
 const { ConfigResourceTypes } = kafkajs;
 
@@ -309,14 +310,7 @@ interface RunCdrs {
 
 function makeCdrs(n: number, numbers: string[], encode: (cdr: CdrRawRecord) => Buffer, seed: number): RunCdrs {
   const source = `bench-${randomUUID().slice(0, 8)}`;
-  let s = seed >>> 0;
-  const random = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(seed);
   const usageTypes = ['LCA', 'LCA', 'LCA', 'IVR', 'CHAT'];
   // After every generated anchor (by 2026-01-27) and the reassignments (2026-02-14).
   const from = Date.UTC(2026, 2, 2);

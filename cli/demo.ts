@@ -3,21 +3,12 @@ import { createKafka, BatchProducer, standardHeaders } from '../runtime/kafka.ts
 import { AvroSerde, loadSchema } from '../runtime/serde.ts';
 import { silentLogger } from '../runtime/log.ts';
 import type { RuntimeConfig } from '../runtime/config.ts';
+import type { CdrRawRecord } from '../contracts/records.ts';
 import { topics, allTopics, valueSubject } from '../topics/catalog.ts';
 import { applyTopics } from '../topics/apply.ts';
 
-export interface SampleCdr {
-  source: string;
-  cdrId: string;
-  callingNumber: string | null;
-  calledNumber: string;
-  usageType: string;
-  startTime: number;
-  endTime: number;
-  durationSeconds: number;
-  attributes: Record<string, string>;
-  receivedAt: number | null;
-}
+/** The sample CDR is a cdr.raw record as a telephony platform would send it. */
+export type SampleCdr = CdrRawRecord;
 
 /**
  * The foundation's end-to-end check, as a user sees it: topics and schemas applied, one Avro CDR

@@ -2,13 +2,16 @@ import { basename } from 'node:path';
 import { Decimal } from 'decimal.js';
 import {
   CdrFileError,
-  RATELINE_CSV,
-  asteriskMasterCsv,
+  CSV_MAPPING_NAMES,
+  DEFAULT_DURATION_LIMITS,
+  DEFAULT_PLATFORM_ZONE,
+  DEFAULT_USAGE_TYPE,
   cdrEventId,
-  freeswitchMasterCsv,
+  csvMappingNamed,
   readCdrFile,
   zoneNamed,
   type CsvMapping,
+  type CsvMappingName,
   type ValidationPolicy,
 } from '../domain/cdr/index.ts';
 import { ratePipeline, type AcceptedCdr, type ChargePeriodState, type PipelineRejection, type UsageCharged } from '../domain/mediation/index.ts';
@@ -31,8 +34,8 @@ import { loadReferenceFile, ReferenceTables, type ReferenceData } from '../domai
  * `currency_mismatch`, as the services would.
  */
 
-export const RATE_FILE_MAPPINGS = ['asterisk', 'freeswitch', 'rateline'] as const;
-export type RateFileMapping = (typeof RATE_FILE_MAPPINGS)[number];
+export const RATE_FILE_MAPPINGS = CSV_MAPPING_NAMES;
+export type RateFileMapping = CsvMappingName;
 
 export interface RateFileOptions {
   reference: string;
@@ -76,9 +79,9 @@ export function checkRateFileOptions(options: Record<string, string | true>, now
   else if (mapping === undefined) problems.push(`--mapping ${mappingText} is unknown: one of ${RATE_FILE_MAPPINGS.join(', ')}`);
   if (mapping === 'rateline' && zoneText !== undefined) problems.push('--zone does not apply to the rateline mapping: its times are ISO 8601 with an offset');
   if (mapping === 'rateline' && usageText !== undefined) problems.push('--usage-type does not apply to the rateline mapping: its usage_type column names it');
-  const zone = zoneText ?? 'UTC';
+  const zone = zoneText ?? DEFAULT_PLATFORM_ZONE;
   if (!zoneNamed(zone)) problems.push(`--zone ${zone} is not an IANA time zone (e.g. America/New_York, UTC)`);
-  const usageType = usageText ?? 'LCA';
+  const usageType = usageText ?? DEFAULT_USAGE_TYPE;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/.test(usageType)) problems.push(`--usage-type ${usageType} must be 1-40 letters, digits, '_', '.' or '-'`);
   const source = text('source') ?? mappingText ?? '';
   if (!/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$/.test(source)) problems.push(`--source "${source}" must be 1-100 letters, digits, '_', '.', ':', '@' or '-'`);
@@ -98,15 +101,7 @@ export function checkRateFileOptions(options: Record<string, string | true>, now
 }
 
 export function mappingOf(options: Pick<RateFileOptions, 'mapping' | 'zone' | 'usageType'>): CsvMapping {
-  const usageType = { kind: 'constant', value: options.usageType } as const;
-  switch (options.mapping) {
-    case 'asterisk':
-      return asteriskMasterCsv({ zone: options.zone, usageType });
-    case 'freeswitch':
-      return freeswitchMasterCsv({ zone: options.zone, usageType });
-    case 'rateline':
-      return RATELINE_CSV;
-  }
+  return csvMappingNamed(options.mapping, options);
 }
 
 /** The reference data with every subscription on one plan: a what-if. The plan must exist. */
@@ -195,7 +190,7 @@ export async function rateFile(options: RateFileOptions, io: RateFileIo): Promis
   }
   const tables = ReferenceTables.fromData(data);
   // ingest's policy: usage types the catalogue knows, at most a day, 2 s of tolerance.
-  const policy: ValidationPolicy = { usageTypes: tables.usageTypes(), maxDurationSeconds: 86_400, durationToleranceSeconds: 2 };
+  const policy: ValidationPolicy = { usageTypes: tables.usageTypes(), ...DEFAULT_DURATION_LIMITS };
   const file = basename(options.cdrs);
 
   const summary: RateFileSummary = { file, source: options.source, plan: options.plan ? `${options.plan.planId}:${options.plan.version}` : null, read: 0, charged: 0, rejected: 0, rejectedByReason: {}, totals: {}, seconds: 0 };

@@ -141,6 +141,7 @@ async function main(argv: string[]): Promise<number> {
         dryRun: options['dry-run'] === true,
       });
       print(`scanned ${report.scanned} rejections, ${report.matched} matched ${reason}`);
+      if (report.notRedrivable > 0) print(`  ${report.notRedrivable} matching rejections are file lines (CSV), not records: fix the file and upload it again`);
       for (const [topic, n] of Object.entries(report.republished)) print(`  ${options['dry-run'] === true ? 'would republish' : 'republished'} ${n} to ${topic}`);
       return 0;
     }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { CdrRejectedRecord } from '../contracts/records.ts';
 import type { RuntimeConfig } from '../runtime/config.ts';
 import { InvalidInputError } from '../runtime/errors.ts';
@@ -6,6 +5,7 @@ import { BatchProducer, createKafka, standardHeaders, type OutgoingMessage } fro
 import { silentLogger } from '../runtime/log.ts';
 import { AvroSerde } from '../runtime/serde.ts';
 import { topics } from '../topics/catalog.ts';
+import { replayTopic } from '../runtime/replay.ts';
 
 /** Where a stage's rejected payload goes back in: the topic that stage consumes. */
 const inputOf: Record<string, { topic: string; key: (record: Record<string, unknown>) => string }> = {
@@ -27,6 +27,8 @@ export interface RedriveOptions {
 export interface RedriveReport {
   scanned: number;
   matched: number;
+  /** Matching rejections that cannot go back in (a CSV line from a file job): fix the file and upload it again. */
+  notRedrivable: number;
   republished: Record<string, number>;
 }
 
@@ -39,59 +41,20 @@ export async function redrive(config: RuntimeConfig, options: RedriveOptions): P
   if (options.stage !== undefined && !inputOf[options.stage]) throw new InvalidInputError('invalid_parameters', `--stage must be one of ${Object.keys(inputOf).join(', ')}`);
   const kafka = createKafka(config.kafka, silentLogger);
   const serde = new AvroSerde(config.registry.url);
-  const topic = topics.cdrRejected.name;
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  const starts = options.since === undefined ? ends.map((p) => ({ partition: p.partition, offset: p.low })) : await admin.fetchTopicOffsetsByTimestamp(topic, options.since);
-  await admin.disconnect();
-  const remaining = new Map<number, bigint>();
-  for (const end of ends) {
-    const start = starts.find((s) => s.partition === end.partition);
-    const from = start && BigInt(start.offset) >= 0n ? BigInt(start.offset) : BigInt(end.high);
-    if (BigInt(end.high) > from) remaining.set(end.partition, BigInt(end.high));
-  }
-  const report: RedriveReport = { scanned: 0, matched: 0, republished: {} };
+  const report: RedriveReport = { scanned: 0, matched: 0, notRedrivable: 0, republished: {} };
   const out: Record<string, OutgoingMessage[]> = {};
-  if (remaining.size > 0) {
-    const groupId = `rateline-redrive-${randomUUID()}`;
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      for (const s of starts) if (BigInt(s.offset) >= 0n) consumer.seek({ topic, partition: s.partition, offset: String(s.offset) });
-    });
-    let done!: () => void;
-    const finished = new Promise<void>((resolve) => (done = resolve));
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        await serde.prepare(batch.messages.map((m) => m.value));
-        const end = remaining.get(batch.partition);
-        for (const message of batch.messages) {
-          if (end === undefined || BigInt(message.offset) >= end) break;
-          report.scanned++;
-          const rejection = serde.decode<CdrRejectedRecord>(message.value!);
-          if (BigInt(message.offset) + 1n >= end) remaining.delete(batch.partition);
-          if (rejection.reason !== options.reason || (options.stage && rejection.stage !== options.stage) || (options.source && rejection.source !== options.source)) continue;
-          const target = inputOf[rejection.stage];
-          if (!target || rejection.payloadFormat !== 'avro-confluent') continue;
-          await serde.prepare([rejection.payload]);
-          const original = serde.decode<Record<string, unknown>>(rejection.payload);
-          report.matched++;
-          (out[target.topic] ??= []).push({ key: target.key(original), value: rejection.payload, headers: standardHeaders({ eventId: String(original.eventId ?? original.cdrId) }) });
-        }
-        if (remaining.size === 0) done();
-      },
-    });
-    await finished;
-    await consumer.stop();
-    await consumer.disconnect();
-    const cleanup = kafka.admin();
-    await cleanup.connect();
-    await cleanup.deleteGroups([groupId]).catch(() => undefined);
-    await cleanup.disconnect();
-  }
+  report.scanned = await replayTopic<CdrRejectedRecord>(kafka, serde, topics.cdrRejected.name, options.since, async (rejection) => {
+    if (rejection.reason !== options.reason || (options.stage && rejection.stage !== options.stage) || (options.source && rejection.source !== options.source)) return;
+    const target = inputOf[rejection.stage];
+    if (!target || rejection.payloadFormat !== 'avro-confluent') {
+      report.notRedrivable++;
+      return;
+    }
+    await serde.prepare([rejection.payload]);
+    const original = serde.decode<Record<string, unknown>>(rejection.payload);
+    report.matched++;
+    (out[target.topic] ??= []).push({ key: target.key(original), value: rejection.payload, headers: standardHeaders({ eventId: String(original.eventId ?? original.cdrId) }) });
+  });
   for (const [t, messages] of Object.entries(out)) report.republished[t] = messages.length;
   if (!options.dryRun && report.matched > 0) {
     const producer = await BatchProducer.connect(kafka);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { AvroSerde } from './serde.ts';
+import { closeThrowawayConsumer } from './kafka.ts';
 import type { Logger } from './log.ts';
 
 export interface CompactedRecord {
@@ -74,13 +75,6 @@ export async function readCompactedTopics(kafka: Kafka, serde: AvroSerde, topics
   return {
     ready,
     isCaughtUp: () => targets.size === 0,
-    stop: async () => {
-      await consumer.stop();
-      await consumer.disconnect();
-      const cleanup = kafka.admin();
-      await cleanup.connect();
-      await cleanup.deleteGroups([groupId]).catch(() => undefined);
-      await cleanup.disconnect();
-    },
+    stop: () => closeThrowawayConsumer(kafka, consumer, groupId),
   };
 }

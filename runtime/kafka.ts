@@ -141,6 +141,16 @@ export class BatchProducer {
   }
 }
 
+/** Stops a throwaway consumer and deletes its group, so ops jobs and readers leave nothing behind. */
+export async function closeThrowawayConsumer(kafka: Kafka, consumer: Consumer, groupId: string): Promise<void> {
+  await consumer.stop();
+  await consumer.disconnect();
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteGroups([groupId]).catch(() => undefined);
+  await admin.disconnect();
+}
+
 export interface BatchContext {
   /** True once stop() was called: finish the batch quickly. */
   isStopping(): boolean;

@@ -12,7 +12,8 @@ import { startPipeline } from '../services/all.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, topics, valueSubject } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
-import { buildScenario, prng } from './support/mediation-scenario.ts';
+import { buildScenario } from './support/mediation-scenario.ts';
+import { seededRandom } from '../domain/prng.ts';
 import { collectOutcomes, type Outcomes } from './support/collect.ts';
 import { ServiceProcess } from './support/service-process.ts';
 
@@ -52,7 +53,7 @@ describe(`the mediation pipeline under SIGKILL (${KILLS} kills of rate and drawd
   it('ends with exactly the totals of a clean run', { timeout: 900_000 }, async () => {
     const producer = await BatchProducer.connect(kafka);
     const encode = serde.encoder<CdrRawRecord>(await serde.register(valueSubject(topics.cdrRaw.name), loadSchema('cdr.raw')));
-    const random = prng(7);
+    const random = seededRandom(7);
     const slice = Math.ceil(scenario.cdrs.length / KILLS);
     for (let k = 0; k < KILLS; k++) {
       // Keep CDRs flowing: each round produces a slice, lets the services work, then kills one.

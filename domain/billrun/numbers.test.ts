@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BillRunError, allocateInvoiceNumbers, formatInvoiceNumber } from './index.ts';
 import type { InvoiceRef } from './index.ts';
+import { seededRandom as prng } from '../prng.ts';
 
 const brand = { code: 'ansr-us' };
-
-/** mulberry32: a small seeded PRNG, so the property test is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('invoice numbers', () => {
   it('format: brand code upper-cased, 6 digits zero-padded, longer numbers keep their digits', () => {

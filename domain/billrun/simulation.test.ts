@@ -3,20 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { localDateOf } from '../periods/index.ts';
 import { ControllableClock, allocateInvoiceNumbers, billingKey, dueBillings } from './index.ts';
 import type { BillRunBrand, BillRunSubscription, DueBilling } from './index.ts';
+import { seededRandom as prng } from '../prng.ts';
 
 const HOUR = 3_600_000;
-
-/** mulberry32: a small seeded PRNG, so the simulation is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BRANDS: BillRunBrand[] = [
   { code: 'ny', timeZone: 'America/New_York', billingHour: 2 },

@@ -41,3 +41,5 @@ export {
 } from './csv-mapping.ts';
 export type { FileLineResult, FileSummary, ReadCdrFileOptions } from './file-reader.ts';
 export { CdrFileError, emptySummary, readCdrFile, summariseFile, tally } from './file-reader.ts';
+export type { CsvMappingName } from './mapping-names.ts';
+export { CSV_MAPPING_NAMES, DEFAULT_DURATION_LIMITS, DEFAULT_PLATFORM_ZONE, DEFAULT_USAGE_TYPE, csvMappingNamed } from './mapping-names.ts';

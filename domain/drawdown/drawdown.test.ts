@@ -13,6 +13,7 @@ import {
   summarizeCharges,
 } from './index.ts';
 import type { BucketGrant, PeriodState, PlanPricing, Usage, UsageCharge } from './index.ts';
+import { seededRandom as prng } from '../prng.ts';
 
 const MIN = 60;
 const t0 = Date.parse('2026-03-01T00:00:00Z');
@@ -230,18 +231,6 @@ describe('recomputePeriod and diffCharges', () => {
     expect(() => diffCharges([...v, ...v], v)).toThrow(expect.objectContaining({ code: 'duplicate_cdr' }));
   });
 });
-
-/** mulberry32: a tiny seeded PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('property: one by one = recomputePeriod = any batching', () => {
   const plan: PlanPricing = {

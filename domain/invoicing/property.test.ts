@@ -6,18 +6,7 @@ import { nthPeriod } from '../periods/index.ts';
 import { BuiltinTaxEngine } from '../tax/index.ts';
 import { buildInvoice } from './index.ts';
 import type { BillingBrand, BillingPlan, InvoiceBuildInput, UsageSummary } from './index.ts';
-
-/** mulberry32: a small seeded PRNG, so a failure replays from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../prng.ts';
 
 const engine = new BuiltinTaxEngine();
 const MODES: RoundingMode[] = ['half_up', 'half_even', 'down', 'up'];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PricingError, priceTotal, priceUsage, validatePriceModel } from './index.ts';
 import type { PriceModel } from './index.ts';
+import { seededRandom as prng } from '../prng.ts';
 
 const perMinute: PriceModel = { kind: 'per_unit', currency: 'USD', unitSeconds: 60, unitPrice: '0.10' };
 const perSecond: PriceModel = { kind: 'per_unit', currency: 'USD', unitSeconds: 1, unitPrice: '0.002' };
@@ -120,18 +121,6 @@ describe('validation', () => {
     expect(() => priceUsage(perMinute, 0, 1.5)).toThrow(/not a non-negative integer/);
   });
 });
-
-/** mulberry32: a tiny seeded PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('property: pricing call by call equals pricing the total at once', () => {
   const awkward: PriceModel[] = [

@@ -6,6 +6,7 @@ import type {
   ReferenceFile,
   SubscriptionEntry,
 } from './types.ts';
+import { seededRandom as random } from '../prng.ts';
 
 export interface GenerateOptions {
   /** Number of brands (default 20). */
@@ -46,18 +47,6 @@ const DAY = 86_400_000;
 const ANCHOR_FROM = Date.UTC(2025, 5, 1);
 const ANCHOR_DAYS = 240;
 const REASSIGN_AT = Date.UTC(2026, 1, 14, 15, 30);
-
-/** mulberry32: small, fast, and the same sequence on every runtime. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const iso = (millis: number) => new Date(millis).toISOString();
 

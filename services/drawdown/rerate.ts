@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Decimal } from 'decimal.js';
 import type { Knex } from 'knex';
 import { ReferenceTables } from '../../domain/reference/index.ts';
@@ -6,6 +5,7 @@ import { periodKeyFor, rerate, type ChargeDifference, type PeriodAdjustment, typ
 import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
 import { readCompactedTopics } from '../../runtime/compacted.ts';
+import { replayTopic } from '../../runtime/replay.ts';
 import { createDb, migrateService } from '../../runtime/db.ts';
 import { RatelineError, TransientError } from '../../runtime/errors.ts';
 import { BatchProducer, standardHeaders } from '../../runtime/kafka.ts';
@@ -214,52 +214,11 @@ async function latestCharges(db: Knex | Knex.Transaction, periodKeys: string[], 
   return { records, maxVersion };
 }
 
-/** Reads usage.resolved from a timestamp (or the beginning) up to its end at the time of the call. */
+/** Every matching resolved usage from a timestamp (or the beginning) up to the topic's end now. */
 async function replayResolved(deps: ServiceDeps, matches: (u: UsageResolved) => boolean, replayFrom: number | undefined): Promise<Map<string, UsageResolved>> {
-  const topic = topics.usageResolved.name;
-  const admin = deps.kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  const starts = replayFrom === undefined ? ends.map((p) => ({ partition: p.partition, offset: p.low })) : await admin.fetchTopicOffsetsByTimestamp(topic, replayFrom);
-  await admin.disconnect();
-  const remaining = new Map<number, bigint>();
-  for (const end of ends) {
-    const start = starts.find((s) => s.partition === end.partition);
-    const from = start && BigInt(start.offset) >= 0n ? BigInt(start.offset) : BigInt(end.high);
-    if (BigInt(end.high) > from) remaining.set(end.partition, BigInt(end.high));
-  }
   const found = new Map<string, UsageResolved>();
-  if (remaining.size === 0) return found;
-  const groupId = `rateline-rerate-${randomUUID()}`;
-  const consumer = deps.kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => (done = resolve));
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    for (const s of starts) if (BigInt(s.offset) >= 0n) consumer.seek({ topic, partition: s.partition, offset: String(s.offset) });
+  await replayTopic<UsageResolved>(deps.kafka, deps.serde, topics.usageResolved.name, replayFrom, (usage) => {
+    if (matches(usage)) found.set(usage.eventId, usage);
   });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch, resolveOffset }) => {
-      await deps.serde.prepare(batch.messages.map((m) => m.value));
-      const end = remaining.get(batch.partition);
-      for (const message of batch.messages) {
-        if (end === undefined || BigInt(message.offset) >= end) break;
-        const usage = deps.serde.decode<UsageResolved>(message.value!);
-        if (matches(usage)) found.set(usage.eventId, usage);
-        resolveOffset(message.offset);
-        if (BigInt(message.offset) + 1n >= end) remaining.delete(batch.partition);
-      }
-      if (remaining.size === 0) done();
-    },
-  });
-  await finished;
-  await consumer.stop();
-  await consumer.disconnect();
-  const cleanup = deps.kafka.admin();
-  await cleanup.connect();
-  await cleanup.deleteGroups([groupId]).catch(() => undefined);
-  await cleanup.disconnect();
   return found;
 }

@@ -8,15 +8,18 @@ import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import {
   CdrFileError,
-  RATELINE_CSV,
-  asteriskMasterCsv,
+  CSV_MAPPING_NAMES,
+  DEFAULT_DURATION_LIMITS,
+  DEFAULT_PLATFORM_ZONE,
+  DEFAULT_USAGE_TYPE,
   cdrEventId,
   fileLineOrigin,
-  freeswitchMasterCsv,
+  csvMappingNamed,
   readCdrFile,
   zoneNamed,
   type CdrIssue,
   type CsvMapping,
+  type CsvMappingName,
   type ValidationPolicy,
 } from '../../domain/cdr/index.ts';
 import { buildRejection } from '../../contracts/rejection.ts';
@@ -41,8 +44,8 @@ import { migrations, SCHEMA } from './schema.ts';
  * ingest de-duplicates cdr.raw on (source, cdrId) and rejections carry deterministic ids.
  */
 
-export const MAPPING_NAMES = ['asterisk', 'freeswitch', 'rateline'] as const;
-export type MappingName = (typeof MAPPING_NAMES)[number];
+export const MAPPING_NAMES = CSV_MAPPING_NAMES;
+export type MappingName = CsvMappingName;
 
 /** What a job is run with; part of the job id, so a different option is a different job. */
 export interface FileJobOptions {
@@ -92,8 +95,6 @@ export interface FileJobDeps {
 
 const FILE_JOBS = `${SCHEMA}.file_jobs`;
 const DEFAULT_BATCH = 2_000;
-const DEFAULT_ZONE = 'UTC';
-const DEFAULT_USAGE_TYPE = 'LCA';
 
 /** Usage types are the catalogue's call, made by ingest: the file job lets any through. */
 class AnyUsageType extends Set<string> {
@@ -107,7 +108,7 @@ class AnyUsageType extends Set<string> {
  * ingest checks, with ingest's defaults, except the usage type. A bad line is rejected here,
  * where its file, line and text are known; ingest checks again whatever reaches cdr.raw.
  */
-const FILE_POLICY: ValidationPolicy = { usageTypes: new AnyUsageType(), maxDurationSeconds: 86_400, durationToleranceSeconds: 2 };
+const FILE_POLICY: ValidationPolicy = { usageTypes: new AnyUsageType(), ...DEFAULT_DURATION_LIMITS };
 
 // ---------------------------------------------------------------------------------------------
 // Options: checked once, at the edge (CLI or HTTP), every problem reported at once.
@@ -133,7 +134,7 @@ export function checkFileJobParams(params: FileJobParams): Checked<FileJobOption
   let zone: string | null = null;
   if (params.zone !== undefined && mapping === 'rateline') problems.push('zone does not apply to the rateline mapping: its times are ISO 8601 with an offset');
   else if (platform || params.zone !== undefined) {
-    zone = params.zone ?? DEFAULT_ZONE;
+    zone = params.zone ?? DEFAULT_PLATFORM_ZONE;
     if (!zoneNamed(zone)) problems.push(`zone "${zone}" is not an IANA time zone (e.g. America/New_York, UTC)`);
   }
 
@@ -158,15 +159,7 @@ export function checkFileJobParams(params: FileJobParams): Checked<FileJobOption
 
 /** The CSV mapping a job reads its file with. */
 export function mappingFor(options: FileJobOptions): CsvMapping {
-  const usageType = { kind: 'constant', value: options.usageType ?? DEFAULT_USAGE_TYPE } as const;
-  switch (options.mapping) {
-    case 'asterisk':
-      return asteriskMasterCsv({ zone: options.zone ?? DEFAULT_ZONE, usageType });
-    case 'freeswitch':
-      return freeswitchMasterCsv({ zone: options.zone ?? DEFAULT_ZONE, usageType });
-    case 'rateline':
-      return RATELINE_CSV;
-  }
+  return csvMappingNamed(options.mapping, options);
 }
 
 /**

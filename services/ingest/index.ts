@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { cdrEventId, validateCdr, type RawCdr, type ValidationPolicy } from '../../domain/cdr/index.ts';
+import { DEFAULT_DURATION_LIMITS, cdrEventId, validateCdr, type RawCdr, type ValidationPolicy } from '../../domain/cdr/index.ts';
 import { buildRejection } from '../../contracts/rejection.ts';
 import { kafkaOrigin, type CdrAcceptedRecord, type CdrRawRecord, type CdrRejectedRecord } from '../../contracts/records.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
@@ -45,8 +45,8 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
   const usageTypesByBrand = new Map<string, string[]>();
   const policy = (): ValidationPolicy => ({
     usageTypes: new Set([...usageTypesByBrand.values()].flat()),
-    maxDurationSeconds: options.maxDurationSeconds ?? 86_400,
-    durationToleranceSeconds: options.durationToleranceSeconds ?? 2,
+    maxDurationSeconds: options.maxDurationSeconds ?? DEFAULT_DURATION_LIMITS.maxDurationSeconds,
+    durationToleranceSeconds: options.durationToleranceSeconds ?? DEFAULT_DURATION_LIMITS.durationToleranceSeconds,
   });
   let currentPolicy = policy();
 
@@ -83,7 +83,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
         metrics.rejected.inc({ reason: code });
         continue;
       }
-      const checked = validateCdr(raw as RawCdr, currentPolicy);
+      const checked = validateCdr(raw, currentPolicy);
       if (!checked.ok) {
         rejected.push(reject(record, checked.error.code, checked.error.issues.map((i) => `${i.field}: ${i.message}`).join('; '), raw, now));
         metrics.rejected.inc({ reason: checked.error.code });

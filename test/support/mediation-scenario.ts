@@ -1,6 +1,7 @@
 import { Decimal } from 'decimal.js';
 import { parseReferenceFile, type ReferenceData, type ReferenceFile } from '../../domain/reference/index.ts';
 import type { CdrRawRecord } from '../../contracts/records.ts';
+import { seededRandom } from '../../domain/prng.ts';
 
 /**
  * A mediation scenario for the end-to-end and crash tests: 3 brands with different rules and
@@ -30,18 +31,6 @@ export function brandSpecs(suffix: string): BrandSpec[] {
     // 30 s minimum, then per 6 s rounded up.
     { code: `e2e-ca-${suffix}`, currency: 'CAD', timeZone: 'America/Toronto', billable: (d) => (d === 0 ? 0 : d <= 30 ? 30 : 30 + Math.ceil((d - 30) / 6) * 6), rule: { freeSeconds: 0, freeMode: 'grace', minimumSeconds: 0, initial: [30, 'up'], main: [6, 'up'] }, pricePerMinute: '0.12', includedSeconds: 300_000 },
   ];
-}
-
-/** A small seeded PRNG (mulberry32), so every run of a test sees the same data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A seed from the run's suffix: each run gets its own numbers, so runs never share a number. */
@@ -75,7 +64,7 @@ const CALLS_FROM = Date.parse('2026-03-05T00:00:00Z');
 const CALLS_SPAN_MS = 20 * 24 * 3600 * 1000;
 
 export function buildScenario(suffix: string, cdrCount: number, seed = seedOf(suffix)): Scenario {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const brands = brandSpecs(suffix);
   // Seven digits starting 2-9: a North American exchange code never starts with 0 or 1.
   const numberBase = 2_000_000 + Math.floor(random() * 6_000_000);
