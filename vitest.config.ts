@@ -10,7 +10,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{domain,runtime,services,topics,infra,cli,schemas,contracts}/**/*.test.ts'],
+          include: ['{domain,runtime,services,topics,infra,cli,schemas,contracts,gateways,documents}/**/*.test.ts'],
           environment: 'node',
         },
       },
