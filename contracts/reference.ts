@@ -13,6 +13,7 @@ export const referenceTopicOf: Record<ReferenceKind, { topic: string; schema: st
   plan: { topic: topics.refPlans.name, schema: 'ref.plans' },
   subscription: { topic: topics.refSubscriptions.name, schema: 'ref.subscriptions' },
   ratingRule: { topic: topics.refRatingRules.name, schema: 'ref.rating-rules' },
+  customer: { topic: topics.refCustomers.name, schema: 'ref.customers' },
 };
 const kindOfTopic = new Map(Object.entries(referenceTopicOf).map(([kind, { topic }]) => [topic, kind as ReferenceKind]));
 
@@ -44,6 +45,7 @@ export async function publishReference(data: ReferenceData, producer: BatchProdu
     plan: data.plans,
     subscription: data.subscriptions,
     ratingRule: data.ratingRules,
+    customer: data.customers,
   };
   for (const kind of Object.keys(lists) as ReferenceKind[]) {
     const { topic, schema } = referenceTopicOf[kind];

@@ -30,6 +30,7 @@ export const topics = {
   refNumbers: { name: 'ref.numbers', partitions: 1, key: 'number (E.164)', cleanupPolicy: 'compact', schema: 'ref.numbers', description: 'Each number with its whole assignment history' },
   refPlans: { name: 'ref.plans', partitions: 1, key: 'planId:version', cleanupPolicy: 'compact', schema: 'ref.plans', description: 'Versioned plans: fees, included units, price models' },
   refSubscriptions: { name: 'ref.subscriptions', partitions: 1, key: 'subscriptionId', cleanupPolicy: 'compact', schema: 'ref.subscriptions', description: 'Subscriptions: plan, anchor, status, add-ons' },
+  refCustomers: { name: 'ref.customers', partitions: 1, key: 'accountId', cleanupPolicy: 'compact', schema: 'ref.customers', description: 'Customer accounts as billing needs them: tax place, ids, exemptions, contact, agent, payment method token' },
   refRatingRules: { name: 'ref.rating-rules', partitions: 1, key: 'ruleId:version', cleanupPolicy: 'compact', schema: 'ref.rating-rules', description: 'Versioned, effective-dated rating rules' },
   deadLetter: { name: 'ops.dead-letter', partitions: 3, key: 'the original key', cleanupPolicy: 'delete', retentionMs: 90 * DAY_MS, schema: null, description: 'Records a service could not process, original bytes, error in headers (dlq-*)' },
 } as const satisfies Record<string, TopicSpec>;

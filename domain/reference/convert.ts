@@ -34,6 +34,8 @@ export function referenceKey<K extends ReferenceKind>(kind: K, record: Reference
       const rule = record as ReferenceRecords['ratingRule'];
       return `${rule.ruleId}:${rule.version}`;
     }
+    case 'customer':
+      return (record as ReferenceRecords['customer']).accountId;
   }
   throw new TypeError(`unknown reference kind ${String(kind)}`);
 }

@@ -1,5 +1,6 @@
 import type {
   BrandEntry,
+  CustomerEntry,
   NumberEntry,
   PlanEntry,
   RatingRuleEntry,
@@ -29,17 +30,23 @@ interface Profile {
   readonly gateway: string;
   /** Number prefix; 7 digits follow. */
   readonly prefix: string;
+  /** Regions customers are taxed in (null: the regime needs none). */
+  readonly regions: readonly (string | null)[];
+  readonly locale: string;
 }
 
 // Six markets: brands cycle through them, so 5+ brands cover 4 currencies and 5 zones.
+// The built-in tax engine (domain/tax) has no EU VAT or Australian GST tables yet: those
+// brands carry the regime `none` here, as they would until an external engine is plugged in.
 const PROFILES: readonly Profile[] = [
-  { country: 'US', currency: 'USD', timeZone: 'America/New_York', taxRegime: 'us_sales_tax', gateway: 'stripe', prefix: '+1800' },
-  { country: 'GB', currency: 'GBP', timeZone: 'Europe/London', taxRegime: 'uk_vat', gateway: 'paypal', prefix: '+44800' },
-  { country: 'CA', currency: 'CAD', timeZone: 'America/Toronto', taxRegime: 'ca_gst_hst_pst_qst', gateway: 'braintree', prefix: '+1866' },
-  { country: 'US', currency: 'USD', timeZone: 'America/Los_Angeles', taxRegime: 'us_sales_tax', gateway: 'stripe', prefix: '+1888' },
-  { country: 'DE', currency: 'EUR', timeZone: 'Europe/Berlin', taxRegime: 'eu_vat', gateway: 'stripe', prefix: '+49800' },
-  { country: 'AU', currency: 'AUD', timeZone: 'Australia/Sydney', taxRegime: 'au_gst', gateway: 'paypal', prefix: '+611800' },
+  { country: 'US', currency: 'USD', timeZone: 'America/New_York', taxRegime: 'us_sales_tax', gateway: 'stripe', prefix: '+1800', regions: ['NY', 'TX', 'CA', 'FL', 'OR'], locale: 'en-US' },
+  { country: 'GB', currency: 'GBP', timeZone: 'Europe/London', taxRegime: 'uk_vat', gateway: 'paypal', prefix: '+44800', regions: [null], locale: 'en-GB' },
+  { country: 'CA', currency: 'CAD', timeZone: 'America/Toronto', taxRegime: 'ca_gst_hst_pst_qst', gateway: 'stripe', prefix: '+1866', regions: ['ON', 'QC', 'BC', 'AB'], locale: 'en-CA' },
+  { country: 'US', currency: 'USD', timeZone: 'America/Los_Angeles', taxRegime: 'us_sales_tax', gateway: 'stripe', prefix: '+1888', regions: ['CA', 'WA', 'NY'], locale: 'en-US' },
+  { country: 'DE', currency: 'EUR', timeZone: 'Europe/Berlin', taxRegime: 'none', gateway: 'stripe', prefix: '+49800', regions: [null], locale: 'de-DE' },
+  { country: 'AU', currency: 'AUD', timeZone: 'Australia/Sydney', taxRegime: 'none', gateway: 'paypal', prefix: '+611800', regions: [null], locale: 'en-AU' },
 ];
+const COLOURS = ['#0b5394', '#38761d', '#990000', '#674ea7', '#b45f06', '#134f5c'];
 
 const SUFFIX_DIGITS = 7;
 const DAY = 86_400_000;
@@ -70,6 +77,7 @@ export function generateReference(options: GenerateOptions = {}): ReferenceFile 
   const brands: BrandEntry[] = [];
   const plans: PlanEntry[] = [];
   const subscriptions: SubscriptionEntry[] = [];
+  const customers: CustomerEntry[] = [];
   const numbers: NumberEntry[] = [];
   const counters = new Map<string, number>();
   const ratingRules: RatingRuleEntry[] = [
@@ -100,6 +108,27 @@ export function generateReference(options: GenerateOptions = {}): ReferenceFile 
       gateway: profile.gateway,
       roundingMode: b % 2 === 0 ? 'half_up' : 'half_even',
       usageProducts: { LCA: `${code}-lca`, IVR: `${code}-ivr`, CHAT: `${code}-chat` },
+      paymentTermsDays: pick([7, 14, 30]),
+      cancellationCredit: b % 3 === 2 ? 'none' : 'prorated',
+      collectionRetryDays: [1, 3, 5, 7],
+      dunningSteps: [
+        { afterDays: 3, action: 'reminder' },
+        { afterDays: 10, action: 'suspend' },
+        { afterDays: 30, action: 'cancel' },
+        { afterDays: 90, action: 'write_off' },
+      ],
+      branding: {
+        displayName: `Brand ${b + 1}`,
+        legalName: `Brand ${b + 1} Communications ${profile.country === 'US' ? 'Inc.' : 'Ltd'}`,
+        logoSvg: null,
+        primaryColor: COLOURS[b % COLOURS.length]!,
+        accentColor: '#f1c232',
+        addressLines: [`${b + 1} Commerce Way`, `Suite ${100 + b}`, profile.country],
+        supportEmail: `billing@${code}.example`,
+        footer: `Brand ${b + 1} is a trading name of the rateline group.`,
+        locale: profile.locale,
+      },
+      commission: { initialPercent: '20', initialPeriods: 12, recurringPercent: '5' },
     });
     if (b % 2 === 0) {
       ratingRules.push(rule(`${code}-lca`, code, 'LCA', pick([0, 5, 10]), pick([30, 60]), pick([6, 30, 60]), 'minute'));
@@ -133,6 +162,7 @@ export function generateReference(options: GenerateOptions = {}): ReferenceFile 
           { usageType: 'CHAT', kind: 'PER_UNIT', unitSeconds: 60, tiers: [{ upTo: null, unitPrice: price(0.2, 0.5) }] },
         ],
         numberAllotment: 2,
+        commitmentDiscount: { months: 12, percent: '10' },
       },
       {
         planId: planIds[1]!,
@@ -168,6 +198,7 @@ export function generateReference(options: GenerateOptions = {}): ReferenceFile 
         currency: profile.currency,
         monthlyFee: '0',
         grants: [],
+        commitmentDiscount: null,
         priceModels: ['LCA', 'IVR', 'CHAT'].map((usageType) => ({
           usageType,
           kind: 'PER_UNIT' as const,
@@ -197,6 +228,21 @@ export function generateReference(options: GenerateOptions = {}): ReferenceFile 
         anchor: iso(anchor),
         status: 'active',
       });
+      const region = pick(profile.regions);
+      customers.push({
+        accountId,
+        brand: code,
+        name: `Customer ${a + 1} of ${code}`,
+        email: `ap@${accountId}.example`,
+        billingAddress: [`${a + 1} Main Street`, region ?? profile.country],
+        country: profile.country,
+        region,
+        ...(profile.country === 'US' && a % 10 === 9
+          ? { exemptions: [{ taxCode: `US-${region}-SALES`, certificateId: `EX-${accountId}`, effectiveFrom: '2025-01-01', reason: 'resale' }] }
+          : {}),
+        agentId: `${code}-agent-${(a % 5) + 1}`,
+        defaultPaymentMethod: { gateway: profile.gateway, customerRef: `cus_${accountId}`, methodRef: `pm_${accountId}`, label: 'Visa ending 4242' },
+      });
       for (let n = 0; n < perAccount; n++) {
         const number = nextNumber(profile.prefix);
         const owner = { brand: code, accountId, subscriptionId };
@@ -224,7 +270,7 @@ export function generateReference(options: GenerateOptions = {}): ReferenceFile 
       }
     }
   }
-  return { parentCompany, brands, numbers, plans, subscriptions, ratingRules };
+  return { parentCompany, brands, numbers, plans, subscriptions, ratingRules, customers };
 }
 
 function rule(

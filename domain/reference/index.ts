@@ -1,6 +1,17 @@
 export type {
   Brand,
   BrandEntry,
+  Branding,
+  CommissionRule,
+  Customer,
+  CustomerEntry,
+  CustomerExemption,
+  CustomerTaxId,
+  DunningStep,
+  PaymentMethodRef,
+  PlanCommitmentDiscount,
+  SubscriptionCommitment,
+  SubscriptionPlanChange,
   DecimalValue,
   IncludedGrant,
   IncrementEntry,
@@ -40,7 +51,7 @@ export {
   toRatingRule,
 } from './convert.ts';
 export type { RecordForm } from './validate.ts';
-export { E164, checkReferenceData, isTimeZone, readRecord, validateRecord } from './validate.ts';
+export { E164, checkReferenceData, containsCardNumber, isTimeZone, readRecord, validateRecord } from './validate.ts';
 export { parseReferenceFile } from './parse.ts';
 export { loadReferenceFile } from './load.ts';
 export type { ApplyOutcome } from './tables.ts';

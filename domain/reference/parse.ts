@@ -7,10 +7,13 @@ const SECTIONS: readonly (readonly [keyof Omit<ReferenceData, 'parentCompany'>, 
   ['plans', 'plan'],
   ['subscriptions', 'subscription'],
   ['ratingRules', 'ratingRule'],
+  ['customers', 'customer'],
 ];
+/** Sections a file may leave out (read as empty). */
+const OPTIONAL_SECTIONS = new Set(['customers']);
 
 /**
- * A reference file (`{parentCompany, brands, numbers, plans, subscriptions, ratingRules}`,
+ * A reference file (`{parentCompany, brands, numbers, plans, subscriptions, ratingRules, customers?}`,
  * instants as ISO 8601 strings with an offset, decimals as strings) checked as a whole:
  * the records in wire form, or every problem found, each with its path. Takes the JSON
  * text or the value JSON.parse made of it.
@@ -39,7 +42,7 @@ export function parseReferenceFile(json: unknown): Result<ReferenceData, Referen
   }
   const data: Record<string, unknown[]> = {};
   for (const [section, kind] of SECTIONS) {
-    const list = fields[section];
+    const list = fields[section] ?? (OPTIONAL_SECTIONS.has(section) ? [] : undefined);
     if (!Array.isArray(list)) {
       issues.push({ path: section, message: `must be an array, got ${list === undefined ? 'nothing' : typeof list}` });
       data[section] = [];

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { generateReference, loadReferenceFile, parseReferenceFile, parseInstant, ReferenceTables } from './index.ts';
+import { containsCardNumber, generateReference, loadReferenceFile, parseReferenceFile, parseInstant, ReferenceTables } from './index.ts';
 import type { Plan, RatingRuleRecord, ReferenceData, ReferenceFile } from './index.ts';
 
 const SAMPLE_PATH = new URL('./fixtures/sample-reference.json', import.meta.url);
@@ -174,6 +174,7 @@ describe('ReferenceTables.apply (compacted topics)', () => {
       { usageType: 'LCA', kind: 'PER_UNIT', unitSeconds: 60, tiers: [{ upTo: null, unitPrice: new Decimal('0.5'), flatFee: new Decimal(0) }] },
     ],
     numberAllotment: 0,
+    commitmentDiscount: null,
   };
 
   it('upserts wire records (Decimal amounts), removes on a tombstone, and freezes what it holds', () => {
@@ -292,5 +293,74 @@ describe('parseInstant', () => {
     ['2026-03-01', undefined],
   ])('%s', (text, expected) => {
     expect(parseInstant(text)).toBe(expected);
+  });
+});
+
+describe('billing fields and customers', () => {
+  const base = JSON.parse(readFileSync(new URL('./fixtures/sample-reference.json', import.meta.url), 'utf8'));
+
+  it('reads a file without the billing fields with their Avro defaults', () => {
+    const { customers: _left, ...withoutCustomers } = base;
+    const parsed = parseReferenceFile(withoutCustomers);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
+    const brand = parsed.value.brands[0]!;
+    expect(brand.paymentTermsDays).toBe(14);
+    expect(brand.cancellationCredit).toBe('prorated');
+    expect(brand.dunningSteps).toEqual([]);
+    expect(brand.branding).toBeNull();
+    expect(parsed.value.plans[0]!.commitmentDiscount).toBeNull();
+    expect(parsed.value.subscriptions[0]!.planChanges).toEqual([]);
+    expect(parsed.value.customers).toEqual([]);
+  });
+
+  it('lists every problem of billing fields and customers at once', () => {
+    const file = structuredClone(base);
+    file.brands[0].dunningSteps = [{ afterDays: 10, action: 'suspend' }, { afterDays: 3, action: 'nag' }];
+    file.brands[0].branding = { displayName: 'A', legalName: 'A Ltd', primaryColor: 'blue', accentColor: '#000000', addressLines: [], supportEmail: 'nope', footer: 'f', locale: 'en-US' };
+    file.plans[0].commitmentDiscount = { months: 12, percent: '120' };
+    const sub = file.subscriptions[0];
+    file.customers = [
+      { accountId: sub.accountId, brand: 'no-such-brand', name: 'Acme', email: 'billing@acme.test', country: 'US', defaultPaymentMethod: { gateway: 'stripe', customerRef: 'cus_1', methodRef: '4242 4242 4242 4242', label: 'Visa' } },
+    ];
+    const parsed = parseReferenceFile(file);
+    expect(parsed.ok).toBe(false);
+    const paths = parsed.ok ? [] : parsed.error.map((i) => i.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'brands[0].dunningSteps[1].afterDays',
+        'brands[0].dunningSteps[1].action',
+        'brands[0].branding.primaryColor',
+        'brands[0].branding.supportEmail',
+        'plans[0].commitmentDiscount.percent',
+        'customers[0].brand',
+        'customers[0].defaultPaymentMethod.methodRef',
+      ]),
+    );
+  });
+
+  it('keeps customers in the tables under their account id and checks plan changes against the current plan', () => {
+    const tables = new ReferenceTables('ansr-group');
+    const customer = {
+      accountId: 'acct-1', brand: 'ansr-us', externalId: null, name: 'Acme', email: 'ap@acme.test', billingAddress: ['1 Main St'],
+      country: 'US', region: 'NY', taxIds: [], exemptions: [{ taxCode: 'US-NY', certificateId: 'EX-1', effectiveFrom: '2026-01-01', effectiveTo: null, reason: 'resale' }],
+      agentId: 'agent-7', defaultPaymentMethod: { gateway: 'stripe', customerRef: 'cus_9', methodRef: 'pm_9', label: 'Visa ending 4242' },
+    };
+    expect(tables.apply('customer', 'acct-1', customer)).toEqual({ ok: true, change: 'upserted' });
+    expect(tables.customer('acct-1')?.region).toBe('NY');
+    expect(tables.counts.customer).toBe(1);
+    const file = structuredClone(base);
+    const sub = file.subscriptions[0];
+    sub.planChanges = [{ at: '2026-01-10T00:00:00Z', fromPlanId: sub.planId, fromPlanVersion: sub.planVersion, toPlanId: 'other', toPlanVersion: 1 }];
+    const parsed = parseReferenceFile(file);
+    const messages = parsed.ok ? [] : parsed.error.map((i) => `${i.path}: ${i.message}`);
+    expect(messages.some((m) => m.startsWith('subscriptions[0].planChanges[0]:') && m.includes('current plan'))).toBe(true);
+    expect(messages.some((m) => m.startsWith('subscriptions[0].planChanges[0].toPlanVersion'))).toBe(true);
+  });
+
+  it('spots a Luhn-valid card number and leaves ordinary ids alone', () => {
+    expect(containsCardNumber('4242 4242 4242 4242')).toBe(true);
+    expect(containsCardNumber('card 4111-1111-1111-1111 here')).toBe(true);
+    expect(containsCardNumber('pm_1NfaKp2eZvKYlo2C')).toBe(false);
+    expect(containsCardNumber('cus-0000000000001')).toBe(false);
   });
 });

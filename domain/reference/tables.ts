@@ -8,6 +8,7 @@ import { planKey, referenceKey, toPlanPricing, toRatingRule } from './convert.ts
 import { checkReferenceData, readRecord } from './validate.ts';
 import type {
   Brand,
+  Customer,
   NumberAssignment,
   NumberHistory,
   Plan,
@@ -64,6 +65,7 @@ export class ReferenceTables {
   readonly #numbers = new Map<string, IndexedNumber>();
   readonly #plans = new Map<string, Plan>();
   readonly #subscriptions = new Map<string, Subscription>();
+  readonly #customers = new Map<string, Customer>();
   readonly #rules = new Map<string, { readonly record: RatingRuleRecord; readonly rule: RatingRule }>();
   readonly #ruleIndexes = new Map<string, Result<RuleIndex, RatingError>>();
   readonly #pricing = new WeakMap<Plan, PlanPricing>();
@@ -88,6 +90,7 @@ export class ReferenceTables {
     load('plan', data.plans);
     load('subscription', data.subscriptions);
     load('ratingRule', data.ratingRules);
+    load('customer', data.customers);
     return tables;
   }
 
@@ -142,6 +145,9 @@ export class ReferenceTables {
         this.#subscriptions.set(key, record as Subscription);
         this.#periods.delete(key);
         break;
+      case 'customer':
+        this.#customers.set(key, record as Customer);
+        break;
       case 'ratingRule': {
         const rule = record as RatingRuleRecord;
         const previous = this.#rules.get(key);
@@ -169,6 +175,9 @@ export class ReferenceTables {
       case 'subscription':
         removed = this.#subscriptions.delete(key);
         this.#periods.delete(key);
+        break;
+      case 'customer':
+        removed = this.#customers.delete(key);
         break;
       case 'ratingRule': {
         const previous = this.#rules.get(key);
@@ -224,6 +233,19 @@ export class ReferenceTables {
 
   subscription(subscriptionId: string): Subscription | undefined {
     return this.#subscriptions.get(subscriptionId);
+  }
+
+  customer(accountId: string): Customer | undefined {
+    return this.#customers.get(accountId);
+  }
+
+  /** A brand's subscriptions, in no particular order. */
+  subscriptionsOf(brand: string): Subscription[] {
+    return [...this.#subscriptions.values()].filter((s) => s.brand === brand);
+  }
+
+  brands(): Brand[] {
+    return [...this.#brands.values()];
   }
 
   plan(planId: string, version: number): Plan | undefined {
@@ -306,6 +328,7 @@ export class ReferenceTables {
       plans: [...this.#plans.values()],
       subscriptions: [...this.#subscriptions.values()],
       ratingRules: [...this.#rules.values()].map((r) => r.record),
+      customers: [...this.#customers.values()],
     };
   }
 
@@ -321,6 +344,7 @@ export class ReferenceTables {
       plan: this.#plans.size,
       subscription: this.#subscriptions.size,
       ratingRule: this.#rules.size,
+      customer: this.#customers.size,
     };
   }
 }

@@ -31,6 +31,86 @@ export interface Brand {
   readonly roundingMode: string;
   /** Usage type → the brand's product id for it. */
   readonly usageProducts: Readonly<Record<string, string>>;
+  /** Days from issue to due date, brand-local calendar days. */
+  readonly paymentTermsDays: number;
+  /** prorated or none: what a cancellation within a period gives back of the fee paid. */
+  readonly cancellationCredit: string;
+  /** Days after the due date on which a failed collection is retried. */
+  readonly collectionRetryDays: readonly number[];
+  /** Ordered by afterDays. */
+  readonly dunningSteps: readonly DunningStep[];
+  readonly branding: Branding | null;
+  readonly commission: CommissionRule | null;
+}
+
+/** An action when an invoice is `afterDays` brand-local days overdue. */
+export interface DunningStep {
+  readonly afterDays: number;
+  /** reminder, suspend, cancel, write_off. */
+  readonly action: string;
+}
+
+/** How a brand's documents and emails look. */
+export interface Branding {
+  readonly displayName: string;
+  readonly legalName: string;
+  readonly logoSvg: string | null;
+  readonly primaryColor: string;
+  readonly accentColor: string;
+  readonly addressLines: readonly string[];
+  readonly supportEmail: string;
+  readonly footer: string;
+  /** BCP 47, e.g. en-US, en-GB, fr-CA. */
+  readonly locale: string;
+}
+
+/** Agent commission on fee revenue: initialPercent for the first initialPeriods periods, then recurringPercent. */
+export interface CommissionRule {
+  readonly initialPercent: DecimalValue;
+  readonly initialPeriods: number;
+  readonly recurringPercent: DecimalValue;
+}
+
+/** A tax registration of a customer (domain/tax TaxId). */
+export interface CustomerTaxId {
+  readonly type: string;
+  readonly value: string;
+}
+
+/** An exemption certificate (domain/tax TaxExemption): local dates YYYY-MM-DD, `effectiveTo` exclusive. */
+export interface CustomerExemption {
+  readonly taxCode: string;
+  readonly certificateId: string;
+  readonly effectiveFrom: string;
+  readonly effectiveTo: string | null;
+  readonly reason: string;
+}
+
+/** A stored payment method: the gateway's tokens, never card data. */
+export interface PaymentMethodRef {
+  readonly gateway: string;
+  readonly customerRef: string;
+  readonly methodRef: string;
+  /** e.g. "Visa ending 4242". */
+  readonly label: string;
+}
+
+/** `ref.customers`, keyed by `accountId`. */
+export interface Customer {
+  readonly accountId: string;
+  readonly brand: string;
+  readonly externalId: string | null;
+  readonly name: string;
+  readonly email: string;
+  readonly billingAddress: readonly string[];
+  /** ISO 3166-1 alpha-2 of the billing address: where the customer is taxed. */
+  readonly country: string;
+  /** State or province (NY, ON, QC); null where the regime needs none. */
+  readonly region: string | null;
+  readonly taxIds: readonly CustomerTaxId[];
+  readonly exemptions: readonly CustomerExemption[];
+  readonly agentId: string | null;
+  readonly defaultPaymentMethod: PaymentMethodRef | null;
 }
 
 /** One interval of ownership of a number: [effectiveFrom, effectiveTo). */
@@ -93,6 +173,13 @@ export interface Plan {
   readonly grants: readonly IncludedGrant[];
   readonly priceModels: readonly PriceModelRecord[];
   readonly numberAllotment: number;
+  readonly commitmentDiscount: PlanCommitmentDiscount | null;
+}
+
+/** Percent off the monthly fee for a commitment of `months`. */
+export interface PlanCommitmentDiscount {
+  readonly months: number;
+  readonly percent: DecimalValue;
 }
 
 export type SubscriptionStatus = 'trial' | 'active' | 'suspended' | 'cancelled';
@@ -112,6 +199,26 @@ export interface Subscription {
   readonly status: string;
   readonly trialEndsAt: number | null;
   readonly cancelledAt: number | null;
+  /** The commitment signed (earns the plan's commitment discount), or null. */
+  readonly commitment: SubscriptionCommitment | null;
+  /** Oldest first; the last change's plan is planId/planVersion. */
+  readonly planChanges: readonly SubscriptionPlanChange[];
+}
+
+/** Epoch ms; [startsAt, endsAt). */
+export interface SubscriptionCommitment {
+  readonly months: number;
+  readonly startsAt: number;
+  readonly endsAt: number;
+}
+
+export interface SubscriptionPlanChange {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly fromPlanId: string;
+  readonly fromPlanVersion: number;
+  readonly toPlanId: string;
+  readonly toPlanVersion: number;
 }
 
 /** Avro `Increment`: the rounding is a string and the tie a separate field. */
@@ -144,7 +251,7 @@ export interface RatingRuleRecord {
 }
 
 /** The five compacted reference topics, by the kind of record they hold. */
-export type ReferenceKind = 'brand' | 'number' | 'plan' | 'subscription' | 'ratingRule';
+export type ReferenceKind = 'brand' | 'number' | 'plan' | 'subscription' | 'ratingRule' | 'customer';
 
 export interface ReferenceRecords {
   brand: Brand;
@@ -152,6 +259,7 @@ export interface ReferenceRecords {
   plan: Plan;
   subscription: Subscription;
   ratingRule: RatingRuleRecord;
+  customer: Customer;
 }
 
 /** A whole reference set in record form: what a parsed file or a snapshot of the tables holds. */
@@ -162,6 +270,7 @@ export interface ReferenceData {
   readonly plans: readonly Plan[];
   readonly subscriptions: readonly Subscription[];
   readonly ratingRules: readonly RatingRuleRecord[];
+  readonly customers: readonly Customer[];
 }
 
 /** One problem in reference data: where (a dotted/indexed path) and what. */
@@ -178,8 +287,14 @@ export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly
 // and decimals as strings. Fields with an Avro default may be left out.
 // ---------------------------------------------------------------------------------------
 
-export interface BrandEntry extends Omit<Brand, 'usageProducts'> {
+export interface BrandEntry extends Omit<Brand, 'usageProducts' | 'paymentTermsDays' | 'cancellationCredit' | 'collectionRetryDays' | 'dunningSteps' | 'branding' | 'commission'> {
   readonly usageProducts?: Readonly<Record<string, string>>;
+  readonly paymentTermsDays?: number;
+  readonly cancellationCredit?: string;
+  readonly collectionRetryDays?: readonly number[];
+  readonly dunningSteps?: readonly DunningStep[];
+  readonly branding?: Branding | null;
+  readonly commission?: { readonly initialPercent: string; readonly initialPeriods: number; readonly recurringPercent: string } | null;
 }
 
 export interface NumberAssignmentEntry extends Omit<NumberAssignment, 'effectiveFrom' | 'effectiveTo'> {
@@ -202,16 +317,19 @@ export interface PriceModelEntry extends Omit<PriceModelRecord, 'tiers'> {
   readonly tiers: readonly PriceTierEntry[];
 }
 
-export interface PlanEntry extends Omit<Plan, 'monthlyFee' | 'trialDays' | 'priceModels' | 'numberAllotment'> {
+export interface PlanEntry extends Omit<Plan, 'monthlyFee' | 'trialDays' | 'priceModels' | 'numberAllotment' | 'commitmentDiscount'> {
   readonly monthlyFee: string;
+  readonly commitmentDiscount?: { readonly months: number; readonly percent: string } | null;
   readonly trialDays?: number;
   readonly priceModels: readonly PriceModelEntry[];
   readonly numberAllotment?: number;
 }
 
 export interface SubscriptionEntry
-  extends Omit<Subscription, 'addOnGrants' | 'anchor' | 'trialEndsAt' | 'cancelledAt'> {
+  extends Omit<Subscription, 'addOnGrants' | 'anchor' | 'trialEndsAt' | 'cancelledAt' | 'commitment' | 'planChanges'> {
   readonly addOnGrants?: readonly IncludedGrant[];
+  readonly commitment?: { readonly months: number; readonly startsAt: string; readonly endsAt: string } | null;
+  readonly planChanges?: readonly (Omit<SubscriptionPlanChange, 'at'> & { readonly at: string })[];
   readonly anchor: string;
   readonly trialEndsAt?: string | null;
   readonly cancelledAt?: string | null;
@@ -236,6 +354,17 @@ export interface RatingRuleEntry
   readonly unit?: string;
 }
 
+export interface CustomerEntry
+  extends Omit<Customer, 'externalId' | 'billingAddress' | 'region' | 'taxIds' | 'exemptions' | 'agentId' | 'defaultPaymentMethod'> {
+  readonly externalId?: string | null;
+  readonly billingAddress?: readonly string[];
+  readonly region?: string | null;
+  readonly taxIds?: readonly CustomerTaxId[];
+  readonly exemptions?: readonly (Omit<CustomerExemption, 'effectiveTo'> & { readonly effectiveTo?: string | null })[];
+  readonly agentId?: string | null;
+  readonly defaultPaymentMethod?: PaymentMethodRef | null;
+}
+
 /** The JSON reference file ops edit and tests load. */
 export interface ReferenceFile {
   readonly parentCompany: string;
@@ -244,4 +373,6 @@ export interface ReferenceFile {
   readonly plans: readonly PlanEntry[];
   readonly subscriptions: readonly SubscriptionEntry[];
   readonly ratingRules: readonly RatingRuleEntry[];
+  /** Optional: mediation needs none; billing needs one per account it invoices. */
+  readonly customers?: readonly CustomerEntry[];
 }

@@ -27,6 +27,7 @@ import type {
   ReferenceKind,
   ReferenceRecords,
   Subscription,
+  Customer,
 } from './types.ts';
 
 /** `+`, then 8 to 15 digits, the first not 0. */
@@ -38,6 +39,12 @@ const DECIMAL_TEXT = /^-?\d+(\.\d+)?$/;
 const ROUNDING_MODES = ['half_up', 'half_even', 'down', 'up'];
 const STATUSES = ['trial', 'active', 'suspended', 'cancelled'];
 const PRICE_KINDS: readonly PriceModelKind[] = ['PER_UNIT', 'GRADUATED', 'VOLUME'];
+const CANCELLATION_CREDITS = ['prorated', 'none'];
+const DUNNING_ACTIONS = ['reminder', 'suspend', 'cancel', 'write_off'];
+const CSS_COLOUR = /^#[0-9a-fA-F]{6}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const LOCALE = /^[a-z]{2,3}(-[A-Z]{2})?$/;
+const LOCAL_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Where a record comes from decides how instants and decimals are written. */
 export type RecordForm = 'wire' | 'file';
@@ -164,6 +171,29 @@ class Reader {
     return value as DecimalValue;
   }
 
+  /** A string or null; absent reads as null (the Avro default). */
+  optionalText(fields: Fields, key: string, path: string): string | null {
+    const value = fields[key];
+    if (value === undefined || value === null) return null;
+    return this.text(fields, key, path);
+  }
+
+  /** An array of strings; absent reads as empty (the Avro default). */
+  texts(fields: Fields, key: string, path: string): string[] {
+    return this.array(fields, key, path, true).map((item, i) => {
+      if (typeof item === 'string') return item;
+      this.problem(`${path}${key}[${i}]`, `must be a string, got ${describe(item)}`);
+      return '';
+    });
+  }
+
+  /** An optional nested record: null when absent or null, else read by `read`. */
+  optionalObject<T>(fields: Fields, key: string, path: string, read: (f: Fields, p: string) => T): T | null {
+    const value = fields[key];
+    if (value === undefined || value === null) return null;
+    return read(this.object(value, `${path}${key}`), `${path}${key}.`);
+  }
+
   array(fields: Fields, key: string, path: string, optional = false): unknown[] {
     const value = fields[key];
     if (value === undefined && optional) return [];
@@ -209,7 +239,63 @@ function readBrand(r: Reader, input: unknown, path: string): Brand {
     gateway: r.text(f, 'gateway', p),
     roundingMode: r.oneOf(f, 'roundingMode', p, ROUNDING_MODES),
     usageProducts,
+    paymentTermsDays: r.integer(f, 'paymentTermsDays', p, 0, 365, 14),
+    cancellationCredit: r.oneOf(f, 'cancellationCredit', p, CANCELLATION_CREDITS, 'prorated'),
+    collectionRetryDays: readDays(r, f, 'collectionRetryDays', p),
+    dunningSteps: readDunningSteps(r, f, p),
+    branding: r.optionalObject(f, 'branding', p, (b, bp) => ({
+      displayName: r.text(b, 'displayName', bp),
+      legalName: r.text(b, 'legalName', bp),
+      logoSvg: r.optionalText(b, 'logoSvg', bp),
+      primaryColor: r.text(b, 'primaryColor', bp, CSS_COLOUR, 'a CSS hex colour such as #0b5394'),
+      accentColor: r.text(b, 'accentColor', bp, CSS_COLOUR, 'a CSS hex colour such as #f1c232'),
+      addressLines: r.texts(b, 'addressLines', bp),
+      supportEmail: r.text(b, 'supportEmail', bp, EMAIL, 'an email address'),
+      footer: r.text(b, 'footer', bp),
+      locale: r.text(b, 'locale', bp, LOCALE, 'a BCP 47 locale such as en-US'),
+    })),
+    commission: r.optionalObject(f, 'commission', p, (c, cp) => ({
+      initialPercent: readPercent(r, c, 'initialPercent', cp),
+      initialPeriods: r.integer(c, 'initialPeriods', cp, 0, 1200),
+      recurringPercent: readPercent(r, c, 'recurringPercent', cp),
+    })),
   };
+}
+
+function readDays(r: Reader, f: Fields, key: string, p: string): number[] {
+  const days = r.array(f, key, p, true).map((d, i) => {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0 || d > 3650) {
+      r.problem(`${p}${key}[${i}]`, `must be a whole number of days from 0 to 3650, got ${describe(d)}`);
+      return Number.NaN;
+    }
+    return d;
+  });
+  days.forEach((d, i) => {
+    if (i > 0 && d <= days[i - 1]!) r.problem(`${p}${key}[${i}]`, 'days must be in increasing order');
+  });
+  return days;
+}
+
+function readDunningSteps(r: Reader, f: Fields, p: string) {
+  const steps = r.array(f, 'dunningSteps', p, true).map((item, i) => {
+    const sp = `${p}dunningSteps[${i}].`;
+    const step = r.object(item, sp.slice(0, -1));
+    return { afterDays: r.integer(step, 'afterDays', sp, 0, 3650), action: r.oneOf(step, 'action', sp, DUNNING_ACTIONS) };
+  });
+  steps.forEach((step, i) => {
+    if (i > 0 && step.afterDays <= steps[i - 1]!.afterDays) {
+      r.problem(`${p}dunningSteps[${i}].afterDays`, 'steps must be in increasing order of afterDays');
+    }
+  });
+  return steps;
+}
+
+function readPercent(r: Reader, f: Fields, key: string, p: string): DecimalValue {
+  const value = r.decimal(f, key, p);
+  if (new Decimal(typeof value === 'string' && DECIMAL_TEXT.test(value) ? value : value.toString()).greaterThan(100)) {
+    r.problem(`${p}${key}`, `must be a percent from 0 to 100, got ${value.toString()}`);
+  }
+  return value;
 }
 
 function readNumber(r: Reader, input: unknown, path: string): NumberHistory {
@@ -347,6 +433,10 @@ function readPlan(r: Reader, input: unknown, path: string): Plan {
     grants: readGrants(r, f, 'grants', p, false),
     priceModels,
     numberAllotment: r.integer(f, 'numberAllotment', p, 0, 2147483647, r.form === 'file' ? 0 : undefined),
+    commitmentDiscount: r.optionalObject(f, 'commitmentDiscount', p, (d, dp) => ({
+      months: r.integer(d, 'months', dp, 1, 120),
+      percent: readPercent(r, d, 'percent', dp),
+    })),
   };
 }
 
@@ -364,6 +454,101 @@ function readSubscription(r: Reader, input: unknown, path: string): Subscription
     status: r.oneOf(f, 'status', p, STATUSES),
     trialEndsAt: r.optionalInstant(f, 'trialEndsAt', p),
     cancelledAt: r.optionalInstant(f, 'cancelledAt', p),
+    commitment: r.optionalObject(f, 'commitment', p, (c, cp) => {
+      const startsAt = r.instant(c, 'startsAt', cp);
+      const endsAt = r.instant(c, 'endsAt', cp);
+      if (endsAt <= startsAt) r.problem(`${cp}endsAt`, 'must be later than startsAt');
+      return { months: r.integer(c, 'months', cp, 1, 120), startsAt, endsAt };
+    }),
+    planChanges: readPlanChanges(r, f, p),
+  };
+}
+
+function readPlanChanges(r: Reader, f: Fields, p: string) {
+  const changes = r.array(f, 'planChanges', p, true).map((item, i) => {
+    const cp = `${p}planChanges[${i}].`;
+    const c = r.object(item, cp.slice(0, -1));
+    return {
+      at: r.instant(c, 'at', cp),
+      fromPlanId: r.text(c, 'fromPlanId', cp),
+      fromPlanVersion: r.integer(c, 'fromPlanVersion', cp, 1, 2147483647),
+      toPlanId: r.text(c, 'toPlanId', cp),
+      toPlanVersion: r.integer(c, 'toPlanVersion', cp, 1, 2147483647),
+    };
+  });
+  changes.forEach((c, i) => {
+    if (i > 0 && c.at < changes[i - 1]!.at) r.problem(`${p}planChanges[${i}].at`, 'changes must be oldest first');
+  });
+  const last = changes.at(-1);
+  if (last !== undefined && (last.toPlanId !== f['planId'] || last.toPlanVersion !== f['planVersion'])) {
+    r.problem(`${p}planChanges[${changes.length - 1}]`, `the last change must be to the current plan ${String(f['planId'])} v${String(f['planVersion'])}`);
+  }
+  return changes;
+}
+
+/** A run of 13-19 digits (spaces and dashes allowed between) that passes the Luhn check. */
+export function containsCardNumber(text: string): boolean {
+  for (const run of text.match(/\d[\d -]{11,}\d/g) ?? []) {
+    const digits = run.replace(/[ -]/g, '');
+    for (let len = 13; len <= 19; len++) {
+      for (let start = 0; start + len <= digits.length; start++) {
+        // Card numbers never start with 0 (ISO/IEC 7812 major industry identifiers 1-9).
+        if (digits[start] !== '0' && luhnValid(digits.slice(start, start + len))) return true;
+      }
+    }
+  }
+  return false;
+}
+
+function luhnValid(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+function readCustomer(r: Reader, input: unknown, path: string): Customer {
+  const f = r.object(input, path);
+  const p = path === '' ? '' : `${path}.`;
+  return {
+    accountId: r.text(f, 'accountId', p),
+    brand: r.text(f, 'brand', p, BRAND_CODE, '1-40 lowercase letters, digits or dashes'),
+    externalId: r.optionalText(f, 'externalId', p),
+    name: r.text(f, 'name', p),
+    email: r.text(f, 'email', p, EMAIL, 'an email address'),
+    billingAddress: r.texts(f, 'billingAddress', p),
+    country: r.text(f, 'country', p, COUNTRY, 'an ISO 3166-1 alpha-2 code such as US'),
+    region: r.optionalText(f, 'region', p),
+    taxIds: r.array(f, 'taxIds', p, true).map((item, i) => {
+      const tp = `${p}taxIds[${i}].`;
+      const t = r.object(item, tp.slice(0, -1));
+      return { type: r.text(t, 'type', tp), value: r.text(t, 'value', tp) };
+    }),
+    exemptions: r.array(f, 'exemptions', p, true).map((item, i) => {
+      const ep = `${p}exemptions[${i}].`;
+      const e = r.object(item, ep.slice(0, -1));
+      const effectiveFrom = r.text(e, 'effectiveFrom', ep, LOCAL_DATE, 'a local date YYYY-MM-DD');
+      const effectiveTo = e['effectiveTo'] === undefined || e['effectiveTo'] === null ? null : r.text(e, 'effectiveTo', ep, LOCAL_DATE, 'a local date YYYY-MM-DD');
+      if (effectiveTo !== null && effectiveTo <= effectiveFrom) r.problem(`${ep}effectiveTo`, 'must be later than effectiveFrom');
+      return { taxCode: r.text(e, 'taxCode', ep), certificateId: r.text(e, 'certificateId', ep), effectiveFrom, effectiveTo, reason: r.text(e, 'reason', ep) };
+    }),
+    agentId: r.optionalText(f, 'agentId', p),
+    defaultPaymentMethod: r.optionalObject(f, 'defaultPaymentMethod', p, (m, mp) => {
+      const method = {
+        gateway: r.text(m, 'gateway', mp),
+        customerRef: r.text(m, 'customerRef', mp),
+        methodRef: r.text(m, 'methodRef', mp),
+        label: r.text(m, 'label', mp),
+      };
+      // Tokens only: a card number here would be stored and published (DESIGN.md invariant 7).
+      for (const key of ['customerRef', 'methodRef', 'label'] as const) {
+        if (containsCardNumber(method[key])) r.problem(`${mp}${key}`, 'looks like a card number: store the gateway token, never card data');
+      }
+      return method;
+    }),
   };
 }
 
@@ -420,6 +605,7 @@ const READERS: { [K in ReferenceKind]: (r: Reader, input: unknown, path: string)
   plan: readPlan,
   subscription: readSubscription,
   ratingRule: readRatingRule,
+  customer: readCustomer,
 };
 
 /**
@@ -466,6 +652,7 @@ export function checkReferenceData(data: ReferenceData): ReferenceIssue[] {
   unique('plan', data.plans, 'plans');
   unique('subscription', data.subscriptions, 'subscriptions');
   unique('ratingRule', data.ratingRules, 'ratingRules');
+  unique('customer', data.customers, 'customers');
 
   const brands = new Map(data.brands.map((b) => [b.code, b]));
   const plans = new Map(data.plans.map((p) => [planKey(p.planId, p.version), p]));
@@ -521,6 +708,21 @@ export function checkReferenceData(data: ReferenceData): ReferenceIssue[] {
       if (s.brand !== a.brand) problem(`${path}.brand`, `is ${a.brand}, subscription ${s.subscriptionId} is of ${s.brand}`);
       if (s.accountId !== a.accountId) {
         problem(`${path}.accountId`, `is ${a.accountId}, subscription ${s.subscriptionId} is of account ${s.accountId}`);
+      }
+    });
+  });
+  const customers = new Map(data.customers.map((c) => [c.accountId, c]));
+  data.customers.forEach((c, i) => {
+    if (!brands.has(c.brand)) problem(`customers[${i}].brand`, `unknown brand "${c.brand}"`);
+  });
+  data.subscriptions.forEach((s, i) => {
+    const customer = customers.get(s.accountId);
+    if (customer !== undefined && customer.brand !== s.brand) {
+      problem(`subscriptions[${i}].accountId`, `account ${s.accountId} is a customer of ${customer.brand}, not of ${s.brand}`);
+    }
+    s.planChanges.forEach((c, k) => {
+      for (const [id, version, field] of [[c.fromPlanId, c.fromPlanVersion, 'fromPlanVersion'], [c.toPlanId, c.toPlanVersion, 'toPlanVersion']] as const) {
+        if (!plans.has(planKey(id, version))) problem(`subscriptions[${i}].planChanges[${k}].${field}`, `plan ${id} version ${version} is not in the file`);
       }
     });
   });
