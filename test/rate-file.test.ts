@@ -94,7 +94,7 @@ describe('rateline rate-file (offline rating of a CDR file)', () => {
       periodStart: '2026-03-01T05:00:00.000Z',
       periodEnd: '2026-04-01T04:00:00.000Z',
       chargedAt: '2026-03-31T00:00:00.000Z',
-      tiers: [{ tier: 1, units: '20', unitPrice: '0.8', amount: '16' }],
+      tiers: [{ tier: 1, units: '20', unitPrice: '0.8', amount: '16', seconds: 1200 }],
       draws: [{ bucketId: 'us-pro-lca', seconds: 6000 }],
     });
   });

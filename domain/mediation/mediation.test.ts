@@ -113,7 +113,7 @@ describe('one call in each sample brand, rated and charged', () => {
       currency: 'USD',
     });
     expect(money(charged.amount)).toBe('2.04');
-    expect(json(charged.tiers)).toEqual([{ tier: 1, units: '1.7', unitPrice: '1.2', amount: '2.04' }]);
+    expect(json(charged.tiers)).toEqual([{ tier: 1, units: '1.7', unitPrice: '1.2', amount: '2.04', seconds: 102, flatFee: '0' }]);
   });
 
   it('ansr-uk: parent default rule 60/6, volume overage in GBP, period across the BST change', () => {
@@ -135,7 +135,7 @@ describe('one call in each sample brand, rated and charged', () => {
       currency: 'GBP',
     });
     expect(money(charged.amount)).toBe('4.75');
-    expect(json(charged.tiers)).toEqual([{ tier: 1, units: '5', unitPrice: '0.95', amount: '4.75' }]);
+    expect(json(charged.tiers)).toEqual([{ tier: 1, units: '5', unitPrice: '0.95', amount: '4.75', seconds: 300, flatFee: '0' }]);
   });
 
   it('lca-ca: brand rule 30/30 with 60 s minimum, add-on drawn first, per-unit overage in CAD', () => {

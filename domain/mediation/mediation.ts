@@ -276,6 +276,8 @@ function tierCharges(charge: UsageCharge, pricing: PlanPricing): TierCharge[] {
     units: new Decimal(line.units).dividedBy(unitSeconds).toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_EVEN),
     unitPrice: line.unitPrice,
     amount: line.amount,
+    seconds: line.units,
+    flatFee: line.flatFee,
   }));
 }
 

@@ -78,6 +78,10 @@ export interface TierCharge {
   readonly unitPrice: Decimal;
   /** units × unitPrice plus any flat fee of the tier, unrounded; the exact figure. */
   readonly amount: Decimal;
+  /** Base units (seconds) priced in the tier, exact: what invoices add up (units is rounded). */
+  readonly seconds: number;
+  /** The flat fee included in `amount` (zero when none). */
+  readonly flatFee: Decimal;
 }
 
 /** usage.charged */
