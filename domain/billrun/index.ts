@@ -15,3 +15,5 @@ export type {
   NumberedInvoice,
   SkippedBilling,
 } from './types.ts';
+export { assembleInvoiceInput, billingBrand, planInForce } from './assemble.ts';
+export type { AssemblyProblem, CarriedAmount, InvoiceAssembly, StoredCharge, StoredTier } from './assemble.ts';
