@@ -200,7 +200,7 @@ export function usInvoice(): { invoice: Invoice; input: InvoiceDocumentInput } {
   });
   const invoice: Invoice = { ...built, invoiceNumber: 'ANSR-2026-000412' };
   const customer: CustomerBlock = {
-    name: 'Barrow & Finch Dental Group <Brooklyn>',
+    name: 'Barrow & Finch Dental Group',
     accountId: subscription.accountId,
     billingAddress: { line1: '221 Atlantic Avenue', line2: 'Floor 2', city: 'Brooklyn', region: 'NY', postalCode: '11201', country: 'US' },
     taxId: null,

@@ -125,10 +125,15 @@ function header(ly: Layout, style: HeaderStyle): void {
   doc.font(BOLD).fontSize(20).fillColor(style === 'band' ? ink : primary).text(pdfText(brand.displayName), left, nameY, { width: width / 2, lineBreak: false });
   const right = [brand.legalName, ...brand.addressLines, ...brand.registrations].map(pdfText).join('\n');
   doc.font(FONT).fontSize(8.5).fillColor(style === 'band' ? ink : GREY).text(right, left + width / 2, y0 + 4, { width: width / 2, align: 'right' });
-  const bottom = Math.max(doc.y, y0 + bandHeight - 10);
-  if (style === 'rule') doc.rect(left, bottom + 4, width, 3).fill(primary);
   doc.fillColor(INK);
-  doc.y = Math.max(bottom + 20, y0 + bandHeight + 16);
+  if (style === 'band') {
+    doc.y = Math.max(doc.y + 20, y0 + bandHeight + 16);
+  } else {
+    const bottom = Math.max(doc.y, nameY + 26);
+    doc.rect(left, bottom + 4, width, 3).fill(primary);
+    doc.fillColor(INK);
+    doc.y = bottom + 20;
+  }
 }
 
 function title(ly: Layout, text: string, colour: string): void {
@@ -158,7 +163,7 @@ function parties(ly: Layout, billTo: string, c: CustomerView, taxIdLabel: string
 function heading(ly: Layout, text: string): void {
   ensureSpace(ly, 60);
   const { doc, left, width, brand } = ly;
-  doc.moveDown(0.6);
+  doc.moveDown(0.4);
   doc.font(BOLD).fontSize(12).fillColor(fullHex(brand.primaryColour)).text(pdfText(text), left, doc.y, { width });
   const y = doc.y + 2;
   doc.moveTo(left, y).lineTo(left + width, y).lineWidth(0.75).strokeColor(fullHex(brand.accentColour)).stroke();
@@ -214,8 +219,8 @@ function paragraph(ly: Layout, text: string, size = 9, colour = INK, font = FONT
 
 function totals(ly: Layout, rows: readonly (readonly [string, string])[], primary: string): void {
   const { doc, left, width } = ly;
-  ensureSpace(ly, 20 * rows.length + 20);
-  doc.moveDown(0.8);
+  ensureSpace(ly, 18 * rows.length + 12);
+  doc.moveDown(0.5);
   const labelX = left + width * 0.5;
   rows.forEach(([label, value], i) => {
     const last = i === rows.length - 1;
@@ -229,21 +234,21 @@ function totals(ly: Layout, rows: readonly (readonly [string, string])[], primar
     const yy = doc.y;
     doc.text(pdfText(label), labelX, yy, { width: width * 0.25 });
     doc.text(pdfText(value), labelX + width * 0.25, yy, { width: width * 0.25, align: 'right' });
-    doc.y = yy + size + 6;
+    doc.y = yy + size + 4;
   });
   doc.fillColor(INK);
 }
 
 function dueBox(ly: Layout, text: string): void {
   const { doc, left, width, brand } = ly;
-  ensureSpace(ly, 40);
-  doc.moveDown(0.6);
+  ensureSpace(ly, 36);
+  doc.moveDown(0.3);
   const accent = fullHex(brand.accentColour);
   const y = doc.y;
   doc.rect(left, y, width, 26).fill(accent);
   doc.font(BOLD).fontSize(10.5).fillColor(textColourOn(accent)).text(pdfText(text), left + 10, y + 8, { width: width - 20 });
   doc.fillColor(INK);
-  doc.y = y + 34;
+  doc.y = y + 32;
 }
 
 /** Footer text and "Page n of N" on every page (the pages are buffered until now). */
@@ -283,11 +288,11 @@ export async function invoicePdf(v: InvoiceView, issuedAt: Date, ctx: PdfContext
   if (v.lines.length === 0) paragraph(ly, l.noCharges);
   else {
     table(ly, [
-      { header: l.description, share: 0.4, align: 'left' },
-      { header: l.period, share: 0.2, align: 'left' },
-      { header: l.quantity, share: 0.11, align: 'right' },
+      { header: l.description, share: 0.37, align: 'left' },
+      { header: l.period, share: 0.25, align: 'left' },
+      { header: l.quantity, share: 0.1, align: 'right' },
       { header: l.unitPrice, share: 0.13, align: 'right' },
-      { header: l.amount, share: 0.16, align: 'right' },
+      { header: l.amount, share: 0.15, align: 'right' },
     ], v.lines.map((x) => [x.description, x.period, x.quantity, x.unitPrice, x.amount]));
   }
 
@@ -303,7 +308,7 @@ export async function invoicePdf(v: InvoiceView, issuedAt: Date, ctx: PdfContext
     ], v.usage.map((u) => [u.usageType, u.calls, u.billable, u.included, u.overage, u.amount]));
     for (const u of v.usage.filter((x) => x.tiers.length > 0)) {
       ensureSpace(ly, 70);
-      doc.moveDown(0.6);
+      doc.moveDown(0.4);
       paragraph(ly, u.tableTitle, 9.5, INK, BOLD);
       const rows = [...u.tiers.map((t) => [t.tier, t.range, t.unitPrice, t.units, t.amount]), ['', `${u.usageType} ${l.overage.toLowerCase()}`, '', '', u.amount]];
       table(ly, [
@@ -313,7 +318,10 @@ export async function invoicePdf(v: InvoiceView, issuedAt: Date, ctx: PdfContext
         { header: l.unitsInTier, share: 0.2, align: 'right' },
         { header: l.amount, share: 0.2, align: 'right' },
       ], rows, new Set([rows.length - 1]));
-      if (u.note) paragraph(ly, u.note, 8, GREY);
+      if (u.note) {
+        doc.y += 3;
+        paragraph(ly, u.note, 8, GREY);
+      }
     }
   }
 
