@@ -1,0 +1,24 @@
+import { ConfigError } from '../../runtime/errors.ts';
+
+/** The catalogue's own settings, beside the runtime's (Kafka, registry, PostgreSQL, HTTP). */
+export interface CatalogConfig {
+  /** The parent company's id: owner of the shared catalogue and default rating rules. */
+  parentCompany: string;
+  /** The first parent API key; unset, one is made and logged on the first start. */
+  adminKey: string | undefined;
+  /** How often the outbox publisher looks for rows when nothing nudged it. */
+  outboxPollMs: number;
+}
+
+export function loadCatalogConfig(env: NodeJS.ProcessEnv = process.env): CatalogConfig {
+  const problems: string[] = [];
+  const parentCompany = env.CATALOG_PARENT_COMPANY ?? 'ansr-group';
+  if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(parentCompany)) problems.push(`CATALOG_PARENT_COMPANY=${parentCompany} must be 1-40 lowercase letters, digits or dashes`);
+  const adminKey = env.CATALOG_ADMIN_KEY || undefined;
+  if (adminKey !== undefined && adminKey.length < 24) problems.push('CATALOG_ADMIN_KEY must be at least 24 characters (it is the key that sees every brand)');
+  const rawPoll = env.CATALOG_OUTBOX_POLL_MS;
+  const outboxPollMs = rawPoll ? Number(rawPoll) : 1000;
+  if (!Number.isInteger(outboxPollMs) || outboxPollMs <= 0) problems.push(`CATALOG_OUTBOX_POLL_MS=${rawPoll} must be a positive whole number of milliseconds`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { parentCompany, adminKey, outboxPollMs };
+}
