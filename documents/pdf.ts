@@ -109,7 +109,7 @@ function ensureSpace(ly: Layout, height: number): boolean {
 function header(ly: Layout, style: HeaderStyle): void {
   const { doc, brand, left, width } = ly;
   const primary = fullHex(brand.primaryColour);
-  const bandHeight = 96;
+  const bandHeight = 84;
   const y0 = 30;
   let ink = INK;
   if (style === 'band') {
@@ -119,8 +119,8 @@ function header(ly: Layout, style: HeaderStyle): void {
   let nameY = y0 + 8;
   if (brand.logo?.kind === 'png') {
     const h = Math.min(40, brand.logo.height);
-    doc.image(Buffer.from(brand.logo.data), left, y0 + 4, { height: h });
-    nameY = y0 + 8 + h;
+    doc.image(Buffer.from(brand.logo.data), left, y0, { height: h });
+    nameY = y0 + 4 + h;
   }
   doc.font(BOLD).fontSize(20).fillColor(style === 'band' ? ink : primary).text(pdfText(brand.displayName), left, nameY, { width: width / 2, lineBreak: false });
   const right = [brand.legalName, ...brand.addressLines, ...brand.registrations].map(pdfText).join('\n');
@@ -337,12 +337,16 @@ export async function invoicePdf(v: InvoiceView, issuedAt: Date, ctx: PdfContext
   }
 
   totals(ly, [[l.subtotal, v.subtotal], [l.taxTotal, v.taxTotal], [l.total, v.total]], primary);
+  // The closing block (amount due, terms, how to pay) stays together on one page.
+  const closing: [string, number, string][] = [[v.paymentTerms, 9, INK]];
+  if (v.paymentInstructions) closing.push([v.paymentInstructions, 9, INK]);
+  if (v.brand.remitToLines) closing.push([v.brand.remitToLines.join(', '), 8.5, GREY]);
+  if (v.viewUrl) closing.push([`${l.viewOnline}: ${v.viewUrl}`, 8.5, INK]);
+  closing.push([v.questions, 8.5, GREY]);
+  const closingHeight = closing.reduce((h, [t, size]) => h + doc.font(FONT).fontSize(size).heightOfString(pdfText(t), { width: ly.width }) + 4, 40);
+  ensureSpace(ly, closingHeight);
   dueBox(ly, `${l.amountDue}: ${v.total}  ·  ${l.dueDate}: ${v.dueDate}`);
-  paragraph(ly, v.paymentTerms);
-  if (v.paymentInstructions) paragraph(ly, v.paymentInstructions);
-  if (v.brand.remitToLines) paragraph(ly, v.brand.remitToLines.join(', '), 8.5, GREY);
-  if (v.viewUrl) paragraph(ly, `${l.viewOnline}: ${v.viewUrl}`, 8.5);
-  paragraph(ly, v.questions, 8.5, GREY);
+  for (const [t, size, colour] of closing) paragraph(ly, t, size, colour);
 
   footers(ly, `${v.brand.footerText}  ·  ${v.brand.legalName}  ·  ${v.brand.contactLines.join('  ·  ')}`, l.page);
   doc.end();
