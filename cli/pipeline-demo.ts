@@ -30,6 +30,7 @@ export function withRunSuffix(data: ReferenceData, suffix: string): ReferenceDat
     ...data,
     subscriptions: data.subscriptions.map((s) => ({ ...s, subscriptionId: account(s.subscriptionId), accountId: account(s.accountId) })),
     numbers: data.numbers.map((n) => ({ ...n, assignments: n.assignments.map((a) => ({ ...a, assignmentId: account(a.assignmentId), accountId: account(a.accountId), subscriptionId: account(a.subscriptionId) })) })),
+    customers: data.customers.map((c) => ({ ...c, accountId: account(c.accountId) })),
   };
 }
 

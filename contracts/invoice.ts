@@ -1,0 +1,105 @@
+import type { Decimal } from 'decimal.js';
+import type { BillingKind } from '../domain/billrun/index.ts';
+import type { Invoice } from '../domain/invoicing/index.ts';
+
+/** `brand.<code>.invoices` (schemas/invoice.avsc) as avsc reads and writes it. */
+export interface InvoiceEvent {
+  invoiceId: string;
+  invoiceNumber: string;
+  brand: string;
+  accountId: string;
+  subscriptionId: string;
+  periodStart: number;
+  periodEnd: number;
+  issuedAt: number;
+  dueAt: number;
+  currency: string;
+  lines: {
+    lineId: string;
+    kind: string;
+    description: string;
+    usageType: string | null;
+    quantity: Decimal;
+    unitPrice: Decimal;
+    amount: Decimal;
+    periodStart: number;
+    periodEnd: number;
+  }[];
+  taxes: {
+    taxCode: string;
+    jurisdiction: string;
+    rate: Decimal;
+    taxableAmount: Decimal;
+    amount: Decimal;
+    name: string;
+    exemptionReference: string | null;
+  }[];
+  subtotal: Decimal;
+  taxTotal: Decimal;
+  total: Decimal;
+  kind: string;
+  taxPoint: string;
+  usageSummaries: {
+    usageType: string;
+    calls: number;
+    unitSeconds: number;
+    billableUnits: Decimal;
+    includedUnits: Decimal;
+    overageUnits: Decimal;
+    amount: Decimal;
+  }[];
+  usagePeriodStart: number | null;
+  usagePeriodEnd: number | null;
+}
+
+/** The event of a numbered invoice: rounded amounts only (the unrounded ones stay in the bill run's audit copy). */
+export function toInvoiceEvent(invoice: Invoice, invoiceNumber: string, kind: BillingKind): InvoiceEvent {
+  return {
+    invoiceId: invoice.invoiceId,
+    invoiceNumber,
+    brand: invoice.brand,
+    accountId: invoice.accountId,
+    subscriptionId: invoice.subscriptionId,
+    periodStart: invoice.periodStart.getTime(),
+    periodEnd: invoice.periodEnd.getTime(),
+    issuedAt: invoice.issuedAt.getTime(),
+    dueAt: invoice.dueAt.getTime(),
+    currency: invoice.currency,
+    lines: invoice.lines.map((l) => ({
+      lineId: l.lineId,
+      kind: l.kind,
+      description: l.description,
+      usageType: l.usageType,
+      quantity: l.quantity,
+      unitPrice: l.unitPrice,
+      amount: l.amount,
+      periodStart: l.periodStart.getTime(),
+      periodEnd: l.periodEnd.getTime(),
+    })),
+    taxes: invoice.taxes.map((t) => ({
+      taxCode: t.taxCode,
+      jurisdiction: t.jurisdiction,
+      rate: t.rate,
+      taxableAmount: t.taxableAmount,
+      amount: t.amount,
+      name: t.name,
+      exemptionReference: t.exemption?.reference ?? null,
+    })),
+    subtotal: invoice.subtotal,
+    taxTotal: invoice.taxTotal,
+    total: invoice.total,
+    kind,
+    taxPoint: invoice.taxPoint,
+    usageSummaries: invoice.usageSummaries.map((u) => ({
+      usageType: u.usageType,
+      calls: u.calls,
+      unitSeconds: u.unitSeconds,
+      billableUnits: u.billableUnits,
+      includedUnits: u.includedUnits,
+      overageUnits: u.overageUnits,
+      amount: u.amount,
+    })),
+    usagePeriodStart: invoice.usagePeriod?.start.getTime() ?? null,
+    usagePeriodEnd: invoice.usagePeriod?.end.getTime() ?? null,
+  };
+}

@@ -1,0 +1,308 @@
+import type http from 'node:http';
+import client from 'prom-client';
+import type { Knex } from 'knex';
+import { ReferenceTables } from '../../domain/reference/index.ts';
+import { BuiltinTaxEngine } from '../../domain/tax/index.ts';
+import type { UsageCharged } from '../../domain/mediation/index.ts';
+import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
+import type { InvoiceEvent } from '../../contracts/invoice.ts';
+import type { RuntimeConfig } from '../../runtime/config.ts';
+import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
+import { standardHeaders, type ConsumedRecord } from '../../runtime/kafka.ts';
+import { loadSchema } from '../../runtime/serde.ts';
+import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
+import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { sleep } from '../../runtime/time.ts';
+import { applyTopics } from '../../topics/apply.ts';
+import { brandTopics, topics, valueSubject } from '../../topics/catalog.ts';
+import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
+import { migrations, offsets, SCHEMA } from './schema.ts';
+
+export const GROUP_ID = 'rateline-billrun';
+
+export interface BillRunOptions {
+  parentCompany?: string;
+  /** How often the scheduler looks for due billings (default BILLRUN_INTERVAL_MS or 60 s; 0: only on demand). */
+  intervalMs?: number;
+  settings?: Partial<BillRunSettings>;
+  /** How long a run waits for usage already in Kafka to be stored before billing (default 30 s). */
+  usageDrainMs?: number;
+  /** The brands this instance bills (default BILLRUN_BRANDS, comma-separated, or every brand): one instance per brand or group of brands. */
+  brands?: readonly string[];
+}
+
+export interface BillRunReport {
+  at: string;
+  brands: BrandRunResult[];
+  invoices: number;
+  held: number;
+  published: number;
+  failed: { brand: string; error: string }[];
+}
+
+export interface RunningBillRun extends RunningService {
+  /** Bills every brand (or one) as of the clock's now; what a scheduled run does. */
+  runNow(brand?: string): Promise<BillRunReport>;
+}
+
+interface UsageReratedRecord {
+  eventId: string;
+  brand: string;
+  subscriptionId: string;
+  periodStart: number;
+  usageType: string;
+  ratingVersion: number;
+  currency: string;
+  amountDelta: { toFixed(): string };
+}
+
+/**
+ * bill-run: stores usage.charged and usage.rerated (idempotent on the event id, offsets in the
+ * same transaction), and at each brand's billing hour in its zone invoices every subscription
+ * whose anniversary has come (domain/billrun), publishing each invoice on brand.<code>.invoices
+ * through an outbox. The clock is injected, so tests simulate months in seconds.
+ */
+export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, options: BillRunOptions = {}): Promise<RunningBillRun> {
+  const logger = deps.logger.child({ stage: 'billrun' });
+  const db = createDb(config.postgres);
+  await migrateService(db, SCHEMA, migrations);
+  const store = offsets.store(db);
+  const tables = new ReferenceTables(options.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
+  const settings: BillRunSettings = {
+    maxCatchUpDays: options.settings?.maxCatchUpDays ?? numberEnv('BILLRUN_MAX_CATCH_UP_DAYS', 7),
+    since: options.settings?.since ?? (process.env.BILLRUN_SINCE ? new Date(process.env.BILLRUN_SINCE) : null),
+  };
+  const taxEngine = new BuiltinTaxEngine();
+  // Per brand: its topics are created and its subject registered the first time it bills.
+  const encoders = new Map<string, (event: InvoiceEvent) => Buffer>();
+  const encoderFor = async (brand: string) => {
+    let encode = encoders.get(brand);
+    if (!encode) {
+      const topic = brandTopics(brand).invoices.name;
+      await applyTopics(deps.kafka, deps.serde, Object.values(brandTopics(brand)));
+      encode = deps.serde.encoder<InvoiceEvent>(await deps.serde.register(valueSubject(topic), loadSchema('invoice')));
+      encoders.set(brand, encode);
+    }
+    return encode;
+  };
+
+  const handleBatch = async (records: ConsumedRecord[]) => {
+    await deps.serde.prepare(records.map((r) => r.value));
+    const charged: UsageCharged[] = [];
+    const rerated: UsageReratedRecord[] = [];
+    for (const r of records) {
+      if (r.topic === topics.usageCharged.name) charged.push(deps.serde.decode<UsageCharged>(r.value!));
+      else rerated.push(deps.serde.decode<UsageReratedRecord>(r.value!));
+    }
+    const last = records[records.length - 1]!;
+    await inTransaction(db, async (trx) => {
+      await insertCharges(trx, charged);
+      await insertRerated(trx, rerated);
+      await store.saveAfter(trx, GROUP_ID, last);
+    });
+  };
+
+  const metrics = { invoices: undefined as client.Counter<'brand'> | undefined, held: undefined as client.Gauge<'brand'> | undefined };
+  let running: Promise<BillRunReport> | undefined;
+  let stage: Awaited<ReturnType<typeof startStage>> | undefined;
+
+  const publishPending = async (context: StageContext | undefined): Promise<number> => {
+    let published = 0;
+    for (;;) {
+      const rows: { invoice_id: string; brand: string; account_id: string; payload: Buffer }[] = await db(`${SCHEMA}.invoices`)
+        .whereNull('published_at')
+        .orderBy(['brand', 'invoice_number'])
+        .limit(500)
+        .select('invoice_id', 'brand', 'account_id', 'payload');
+      if (rows.length === 0) return published;
+      const byTopic: Record<string, { key: string; value: Buffer; headers: Record<string, string> }[]> = {};
+      for (const row of rows) {
+        await encoderFor(row.brand); // creates the brand's topics once
+        const topic = brandTopics(row.brand).invoices.name;
+        (byTopic[topic] ??= []).push({ key: row.account_id, value: row.payload, headers: standardHeaders({ eventId: row.invoice_id, brand: row.brand }) });
+      }
+      if (!context) throw new Error('bill-run producer not started');
+      await context.producer.send(byTopic);
+      await db(`${SCHEMA}.invoices`).whereIn('invoice_id', rows.map((r) => r.invoice_id)).update({ published_at: new Date(deps.clock.now()) });
+      published += rows.length;
+      for (const [topic, list] of Object.entries(byTopic)) context.metrics.recordsOut.inc({ topic }, list.length);
+    }
+  };
+
+  let context: StageContext | undefined;
+  const runNow = (only?: string): Promise<BillRunReport> => {
+    // One run at a time in this process; other instances are kept out per brand by an advisory lock.
+    const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
+      const now = new Date(deps.clock.now());
+      await drainUsage(options.usageDrainMs ?? numberEnv('BILLRUN_USAGE_DRAIN_MS', 30_000));
+      const report: BillRunReport = { at: now.toISOString(), brands: [], invoices: 0, held: 0, published: 0, failed: [] };
+      const mine = options.brands ?? (process.env.BILLRUN_BRANDS ? process.env.BILLRUN_BRANDS.split(',').map((b) => b.trim()) : undefined);
+      const selected = tables.brands().filter((b) => (mine === undefined || mine.includes(b.code)) && (only === undefined || b.code === only));
+      for (const brand of selected.sort((a, b) => (a.code < b.code ? -1 : 1))) {
+        try {
+          const encode = await encoderFor(brand.code);
+          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, encode, logger });
+          report.brands.push(result);
+          report.invoices += result.invoiced.length;
+          report.held += result.held.length;
+          if (context) {
+            metrics.invoices ??= new client.Counter({ name: 'rateline_invoices_issued_total', help: 'Invoices issued, by brand', labelNames: ['brand'], registers: [context.metrics.registry] });
+            metrics.held ??= new client.Gauge({ name: 'rateline_billings_held', help: 'Due billings that could not be invoiced in the last run, by brand', labelNames: ['brand'], registers: [context.metrics.registry] });
+            metrics.invoices.inc({ brand: brand.code }, result.invoiced.length);
+            metrics.held.set({ brand: brand.code }, result.held.length);
+          }
+          for (const w of result.warnings) logger.warn('billing beyond catch-up limit', { brand: brand.code, warning: w });
+        } catch (error) {
+          logger.error('brand bill run failed', { brand: brand.code, error });
+          report.failed.push({ brand: brand.code, error: (error as Error).message });
+        }
+      }
+      report.published = await publishPending(context);
+      logger.info('bill run', { at: report.at, invoices: report.invoices, held: report.held, published: report.published, failed: report.failed.length });
+      return report;
+    });
+    running = next;
+    return next;
+  };
+
+  /** Waits until the usage already in Kafka when the run starts is stored, so the period's usage is on its invoice. */
+  const drainUsage = async (limitMs: number) => {
+    const admin = deps.kafka.admin();
+    await admin.connect();
+    try {
+      const targets: { key: string; high: bigint }[] = [];
+      for (const topic of [topics.usageCharged.name, topics.usageRerated.name]) {
+        for (const p of await admin.fetchTopicOffsets(topic)) targets.push({ key: `${topic}:${p.partition}`, high: BigInt(p.high) });
+      }
+      const deadline = Date.now() + limitMs;
+      for (;;) {
+        const stored = await store.load(GROUP_ID);
+        const behind = targets.filter((x) => BigInt(stored.get(x.key) ?? '0') < x.high);
+        if (behind.length === 0) return;
+        if (Date.now() >= deadline) {
+          logger.warn('billing before usage is drained: late usage will be carried to the next invoice', { behind: behind.map((b) => b.key) });
+          return;
+        }
+        await sleep(200);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  };
+
+  stage = await startStage(config, deps, {
+    name: 'billrun',
+    groupId: GROUP_ID,
+    inputTopics: [topics.usageCharged.name, topics.usageRerated.name],
+    deadLetterTopic: topics.deadLetter.name,
+    referenceTopics: allReferenceTopics,
+    onReference: (records) => applyReferenceRecords(tables, records, logger),
+    handleBatch: (records) => handleBatch(records),
+    storedOffsets: () => store.load(GROUP_ID),
+    routes: (ctx) => {
+      context = ctx;
+      return billRunRoutes(db, runNow);
+    },
+    close: () => db.destroy(),
+  });
+
+  const intervalMs = options.intervalMs ?? numberEnv('BILLRUN_INTERVAL_MS', 60_000);
+  const timer = intervalMs > 0 ? setInterval(() => void runNow().catch((error: unknown) => logger.error('scheduled bill run failed', { error })), intervalMs) : undefined;
+  // Invoices committed before a crash and not yet published go out first.
+  await publishPending(context);
+
+  const started = stage;
+  return {
+    name: 'billrun',
+    url: started.url,
+    runNow,
+    stop: async () => {
+      if (timer) clearInterval(timer);
+      await running?.catch(() => undefined);
+      await started.stop();
+    },
+  };
+}
+
+function numberEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name} must be a whole number ≥ 0, got "${raw}"`);
+  return value;
+}
+
+async function insertCharges(trx: Knex.Transaction, charged: UsageCharged[]): Promise<void> {
+  if (charged.length === 0) return;
+  // One statement per batch; a redelivered record meets its own key and changes nothing.
+  await trx.raw(
+    `insert into ${SCHEMA}.charges (event_id, rating_version, brand, account_id, subscription_id, period_start, period_end, usage_type,
+       billable_seconds, included_seconds, overage_seconds, amount, currency, tiers)
+     select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::numeric[], ?::text[], ?::jsonb[])
+     on conflict (event_id) do nothing`,
+    [
+      charged.map((c) => c.eventId),
+      charged.map((c) => c.ratingVersion),
+      charged.map((c) => c.brand),
+      charged.map((c) => c.accountId),
+      charged.map((c) => c.subscriptionId),
+      charged.map((c) => c.periodStart),
+      charged.map((c) => c.periodEnd),
+      charged.map((c) => c.usageType),
+      charged.map((c) => c.billableSeconds),
+      charged.map((c) => c.includedSeconds),
+      charged.map((c) => c.overageSeconds),
+      charged.map((c) => c.amount.toFixed()),
+      charged.map((c) => c.currency),
+      charged.map((c) =>
+        JSON.stringify(c.tiers.map((x) => ({ tier: x.tier, seconds: x.seconds, unitPrice: x.unitPrice.toFixed(), flatFee: x.flatFee.toFixed(), amount: x.amount.toFixed() }))),
+      ),
+    ],
+  );
+}
+
+async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[]): Promise<void> {
+  if (rerated.length === 0) return;
+  await trx.raw(
+    `insert into ${SCHEMA}.rerated (event_id, brand, subscription_id, period_start, usage_type, rating_version, amount_delta, currency)
+     select * from unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::int[], ?::numeric[], ?::text[])
+     on conflict (event_id) do nothing`,
+    [
+      rerated.map((r) => r.eventId),
+      rerated.map((r) => r.brand),
+      rerated.map((r) => r.subscriptionId),
+      rerated.map((r) => r.periodStart),
+      rerated.map((r) => r.usageType),
+      rerated.map((r) => r.ratingVersion),
+      rerated.map((r) => r.amountDelta.toFixed()),
+      rerated.map((r) => r.currency),
+    ],
+  );
+}
+
+/** Ops endpoints: run now, list and read invoices (the stored document, with unrounded amounts for audit). */
+function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>): Record<string, http.RequestListener> {
+  const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  return {
+    '/bill-runs': (req, res) => {
+      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
+      const brand = new URL(req.url ?? '/', 'http://x').searchParams.get('brand') ?? undefined;
+      runNow(brand).then(
+        (report) => json(res, 200, report),
+        (error: Error) => json(res, 500, { error: 'bill_run_failed', message: error.message }),
+      );
+    },
+    '/invoices': (req, res) => {
+      const params = new URL(req.url ?? '/', 'http://x').searchParams;
+      const query = db(`${SCHEMA}.invoices`).select('invoice_id', 'invoice_number', 'brand', 'account_id', 'subscription_id', 'period_index', 'kind', 'issued_at', 'due_at', 'currency', 'total', 'published_at');
+      for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['subscriptionId', 'subscription_id'], ['invoiceId', 'invoice_id']] as const) {
+        const value = params.get(param);
+        if (value) void query.where(column, value);
+      }
+      query.orderBy('invoice_number').limit(Math.min(Number(params.get('limit') ?? 100) || 100, 1000)).then(
+        (rows) => json(res, 200, { invoices: rows }),
+        (error: Error) => json(res, 500, { error: 'query_failed', message: error.message }),
+      );
+    },
+  };
+}

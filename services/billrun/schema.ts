@@ -1,0 +1,83 @@
+import type { Knex } from 'knex';
+import { offsetStore } from '../../runtime/db.ts';
+
+/** bill-run's own PostgreSQL schema. */
+export const SCHEMA = 'billrun';
+export const offsets = offsetStore(SCHEMA);
+
+export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
+  '001_charges_invoices_numbers': {
+    up: async (db) => {
+      // Every usage.charged record, once (the event id is the key): what invoices add up.
+      // invoice_id is set by the invoice that billed it, in the same transaction.
+      await db.schema.withSchema(SCHEMA).createTable('charges', (t) => {
+        t.text('event_id').primary();
+        t.integer('rating_version').notNullable();
+        t.text('brand').notNullable();
+        t.text('account_id').notNullable();
+        t.text('subscription_id').notNullable();
+        t.bigInteger('period_start').notNullable();
+        t.bigInteger('period_end').notNullable();
+        t.text('usage_type').notNullable();
+        t.bigInteger('billable_seconds').notNullable();
+        t.bigInteger('included_seconds').notNullable();
+        t.bigInteger('overage_seconds').notNullable();
+        t.decimal('amount', 24, 6).notNullable();
+        t.text('currency').notNullable();
+        t.jsonb('tiers').notNullable();
+        t.text('invoice_id');
+        t.index(['subscription_id', 'invoice_id']);
+      });
+      // usage.rerated differences: each becomes part of an adjustment on the next invoice.
+      await db.schema.withSchema(SCHEMA).createTable('rerated', (t) => {
+        t.text('event_id').primary();
+        t.text('brand').notNullable();
+        t.text('subscription_id').notNullable();
+        t.bigInteger('period_start').notNullable();
+        t.text('usage_type').notNullable();
+        t.integer('rating_version').notNullable();
+        t.decimal('amount_delta', 24, 6).notNullable();
+        t.text('currency').notNullable();
+        t.text('invoice_id');
+        t.index(['subscription_id', 'invoice_id']);
+      });
+      // One invoice per subscription and period: a second one fails loudly (unique), never skipped.
+      await db.schema.withSchema(SCHEMA).createTable('invoices', (t) => {
+        t.text('invoice_id').primary();
+        t.text('invoice_number').notNullable().unique();
+        t.text('brand').notNullable();
+        t.text('account_id').notNullable();
+        t.text('subscription_id').notNullable();
+        t.integer('period_index').notNullable();
+        t.text('kind').notNullable();
+        t.timestamp('due_at', { useTz: true }).notNullable();
+        t.timestamp('issued_at', { useTz: true }).notNullable();
+        t.text('currency').notNullable();
+        t.decimal('total', 24, 6).notNullable();
+        t.jsonb('document').notNullable();
+        // The Avro record as published: the outbox row; published_at null until the broker has it.
+        t.binary('payload').notNullable();
+        t.timestamp('published_at', { useTz: true });
+        t.unique(['subscription_id', 'period_index']);
+        t.index(['brand', 'published_at']);
+      });
+      await db.schema.withSchema(SCHEMA).createTable('invoice_numbers', (t) => {
+        t.text('brand').primary();
+        t.bigInteger('last_number').notNullable();
+      });
+      // Billings that are due but cannot be invoiced yet (no customer record, unknown plan,
+      // a tax engine refusal): kept in view for ops, retried by every run, removed when billed.
+      await db.schema.withSchema(SCHEMA).createTable('holds', (t) => {
+        t.text('billing_key').primary();
+        t.text('brand').notNullable();
+        t.text('subscription_id').notNullable();
+        t.integer('period_index').notNullable();
+        t.text('code').notNullable();
+        t.text('message').notNullable();
+        t.timestamp('first_seen', { useTz: true }).notNullable();
+        t.timestamp('last_seen', { useTz: true }).notNullable();
+      });
+      await offsets.table(db);
+    },
+  },
+};
