@@ -33,18 +33,20 @@ interface Profile {
   /** Regions customers are taxed in (null: the regime needs none). */
   readonly regions: readonly (string | null)[];
   readonly locale: string;
+  readonly city: string;
+  readonly postalCode: string;
 }
 
 // Six markets: brands cycle through them, so 5+ brands cover 4 currencies and 5 zones.
 // The built-in tax engine (domain/tax) has no EU VAT or Australian GST tables yet: those
 // brands carry the regime `none` here, as they would until an external engine is plugged in.
 const PROFILES: readonly Profile[] = [
-  { country: 'US', currency: 'USD', timeZone: 'America/New_York', taxRegime: 'us_sales_tax', gateway: 'stripe', prefix: '+1800', regions: ['NY', 'TX', 'CA', 'FL', 'OR'], locale: 'en-US' },
-  { country: 'GB', currency: 'GBP', timeZone: 'Europe/London', taxRegime: 'uk_vat', gateway: 'paypal', prefix: '+44800', regions: [null], locale: 'en-GB' },
-  { country: 'CA', currency: 'CAD', timeZone: 'America/Toronto', taxRegime: 'ca_gst_hst_pst_qst', gateway: 'stripe', prefix: '+1866', regions: ['ON', 'QC', 'BC', 'AB'], locale: 'en-CA' },
-  { country: 'US', currency: 'USD', timeZone: 'America/Los_Angeles', taxRegime: 'us_sales_tax', gateway: 'stripe', prefix: '+1888', regions: ['CA', 'WA', 'NY'], locale: 'en-US' },
-  { country: 'DE', currency: 'EUR', timeZone: 'Europe/Berlin', taxRegime: 'none', gateway: 'stripe', prefix: '+49800', regions: [null], locale: 'de-DE' },
-  { country: 'AU', currency: 'AUD', timeZone: 'Australia/Sydney', taxRegime: 'none', gateway: 'paypal', prefix: '+611800', regions: [null], locale: 'en-AU' },
+  { country: 'US', currency: 'USD', timeZone: 'America/New_York', taxRegime: 'us_sales_tax', gateway: 'stripe', prefix: '+1800', regions: ['NY', 'TX', 'CA', 'FL', 'OR'], locale: 'en-US', city: 'New York', postalCode: '10001' },
+  { country: 'GB', currency: 'GBP', timeZone: 'Europe/London', taxRegime: 'uk_vat', gateway: 'paypal', prefix: '+44800', regions: [null], locale: 'en-GB', city: 'London', postalCode: 'EC1A 1BB' },
+  { country: 'CA', currency: 'CAD', timeZone: 'America/Toronto', taxRegime: 'ca_gst_hst_pst_qst', gateway: 'stripe', prefix: '+1866', regions: ['ON', 'QC', 'BC', 'AB'], locale: 'en-CA', city: 'Toronto', postalCode: 'M5H 2N2' },
+  { country: 'US', currency: 'USD', timeZone: 'America/Los_Angeles', taxRegime: 'us_sales_tax', gateway: 'stripe', prefix: '+1888', regions: ['CA', 'WA', 'NY'], locale: 'en-US', city: 'Los Angeles', postalCode: '90012' },
+  { country: 'DE', currency: 'EUR', timeZone: 'Europe/Berlin', taxRegime: 'none', gateway: 'stripe', prefix: '+49800', regions: [null], locale: 'de-DE', city: 'Berlin', postalCode: '10117' },
+  { country: 'AU', currency: 'AUD', timeZone: 'Australia/Sydney', taxRegime: 'none', gateway: 'paypal', prefix: '+611800', regions: [null], locale: 'en-AU', city: 'Sydney', postalCode: '2000' },
 ];
 const COLOURS = ['#0b5394', '#38761d', '#990000', '#674ea7', '#b45f06', '#134f5c'];
 
@@ -123,7 +125,7 @@ export function generateReference(options: GenerateOptions = {}): ReferenceFile 
         logoSvg: null,
         primaryColor: COLOURS[b % COLOURS.length]!,
         accentColor: '#f1c232',
-        addressLines: [`${b + 1} Commerce Way`, `Suite ${100 + b}`, profile.country],
+        address: { line1: `${b + 1} Commerce Way`, line2: `Suite ${100 + b}`, city: profile.city, region: null, postalCode: profile.postalCode, country: profile.country },
         supportEmail: `billing@${code}.example`,
         footer: `Brand ${b + 1} is a trading name of the rateline group.`,
         locale: profile.locale,
@@ -234,7 +236,7 @@ export function generateReference(options: GenerateOptions = {}): ReferenceFile 
         brand: code,
         name: `Customer ${a + 1} of ${code}`,
         email: `ap@${accountId}.example`,
-        billingAddress: [`${a + 1} Main Street`, region ?? profile.country],
+        postalAddress: { line1: `${a + 1} Main Street`, line2: null, city: profile.city, region, postalCode: profile.postalCode, country: profile.country },
         country: profile.country,
         region,
         ...(profile.country === 'US' && a % 10 === 9

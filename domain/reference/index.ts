@@ -8,6 +8,7 @@ export type {
   CustomerExemption,
   CustomerTaxId,
   DunningStep,
+  PostalAddress,
   PaymentMethodRef,
   PlanCommitmentDiscount,
   SubscriptionCommitment,

@@ -50,6 +50,17 @@ export interface DunningStep {
   readonly action: string;
 }
 
+export interface PostalAddress {
+  readonly line1: string;
+  readonly line2: string | null;
+  readonly city: string;
+  /** State, province or county code; null where not used. */
+  readonly region: string | null;
+  readonly postalCode: string;
+  /** ISO 3166-1 alpha-2. */
+  readonly country: string;
+}
+
 /** How a brand's documents and emails look. */
 export interface Branding {
   readonly displayName: string;
@@ -57,7 +68,7 @@ export interface Branding {
   readonly logoSvg: string | null;
   readonly primaryColor: string;
   readonly accentColor: string;
-  readonly addressLines: readonly string[];
+  readonly address: PostalAddress;
   readonly supportEmail: string;
   readonly footer: string;
   /** BCP 47, e.g. en-US, en-GB, fr-CA. */
@@ -102,7 +113,8 @@ export interface Customer {
   readonly externalId: string | null;
   readonly name: string;
   readonly email: string;
-  readonly billingAddress: readonly string[];
+  /** Printed on invoices; null when not given (country and region still say where tax applies). */
+  readonly postalAddress: PostalAddress | null;
   /** ISO 3166-1 alpha-2 of the billing address: where the customer is taxed. */
   readonly country: string;
   /** State or province (NY, ON, QC); null where the regime needs none. */
@@ -355,9 +367,9 @@ export interface RatingRuleEntry
 }
 
 export interface CustomerEntry
-  extends Omit<Customer, 'externalId' | 'billingAddress' | 'region' | 'taxIds' | 'exemptions' | 'agentId' | 'defaultPaymentMethod'> {
+  extends Omit<Customer, 'externalId' | 'postalAddress' | 'region' | 'taxIds' | 'exemptions' | 'agentId' | 'defaultPaymentMethod'> {
   readonly externalId?: string | null;
-  readonly billingAddress?: readonly string[];
+  readonly postalAddress?: PostalAddress | null;
   readonly region?: string | null;
   readonly taxIds?: readonly CustomerTaxId[];
   readonly exemptions?: readonly (Omit<CustomerExemption, 'effectiveTo'> & { readonly effectiveTo?: string | null })[];

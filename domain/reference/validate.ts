@@ -28,6 +28,7 @@ import type {
   ReferenceRecords,
   Subscription,
   Customer,
+  PostalAddress,
 } from './types.ts';
 
 /** `+`, then 8 to 15 digits, the first not 0. */
@@ -249,7 +250,7 @@ function readBrand(r: Reader, input: unknown, path: string): Brand {
       logoSvg: r.optionalText(b, 'logoSvg', bp),
       primaryColor: r.text(b, 'primaryColor', bp, CSS_COLOUR, 'a CSS hex colour such as #0b5394'),
       accentColor: r.text(b, 'accentColor', bp, CSS_COLOUR, 'a CSS hex colour such as #f1c232'),
-      addressLines: r.texts(b, 'addressLines', bp),
+      address: readAddress(r, r.object(b['address'], `${bp}address`), `${bp}address.`),
       supportEmail: r.text(b, 'supportEmail', bp, EMAIL, 'an email address'),
       footer: r.text(b, 'footer', bp),
       locale: r.text(b, 'locale', bp, LOCALE, 'a BCP 47 locale such as en-US'),
@@ -259,6 +260,17 @@ function readBrand(r: Reader, input: unknown, path: string): Brand {
       initialPeriods: r.integer(c, 'initialPeriods', cp, 0, 1200),
       recurringPercent: readPercent(r, c, 'recurringPercent', cp),
     })),
+  };
+}
+
+function readAddress(r: Reader, a: Fields, ap: string): PostalAddress {
+  return {
+    line1: r.text(a, 'line1', ap),
+    line2: r.optionalText(a, 'line2', ap),
+    city: r.text(a, 'city', ap),
+    region: r.optionalText(a, 'region', ap),
+    postalCode: r.text(a, 'postalCode', ap),
+    country: r.text(a, 'country', ap, COUNTRY, 'an ISO 3166-1 alpha-2 code such as US'),
   };
 }
 
@@ -519,7 +531,7 @@ function readCustomer(r: Reader, input: unknown, path: string): Customer {
     externalId: r.optionalText(f, 'externalId', p),
     name: r.text(f, 'name', p),
     email: r.text(f, 'email', p, EMAIL, 'an email address'),
-    billingAddress: r.texts(f, 'billingAddress', p),
+    postalAddress: r.optionalObject(f, 'postalAddress', p, (a, ap) => readAddress(r, a, ap)),
     country: r.text(f, 'country', p, COUNTRY, 'an ISO 3166-1 alpha-2 code such as US'),
     region: r.optionalText(f, 'region', p),
     taxIds: r.array(f, 'taxIds', p, true).map((item, i) => {
