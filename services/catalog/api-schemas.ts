@@ -67,6 +67,10 @@ export const componentSchemas: Record<string, Schema> = {
   ),
   Increment: object({ seconds: int(1), rounding: { enum: ['up', 'down', 'nearest'] }, tie: nullable({ enum: ['up', 'down', 'even'] }) }, ['seconds', 'rounding']),
 
+  PostalAddress: object(
+    { line1: text('Street and number.'), line2: nullable(text()), city: text(), region: nullable(text('State, province or county code.')), postalCode: text(), country: ref('Country') },
+    ['line1', 'city', 'postalCode', 'country'],
+  ),
   Branding: object(
     {
       displayName: text(),
@@ -74,12 +78,12 @@ export const componentSchemas: Record<string, Schema> = {
       logoSvg: nullable({ type: 'string' }),
       primaryColor: { type: 'string', pattern: '^#[0-9A-Fa-f]{6}$' },
       accentColor: { type: 'string', pattern: '^#[0-9A-Fa-f]{6}$' },
-      addressLines: { type: 'array', items: { type: 'string' } },
+      address: ref('PostalAddress'),
       supportEmail: { type: 'string', format: 'email' },
       footer: { type: 'string' },
       locale: { type: 'string', pattern: '^[a-z]{2,3}(-[A-Z]{2})?$', description: 'a BCP 47 locale such as en-US' },
     },
-    ['displayName', 'legalName', 'primaryColor', 'accentColor', 'addressLines', 'supportEmail', 'footer', 'locale'],
+    ['displayName', 'legalName', 'primaryColor', 'accentColor', 'address', 'supportEmail', 'footer', 'locale'],
   ),
   Commission: object({ initialPercent: ref('Percent'), initialPeriods: int(0, 1200), recurringPercent: ref('Percent') }, ['initialPercent', 'initialPeriods', 'recurringPercent'], 'Selling-agent commission.'),
   DunningStep: object({ afterDays: int(0), action: { enum: [...DUNNING_ACTIONS] } }, ['afterDays', 'action']),
@@ -143,7 +147,7 @@ export const componentSchemas: Record<string, Schema> = {
       externalId: nullable(text('The id in the system the customer was imported from.')),
       name: text(),
       email: { type: 'string', format: 'email', description: 'Billing contact.' },
-      billingAddress: { type: 'array', items: { type: 'string' }, minItems: 1 },
+      postalAddress: nullable(ref('PostalAddress')),
       country: ref('Country'),
       region: nullable(text('State or province code, e.g. ON, QC, TX.')),
       taxIds: { type: 'array', items: object({ type: text(), value: text() }, ['type', 'value']) },
@@ -157,7 +161,7 @@ export const componentSchemas: Record<string, Schema> = {
       agentId: nullable(text('The selling agent.')),
       defaultPaymentMethod: nullable(object({ gateway: text(), customerRef: text(), methodRef: text(), label: text() }, ['gateway', 'customerRef', 'methodRef', 'label'])),
     },
-    ['brand', 'name', 'email', 'billingAddress', 'country'],
+    ['brand', 'name', 'email', 'country'],
   ),
   SubscriptionInput: object(
     {

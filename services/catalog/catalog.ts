@@ -153,7 +153,7 @@ export class Catalog {
         cancellationCredit: (b.cancellationCredit as string) ?? 'prorated',
         collectionRetryDays: (b.collectionRetryDays as number[]) ?? [],
         dunningSteps: (b.dunningSteps as BrandData['dunningSteps']) ?? [],
-        branding: orNull(b.branding as BrandData['branding']),
+        branding: b.branding ? { ...(b.branding as NonNullable<BrandData['branding']>), logoSvg: orNull((b.branding as Body).logoSvg as string | null | undefined), address: postalAddress((b.branding as Body).address)! } : null,
         commission: orNull(b.commission as BrandData['commission']),
         lifecycle: (b.lifecycle as LifecycleConfig) ?? {},
       };
@@ -313,7 +313,7 @@ export class Catalog {
         externalId: orNull(b.externalId as string | null | undefined),
         name: b.name as string,
         email: b.email as string,
-        billingAddress: (b.billingAddress as string[]) ?? [],
+        postalAddress: postalAddress(b.postalAddress),
         country: b.country as string,
         region: orNull(b.region as string | null | undefined),
         taxIds: (b.taxIds as CustomerData['taxIds']) ?? [],
@@ -747,6 +747,13 @@ export class Catalog {
       return { status: 201, body: data };
     });
   }
+}
+
+/** An address with its optional lines as null, as the wire record has them. */
+function postalAddress(value: unknown): CustomerData['postalAddress'] {
+  if (value === undefined || value === null || typeof value !== 'object') return (value ?? null) as CustomerData['postalAddress'];
+  const a = value as Body;
+  return { ...(a as unknown as NonNullable<CustomerData['postalAddress']>), line2: orNull(a.line2 as string | null | undefined), region: orNull(a.region as string | null | undefined) };
 }
 
 /** Closes the open assignment at `at`. */

@@ -49,8 +49,8 @@ export function checkLifecycleConfig(config: LifecycleConfig | undefined | null,
   const problems: Problem[] = [];
   for (const [action, override] of Object.entries(config ?? {}) as [Action, LifecycleConfig[Action]][]) {
     const policy = DEFAULT_LIFECYCLE[action];
-    if (!policy || !override?.from) continue;
-    if (override.from.includes(policy.to)) {
+    if (!policy || !override) continue;
+    if (override.from?.includes(policy.to)) {
       problems.push({ path: `${path}.${action}.from`, message: `cannot include ${policy.to}: it is the status ${action} leads to` });
     }
     if (action === 'cancel' && override.numbers === 'keep') {

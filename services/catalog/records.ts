@@ -94,10 +94,10 @@ const optionalMillis = (iso: string | null | undefined): number | null => (iso =
 
 /** `months` later in the brand's zone: the 31st plus one month is the last day of the next. */
 export function addMonths(iso: string, months: number, zone: string): string {
-  return DateTime.fromMillis(millisOf(iso), { zone }).plus({ months }).toUTC().toISO({ suppressMilliseconds: true })!;
+  return new Date(DateTime.fromMillis(millisOf(iso), { zone }).plus({ months }).toMillis()).toISOString();
 }
 export function addDays(iso: string, days: number, zone: string): string {
-  return DateTime.fromMillis(millisOf(iso), { zone }).plus({ days }).toUTC().toISO({ suppressMilliseconds: true })!;
+  return new Date(DateTime.fromMillis(millisOf(iso), { zone }).plus({ days }).toMillis()).toISOString();
 }
 
 export function brandRecord(d: BrandData): Brand {

@@ -12,8 +12,9 @@ export const t = (table: string) => `${SCHEMA}.${table}`;
 export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
   '001_catalog': {
     up: async (db) => {
-      const s = db.schema.withSchema(SCHEMA);
-      await s.createTable('companies', (tb) => {
+      // A fresh builder per statement: a knex schema builder replays what it already holds.
+      const s = () => db.schema.withSchema(SCHEMA);
+      await s().createTable('companies', (tb) => {
         tb.text('code').primary(); // the parent company's id or a brand code
         tb.text('kind').notNullable(); // parent, brand
         tb.text('parent_company');
@@ -23,7 +24,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
       });
       // A change to a plan or a rule is a new version; versions are never edited.
-      await s.createTable('plans', (tb) => {
+      await s().createTable('plans', (tb) => {
         tb.text('plan_id').notNullable();
         tb.integer('version').notNullable();
         tb.text('owner').notNullable();
@@ -33,7 +34,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.primary(['plan_id', 'version']);
         tb.index(['owner']);
       });
-      await s.createTable('rating_rules', (tb) => {
+      await s().createTable('rating_rules', (tb) => {
         tb.text('rule_id').notNullable();
         tb.integer('version').notNullable();
         tb.text('company_id').notNullable();
@@ -44,7 +45,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.primary(['rule_id', 'version']);
         tb.index(['company_id', 'usage_type']);
       });
-      await s.createTable('customers', (tb) => {
+      await s().createTable('customers', (tb) => {
         tb.text('account_id').primary();
         tb.text('brand').notNullable();
         tb.text('external_id');
@@ -54,7 +55,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
         tb.unique(['brand', 'external_id']); // imports find an account by the old system's id
       });
-      await s.createTable('subscriptions', (tb) => {
+      await s().createTable('subscriptions', (tb) => {
         tb.text('subscription_id').primary();
         tb.text('brand').notNullable();
         tb.text('account_id').notNullable();
@@ -68,7 +69,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.index(['brand']);
         tb.index(['account_id']);
       });
-      await s.createTable('lifecycle_events', (tb) => {
+      await s().createTable('lifecycle_events', (tb) => {
         tb.text('event_id').primary();
         tb.text('subscription_id').notNullable();
         tb.text('brand').notNullable();
@@ -82,7 +83,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.index(['subscription_id']);
       });
       // The inventory: a number is stocked for a brand; `assignments` is its whole history.
-      await s.createTable('numbers', (tb) => {
+      await s().createTable('numbers', (tb) => {
         tb.text('number').primary();
         tb.text('brand').notNullable();
         tb.text('subscription_id'); // the current holder, null in stock
@@ -93,7 +94,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.index(['brand']);
         tb.index(['subscription_id']);
       });
-      await s.createTable('api_keys', (tb) => {
+      await s().createTable('api_keys', (tb) => {
         tb.text('key_id').primary();
         tb.text('key_hash').notNullable().unique(); // sha-256 hex of the whole key
         tb.text('brand'); // null: the parent's key, sees all
@@ -101,7 +102,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.timestamp('created_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
         tb.timestamp('revoked_at', { useTz: true });
       });
-      await s.createTable('idempotency_keys', (tb) => {
+      await s().createTable('idempotency_keys', (tb) => {
         tb.text('api_key_id').notNullable();
         tb.text('idempotency_key').notNullable();
         tb.text('request_hash').notNullable();
@@ -112,7 +113,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       });
       // Written in the same transaction as the change it announces; the publisher sends and
       // marks it. A crash between send and mark re-sends: compaction and event ids absorb it.
-      await s.createTable('outbox', (tb) => {
+      await s().createTable('outbox', (tb) => {
         tb.bigIncrements('id').primary();
         tb.text('topic').notNullable();
         tb.text('schema').notNullable();
