@@ -26,3 +26,4 @@ export type {
   RenderedEmail,
   TaxRegistration,
 } from './types.ts';
+export { brandingFromReference, customerBlockFromReference, priceModelsOf, reviveInvoice } from './from-reference.ts';

@@ -36,7 +36,8 @@ export async function startOpsServer(
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks: results }));
       return;
     }
-    const handler = routes[route];
+    // Exact routes first; a route ending in '/' takes every path under it (e.g. '/invoices/').
+    const handler = routes[route] ?? Object.entries(routes).find(([prefix]) => prefix.endsWith('/') && route.startsWith(prefix))?.[1];
     if (handler) return handler(req, res);
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found', path: route }));
   });

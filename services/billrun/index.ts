@@ -14,6 +14,7 @@ import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { startStage, type StageContext } from '../../runtime/stage.ts';
 import { sleep } from '../../runtime/time.ts';
 import { applyTopics } from '../../topics/apply.ts';
+import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference, priceModelsOf, reviveInvoice, type DocumentRendererRegistry } from '../../documents/index.ts';
 import { brandTopics, topics, valueSubject } from '../../topics/catalog.ts';
 import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
@@ -201,7 +202,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     storedOffsets: () => store.load(GROUP_ID),
     routes: (ctx) => {
       context = ctx;
-      return billRunRoutes(db, runNow);
+      return billRunRoutes(db, runNow, tables);
     },
     close: () => db.destroy(),
   });
@@ -222,6 +223,31 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
       await started.stop();
     },
   };
+}
+
+/** An invoice as the customer sees it, rendered on demand from the stored copy with the brand's current branding. */
+async function renderStoredInvoice(
+  db: Knex,
+  tables: ReferenceTables,
+  documents: DocumentRendererRegistry,
+  invoiceId: string,
+  format: string,
+): Promise<{ type: string; body: string | Buffer } | undefined> {
+  const row: { document: unknown } | undefined = await db(`${SCHEMA}.invoices`).where({ invoice_id: invoiceId }).first('document');
+  if (!row) return undefined;
+  if (format === 'json') return { type: 'application/json', body: JSON.stringify(row.document) };
+  const invoice = reviveInvoice(row.document);
+  const brand = tables.brand(invoice.brand);
+  const customer = tables.customer(invoice.accountId);
+  const subscription = tables.subscription(invoice.subscriptionId);
+  if (!brand || !customer) throw new Error(`brand ${invoice.brand} or customer ${invoice.accountId} is not in the reference tables`);
+  const plan = subscription ? tables.plan(subscription.planId, subscription.planVersion) : undefined;
+  const branding = brandingFromReference(brand);
+  const input = { invoice, branding, customer: customerBlockFromReference(customer), ...(plan ? { priceModels: priceModelsOf(plan) } : {}) };
+  const renderer = documents.forBrand(branding);
+  if (format === 'html') return { type: 'text/html; charset=utf-8', body: renderer.renderInvoiceHtml(input) };
+  if (format === 'pdf') return { type: 'application/pdf', body: await renderer.renderInvoicePdf(input) };
+  return { type: 'application/json', body: JSON.stringify(renderer.renderInvoiceEmail(input)) };
 }
 
 function numberEnv(name: string, fallback: number): number {
@@ -281,9 +307,20 @@ async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[
 }
 
 /** Ops endpoints: run now, list and read invoices (the stored document, with unrounded amounts for audit). */
-function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>): Record<string, http.RequestListener> {
+function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables): Record<string, http.RequestListener> {
   const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  const documents = builtinDocumentRenderers();
   return {
+    // /invoices/<id>.json (the stored audit copy), .html, .pdf, .email (the notification, as JSON).
+    '/invoices/': (req, res) => {
+      const match = /^\/invoices\/([^/]+)\.(json|html|pdf|email)$/.exec(decodeURIComponent((req.url ?? '').split('?')[0]!));
+      if (!match || req.method !== 'GET') return json(res, 404, { error: 'not_found', hint: 'GET /invoices/<invoiceId>.(json|html|pdf|email)' });
+      const [, invoiceId, format] = match as unknown as [string, string, string];
+      renderStoredInvoice(db, tables, documents, invoiceId, format).then(
+        (out) => (out === undefined ? json(res, 404, { error: 'invoice_not_found', invoiceId }) : res.writeHead(200, { 'content-type': out.type }).end(out.body)),
+        (error: Error) => json(res, 422, { error: 'render_failed', message: error.message }),
+      );
+    },
     '/bill-runs': (req, res) => {
       if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
       const brand = new URL(req.url ?? '/', 'http://x').searchParams.get('brand') ?? undefined;
