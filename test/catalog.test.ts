@@ -89,7 +89,6 @@ beforeAll(async () => {
     groupId: `catalog-test-${suffix}`,
     topics: watched,
     handle: async (records) => {
-      await serde.prepare(records.map((r) => r.value));
       for (const r of records) {
         const key = r.key?.toString('utf8') ?? '';
         // Accounts made by Idempotency-Key have derived ids: keep every customer and lifecycle record.
@@ -97,7 +96,15 @@ beforeAll(async () => {
         if (!ours) continue;
         const byKey = seen.get(r.topic) ?? new Map<string, unknown[]>();
         seen.set(r.topic, byKey);
-        byKey.set(key, [...(byKey.get(key) ?? []), r.value ? serde.decode(r.value) : null]);
+        let value: unknown = null;
+        try {
+          // Other suites' records on the shared topics may have schemas the registry no longer has.
+          if (r.value) await serde.prepare([r.value]);
+          value = r.value ? serde.decode(r.value) : null;
+        } catch {
+          continue;
+        }
+        byKey.set(key, [...(byKey.get(key) ?? []), value]);
       }
     },
   });
