@@ -8,6 +8,8 @@ import { systemClock } from '../runtime/time.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, topics } from '../topics/catalog.ts';
 import { startCatalog, type RunningCatalog } from '../services/catalog/index.ts';
+import { Catalog } from '../services/catalog/catalog.ts';
+import { createDb } from '../runtime/db.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { numberFor } from './support/small-brand.ts';
 
@@ -308,5 +310,23 @@ describe('the catalogue service', () => {
     const back = await call('POST', `/subscriptions/${subscriptionId}/transitions`, keyA, { action: 'reactivate', reason: 'won_back' });
     expect(back.status, JSON.stringify(back.body)).toBe(200);
     expect(back.body).toMatchObject({ status: 'active', cancelledAt: null });
+  });
+
+  it('sends what another writer left in the outbox (a crash before its publisher ran)', async () => {
+    // A writer whose publisher never runs: the change and its record commit together, unsent.
+    const db = createDb(config.postgres);
+    try {
+      const writer = new Catalog(db, 'ansr-group', systemClock);
+      const accountId2 = `orphan-${suffix}`;
+      const reply = await writer.putCustomer({ kind: 'parent', keyId: 'test' }, accountId2, { ...customerBody(brandB), externalId: null });
+      expect(reply.status).toBe(201);
+      const row = await db('catalog.outbox').where({ msg_key: accountId2 }).first();
+      expect(row).toBeDefined();
+      // The running service's publisher finds it on its next poll.
+      await eventually('the orphaned customer on ref.customers', () => latest<Customer>(topics.refCustomers.name, accountId2));
+      expect((await db('catalog.outbox').where({ msg_key: accountId2 }).first()).sent_at).not.toBeNull();
+    } finally {
+      await db.destroy();
+    }
   });
 });
