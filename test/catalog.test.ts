@@ -110,7 +110,7 @@ beforeAll(async () => {
       }
     },
   });
-  catalog = await startCatalog(config, { kafka, serde, logger: silentLogger, clock: systemClock }, { parentCompany: 'ansr-group', adminKey, outboxPollMs: 200 });
+  catalog = await startCatalog(config, { kafka, serde, logger: silentLogger, clock: systemClock }, { parentCompany: 'ansr-group', adminKey, outboxPollMs: 200, trialSweepMs: 0 });
 });
 
 afterAll(async () => {
@@ -328,5 +328,16 @@ describe('the catalogue service', () => {
     } finally {
       await db.destroy();
     }
+  });
+
+  it('activates a trial that has ended, as of its end', async () => {
+    const id = `sub-trial-${suffix}`;
+    const made = await call('PUT', `/subscriptions/${id}`, keyA, { accountId, planId: planKey, anchor: '2026-01-01T12:00:00Z' });
+    expect(made.body).toMatchObject({ status: 'trial', trialEndsAt: '2026-01-15T12:00:00.000Z' });
+    expect(await catalog.catalog.activateEndedTrials()).toContain(id);
+    expect((await call('GET', `/subscriptions/${id}`, keyA)).body.status).toBe('active');
+    const event = await eventually('activated on account.lifecycle', () => (seen.get(topics.accountLifecycle.name)?.get(accountId) as Json[] | undefined)?.find((e) => e.subscriptionId === id && e.action === 'activated'));
+    expect(event).toMatchObject({ reason: 'trial_ended', effectiveAt: Date.parse('2026-01-15T12:00:00Z') });
+    expect(await catalog.catalog.activateEndedTrials()).not.toContain(id);
   });
 });

@@ -500,6 +500,40 @@ export class Catalog {
     });
   }
 
+  /**
+   * Activates trials that have ended, as of their own trialEndsAt (so a late sweep publishes
+   * the same instant). A brand whose lifecycle does not allow activate from trial keeps them.
+   * Returns the subscriptions activated.
+   */
+  async activateEndedTrials(limit = 500): Promise<string[]> {
+    const now = this.clock.now();
+    const due = (await this.db(t('subscriptions'))
+      .where({ status: 'trial' })
+      .whereRaw(`(data->>'trialEndsAt')::timestamptz <= ?`, [new Date(now)])
+      .orderBy('subscription_id')
+      .limit(limit)
+      .pluck('subscription_id')) as string[];
+    const activated: string[] = [];
+    for (const id of due) {
+      const done = await this.write(async (trx, out) => {
+        const row = await this.subscriptionRow(trx, id, true);
+        if (!row || row.data.status !== 'trial' || row.data.trialEndsAt === null) return false;
+        const brand = (await this.brandRow(trx, row.brand))!.data;
+        const at = millisOf(row.data.trialEndsAt);
+        const outcome = applyTransition(lifecyclePolicy(brand.lifecycle), { status: 'trial', trialEndsAt: at, cancelledAt: null }, 'activate', at);
+        if (!outcome.ok) return false;
+        const data: SubscriptionData = { ...row.data, status: outcome.next.status };
+        const revision = row.revision + 1;
+        await trx(t('subscriptions')).where({ subscription_id: id }).update({ status: data.status, data: JSON.stringify(data), revision, updated_at: trx.fn.now() });
+        await this.recordLifecycle(trx, out, data, revision, outcome.policy.event, 'trial', 'trial_ended', at);
+        out.push(referenceMessage('subscription', subscriptionRecord(data), revision, data.brand));
+        return true;
+      });
+      if (done) activated.push(id);
+    }
+    return activated;
+  }
+
   /** Moves a subscription to another plan (version) from `at`, within its number allotment. */
   async changeSubscriptionPlan(principal: Principal, id: string, body: unknown): Promise<Reply> {
     assertValid(validateBody('PlanChangeRequest', body));

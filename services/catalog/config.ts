@@ -8,6 +8,8 @@ export interface CatalogConfig {
   adminKey: string | undefined;
   /** How often the outbox publisher looks for rows when nothing nudged it. */
   outboxPollMs: number;
+  /** How often ended trials are activated (0: never, e.g. when another job does it). */
+  trialSweepMs: number;
 }
 
 export function loadCatalogConfig(env: NodeJS.ProcessEnv = process.env): CatalogConfig {
@@ -19,6 +21,9 @@ export function loadCatalogConfig(env: NodeJS.ProcessEnv = process.env): Catalog
   const rawPoll = env.CATALOG_OUTBOX_POLL_MS;
   const outboxPollMs = rawPoll ? Number(rawPoll) : 1000;
   if (!Number.isInteger(outboxPollMs) || outboxPollMs <= 0) problems.push(`CATALOG_OUTBOX_POLL_MS=${rawPoll} must be a positive whole number of milliseconds`);
+  const rawSweep = env.CATALOG_TRIAL_SWEEP_MS;
+  const trialSweepMs = rawSweep ? Number(rawSweep) : 60_000;
+  if (!Number.isInteger(trialSweepMs) || trialSweepMs < 0) problems.push(`CATALOG_TRIAL_SWEEP_MS=${rawSweep} must be a whole number of milliseconds (0 turns the sweep off)`);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { parentCompany, adminKey, outboxPollMs };
+  return { parentCompany, adminKey, outboxPollMs, trialSweepMs };
 }

@@ -50,6 +50,18 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
     checks: { producer: () => ({ ok: producer.isConnected }), outbox: () => ({ ok: outbox.isHealthy() }) },
   });
 
+  let sweeping: Promise<unknown> | undefined;
+  const sweep =
+    options.trialSweepMs > 0
+      ? setInterval(() => {
+          sweeping ??= catalog
+            .activateEndedTrials()
+            .then((ids) => ids.length > 0 && logger.info('activated ended trials', { count: ids.length }))
+            .catch((error: unknown) => logger.error('trial sweep failed', { error }))
+            .finally(() => (sweeping = undefined));
+        }, options.trialSweepMs)
+      : undefined;
+
   let stopped: Promise<void> | undefined;
   return {
     name: 'catalog',
@@ -59,6 +71,8 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
     catalog,
     stop: () =>
       (stopped ??= (async () => {
+        clearInterval(sweep);
+        await sweeping;
         await server.close();
         await outbox.stop();
         await outbox.drain().catch((error: unknown) => logger.warn('outbox left unsent; it is sent on the next start', { error }));
