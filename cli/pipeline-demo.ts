@@ -77,7 +77,7 @@ function sampleCalls(source: string): { cdrs: CdrRawRecord[]; bad: number } {
  * The main job on the local stack: reference data published, the four mediation services
  * running, sample CDRs through them, and what they charged printed per account.
  */
-export async function runPipelineDemo(config: RuntimeConfig, print: (line: string) => void): Promise<{ charged: number; rejected: number; sent: number }> {
+export async function runPipelineDemo(config: RuntimeConfig, print: (line: string) => void): Promise<{ charged: number; rejected: number; sent: number; run: string }> {
   const run = String(Date.now());
   const counts = await publishReferenceFile(config, SAMPLE_REFERENCE, run);
   print(`reference data published (accounts and subscriptions suffixed -${run}, so this run starts with full buckets): ${Object.entries(counts).map(([t, n]) => `${n} ${t}`).join(', ')}`);
@@ -135,5 +135,5 @@ export async function runPipelineDemo(config: RuntimeConfig, print: (line: strin
   print('\nrejected:');
   for (const r of rejected) print(`  ${r.cdrId ?? '?'}: ${r.stage} ${r.reason} (${r.detail})`);
   print(`\n${cdrs.length} CDRs in: ${charged.length} charged + ${rejected.length} rejected${charged.length + rejected.length === cdrs.length ? ' (every CDR accounted for)' : ' (MISSING some: see the service logs)'}`);
-  return { charged: charged.length, rejected: rejected.length, sent: cdrs.length };
+  return { charged: charged.length, rejected: rejected.length, sent: cdrs.length, run };
 }

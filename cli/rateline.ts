@@ -14,6 +14,7 @@ import { startPipeline } from '../services/all.ts';
 import { defaultDeps } from '../runtime/service.ts';
 import { rateFileCommand } from './rate-file.ts';
 import { publishReferenceFile, runPipelineDemo, SAMPLE_REFERENCE } from './pipeline-demo.ts';
+import { runBillingDemo } from './billing-demo.ts';
 import { checkFileJobParams, formatSummary, runFileJobWithConfig } from '../services/ingest/file-job.ts';
 import { InvalidInputError } from '../runtime/errors.ts';
 import { basename } from 'node:path';
@@ -113,8 +114,10 @@ async function main(argv: string[]): Promise<number> {
       print(same ? 'OK: the CDR read back equals the one sent.' : 'MISMATCH: the CDR read back differs from the one sent.');
       print('\nthe mediation pipeline (ingest -> resolve -> rate -> drawdown) on the sample reference data:');
       const result = await runPipelineDemo(config, print);
+      print('\nthe bill run (bill-run service, on a clock set to the sample brands\' next anniversaries):');
+      const billing = await runBillingDemo(config, DEMO_BRANDS, result.run, print);
       print('\nThe stack keeps running for the next command; stop it with: npm run stack -- down');
-      return same && result.charged + result.rejected === result.sent ? 0 : 1;
+      return same && result.charged + result.rejected === result.sent && billing.invoices > 0 && billing.held === 0 ? 0 : 1;
     }
     case 'run': {
       // The four mediation services in this process, until SIGTERM or SIGINT.

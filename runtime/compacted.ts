@@ -53,7 +53,11 @@ export async function readCompactedTopics(kafka: Kafka, serde: AvroSerde, topics
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch, resolveOffset }) => {
-      await serde.prepare(batch.messages.map((m) => m.value));
+      // One record whose schema the registry no longer has must not stop the rest: each is
+      // prepared on its own then, and one that still fails is skipped by decode below.
+      await serde.prepare(batch.messages.map((m) => m.value)).catch(async () => {
+        for (const m of batch.messages) await serde.prepare([m.value]).catch(() => undefined);
+      });
       const records: CompactedRecord[] = [];
       for (const message of batch.messages) {
         const key = message.key?.toString('utf8');
