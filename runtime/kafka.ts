@@ -158,7 +158,12 @@ export interface BatchContext {
 
 export interface ConsumerOptions {
   groupId: string;
-  topics: string[];
+  /**
+   * Topic names, or patterns (e.g. every brand's invoices: /^brand\..+\.invoices$/). kafkajs
+   * matches a pattern against the topics that exist when the consumer subscribes: a topic
+   * created later is consumed after the next restart.
+   */
+  topics: (string | RegExp)[];
   fromBeginning?: boolean;
   /** Max bytes fetched per partition; larger batches amortise per-batch costs. */
   maxBytesPerPartition?: number;

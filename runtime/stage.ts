@@ -21,7 +21,8 @@ export async function sendCounted({ producer, metrics }: StageContext, byTopic: 
 export interface StageDefinition {
   name: string;
   groupId: string;
-  inputTopics: string[];
+  /** Names or patterns (see ConsumerOptions.topics). */
+  inputTopics: (string | RegExp)[];
   deadLetterTopic: string;
   /** Compacted reference topics to hold in memory before the first record is processed. */
   referenceTopics?: string[];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { money } from '../money/index.ts';
-import { applyPaymentEvent, applyPaymentEvents, isSettled, openPaymentState, planCreditNote, planRefund } from './index.ts';
+import { applyPaymentEvent, applyPaymentEvents, isSettled, openPaymentState, outstanding, planCreditNote, planRefund, reduceAmountDue } from './index.ts';
 import type { PaymentEvent } from './index.ts';
 
 const usd = (a: string) => money(a, 'USD');
@@ -120,5 +120,26 @@ describe('planCreditNote', () => {
     expect(planCreditNote({ ...base, credited: usd('30.00') }, usd('70.00')).ok).toBe(true);
     const r = planCreditNote({ ...base, credited: usd('30.00') }, usd('71.00'));
     expect(!r.ok && r.problems[0]).toMatch(/exceeds the creditable 70 USD/);
+  });
+});
+
+describe('reduceAmountDue and outstanding', () => {
+  const usd = (a: string) => money(a, 'USD');
+  const paid60: PaymentEvent = { eventId: 'e1', type: 'charge.succeeded', invoiceId: 'INV-C', chargeReference: 'pi_1', amount: usd('60.00'), occurredAt: 1 };
+
+  it('a credit note covering the rest of a partly paid invoice makes it paid: 100 due, 60 paid, 40 credited', () => {
+    const partly = applyPaymentEvent(openPaymentState('INV-C', usd('100.00')), paid60).state;
+    expect(partly.status).toBe('partially_paid');
+    expect(outstanding(partly).amount.toFixed(2)).toBe('40.00');
+    const credited = reduceAmountDue(partly, usd('40.00'));
+    expect(credited.status).toBe('paid');
+    expect(isSettled(credited)).toBe(true);
+    expect(outstanding(credited).amount.toFixed(2)).toBe('0.00');
+  });
+
+  it('never lowers below zero, and refuses another currency', () => {
+    const open = openPaymentState('INV-C', usd('10.00'));
+    expect(reduceAmountDue(open, usd('25.00')).amountDue.amount.toFixed(2)).toBe('0.00');
+    expect(() => reduceAmountDue(open, money('5.00', 'EUR'))).toThrow(/EUR/);
   });
 });

@@ -132,3 +132,20 @@ export function applyPaymentEvents(state: InvoicePaymentState, events: readonly 
 export function isSettled(state: InvoicePaymentState): boolean {
   return state.status === 'paid' || state.status === 'partially_refunded' || state.status === 'refunded';
 }
+
+/**
+ * Lowers what is owed by a credit note's balance part (never below zero) and derives the
+ * status again: a partly paid invoice whose remainder is credited becomes paid.
+ */
+export function reduceAmountDue(state: InvoicePaymentState, by: Money): InvoicePaymentState {
+  if (by.currency !== state.amountDue.currency) throw new RangeError(`credit in ${by.currency} on an invoice in ${state.amountDue.currency}`);
+  const lowered = subtractMoney(state.amountDue, by);
+  const amountDue = compareMoney(lowered, zero(lowered.currency)) < 0 ? zero(lowered.currency) : lowered;
+  return derive({ ...state, amountDue });
+}
+
+/** What is still to collect: amount due minus succeeded charges (never below zero). */
+export function outstanding(state: InvoicePaymentState): Money {
+  const left = subtractMoney(state.amountDue, state.paid);
+  return compareMoney(left, zero(left.currency)) < 0 ? zero(left.currency) : left;
+}

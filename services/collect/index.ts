@@ -1,0 +1,446 @@
+import type http from 'node:http';
+import client from 'prom-client';
+import type { Knex } from 'knex';
+import { Decimal } from 'decimal.js';
+import { ReferenceTables } from '../../domain/reference/index.ts';
+import type { Brand } from '../../domain/reference/index.ts';
+import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
+import type { InvoiceEvent } from '../../contracts/invoice.ts';
+import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference } from '../../documents/index.ts';
+import { defaultGatewayRegistry, envSuffix, ManualGateway } from '../../gateways/index.ts';
+import type { GatewayRegistry } from '../../gateways/index.ts';
+import type { PaymentGateway } from '../../gateways/types.ts';
+import type { RuntimeConfig } from '../../runtime/config.ts';
+import { ConfigError } from '../../runtime/errors.ts';
+import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
+import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
+import { loadSchema } from '../../runtime/serde.ts';
+import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
+import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { applyTopics } from '../../topics/apply.ts';
+import { brandTopics, topics, valueSubject } from '../../topics/catalog.ts';
+import { collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
+import { issueCreditNote, receiveWebhook, recordManualPayment, requestRefund, settleRefunds, storePaymentMethod, type OpResult, type RefundGatewayFor } from './operations.ts';
+import { paymentRecordFromJson, type PaymentRecord, type PaymentRecordJson } from './records.ts';
+import { migrations, offsets, SCHEMA } from './schema.ts';
+import { cardDataProblems, parseCreditNote, parseManualPayment, parsePaymentMethod, parseRefund, type Parsed } from './validate.ts';
+
+export const GROUP_ID = 'rateline-collect';
+/** Every brand's invoices topic (brand codes are lowercase letters, digits and dashes). */
+export const DEFAULT_INVOICE_PATTERN = /^brand\.[a-z0-9-]+\.invoices$/;
+
+export interface CollectOptions {
+  parentCompany?: string;
+  /** How often the collection run looks for due work (default COLLECT_INTERVAL_MS or 5 min; 0: only on demand). */
+  intervalMs?: number;
+  /** Which invoices topics to consume (default COLLECT_TOPIC_PATTERN, or every brand's). */
+  topicPattern?: RegExp;
+  /** Consumer group, also the key of the offsets stored in PostgreSQL (default COLLECT_GROUP_ID or rateline-collect). */
+  groupId?: string;
+  /** Gateway calls in flight at once (default COLLECT_CONCURRENCY or 4). */
+  concurrency?: number;
+  /** Where gateway credentials come from (default process.env): RATELINE_GATEWAY_<BRAND>, STRIPE_*_<BRAND>, PAYPAL_*_<BRAND>. */
+  env?: Readonly<Record<string, string | undefined>>;
+  registry?: GatewayRegistry;
+  /** Wall clock for webhook freshness (default Date.now): signatures are judged against real time, not the simulated clock. */
+  webhookNow?: () => number;
+}
+
+export interface CollectionReport {
+  at: string;
+  invoices: number;
+  outcomes: Partial<Record<CollectOutcome, number>>;
+  refundsSettled: number;
+  published: number;
+  failed: { invoiceId: string; error: string }[];
+}
+
+export interface RunningCollect extends RunningService {
+  /** The daily collection run as of the clock's now: charges due, retries, settles unknown outcomes. */
+  runNow(brand?: string): Promise<CollectionReport>;
+  /** Publishes the outbox now (tests; the service does it after every change). */
+  flush(): Promise<number>;
+}
+
+function numberSetting(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError([`${name} must be a whole number ≥ 0, got "${raw}"`]);
+  return value;
+}
+
+/**
+ * collect: stores every brand's invoices (idempotent on the invoice id, offsets in the same
+ * transaction) and charges each through its brand's gateway with an idempotency key saved
+ * before the call; a daily run on the injected clock retries on the brand's retry days and
+ * settles unknown outcomes with the same key. Webhooks, manual payments, refunds and credit
+ * notes come through the ops routes; every payment fact goes out on brand.<code>.payments
+ * through an outbox, and each payment's receipt is rendered on demand.
+ */
+export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, options: CollectOptions = {}): Promise<RunningCollect> {
+  const env = options.env ?? process.env;
+  const logger = deps.logger.child({ stage: 'collect' });
+  const intervalMs = options.intervalMs ?? numberSetting(env, 'COLLECT_INTERVAL_MS', 300_000);
+  const concurrency = Math.max(1, options.concurrency ?? numberSetting(env, 'COLLECT_CONCURRENCY', 4));
+  const groupId = options.groupId ?? env['COLLECT_GROUP_ID'] ?? GROUP_ID;
+  let pattern = options.topicPattern ?? DEFAULT_INVOICE_PATTERN;
+  if (!options.topicPattern && env['COLLECT_TOPIC_PATTERN']) {
+    try {
+      pattern = new RegExp(env['COLLECT_TOPIC_PATTERN']);
+    } catch (error) {
+      throw new ConfigError([`COLLECT_TOPIC_PATTERN is not a regular expression: ${(error as Error).message}`]);
+    }
+  }
+  const registry = options.registry ?? defaultGatewayRegistry();
+  const webhookNow = options.webhookNow ?? Date.now;
+
+  const db = createDb(config.postgres);
+  await migrateService(db, SCHEMA, migrations);
+  const store = offsets.store(db);
+  const tables = new ReferenceTables(options.parentCompany ?? env['RATELINE_PARENT_COMPANY'] ?? 'ansr-group');
+  const manual = new ManualGateway({ now: webhookNow });
+
+  // One gateway per brand and id, built on first use; RATELINE_GATEWAY_<BRAND> overrides ref.brands' choice.
+  const built = new Map<string, PaymentGateway>();
+  const gateways: GatewayProvider = {
+    forBrand(brand: Brand) {
+      const id = env[`RATELINE_GATEWAY_${envSuffix(brand.code)}`] || brand.gateway;
+      const key = `${brand.code}:${id}`;
+      let gateway = built.get(key);
+      if (!gateway) {
+        if (id === manual.id) gateway = manual;
+        else {
+          const factory = registry.factory(id);
+          gateway = registry.create(brand.code, { gateway: id, options: factory.optionsFromEnv(brand.code, env) }, { now: webhookNow });
+        }
+        built.set(key, gateway);
+      }
+      return gateway;
+    },
+  };
+  const collector: CollectorDeps = { db, tables, clock: deps.clock, logger, gateways };
+  const refundGateway: RefundGatewayFor = (invoice, chargeGateway) => {
+    if (chargeGateway === manual.id) return manual;
+    const brand = tables.brand(invoice.brand);
+    if (!brand) throw new ConfigError([`brand ${invoice.brand} is not in ref.brands`]);
+    const gateway = gateways.forBrand(brand);
+    if (gateway.id !== chargeGateway) throw new ConfigError([`the charge was made through ${chargeGateway}, brand ${brand.code} now uses ${gateway.id}: refund it there by hand`]);
+    return gateway;
+  };
+
+  // ---------------------------------------------------------------- outbox
+  const encoders = new Map<string, (record: PaymentRecord) => Buffer>();
+  const encoderFor = async (brand: string) => {
+    let encode = encoders.get(brand);
+    if (!encode) {
+      const topic = brandTopics(brand).payments.name;
+      await applyTopics(deps.kafka, deps.serde, Object.values(brandTopics(brand)));
+      encode = deps.serde.encoder<PaymentRecord>(await deps.serde.register(valueSubject(topic), loadSchema('payment')));
+      encoders.set(brand, encode);
+    }
+    return encode;
+  };
+  let context: StageContext | undefined;
+  let publishing: Promise<number> = Promise.resolve(0);
+  const publishOnce = async (): Promise<number> => {
+    let published = 0;
+    for (;;) {
+      const rows: { seq: string; event_id: string; brand: string; account_id: string; event: PaymentRecordJson }[] = await db(`${SCHEMA}.outbox`)
+        .whereNull('published_at')
+        .orderBy('seq')
+        .limit(1000)
+        .select('seq', 'event_id', 'brand', 'account_id', 'event');
+      if (rows.length === 0 || !context) return published;
+      const byTopic: Record<string, OutgoingMessage[]> = {};
+      for (const row of rows) {
+        const encode = await encoderFor(row.brand);
+        const record = paymentRecordFromJson(typeof row.event === 'string' ? (JSON.parse(row.event) as PaymentRecordJson) : row.event);
+        (byTopic[brandTopics(row.brand).payments.name] ??= []).push({ key: row.account_id, value: encode(record), headers: standardHeaders({ eventId: row.event_id, brand: row.brand }) });
+      }
+      await context.producer.send(byTopic);
+      await db(`${SCHEMA}.outbox`).whereIn('seq', rows.map((r) => r.seq)).update({ published_at: new Date(deps.clock.now()) });
+      published += rows.length;
+      for (const [topic, list] of Object.entries(byTopic)) context.metrics.recordsOut.inc({ topic }, list.length);
+    }
+  };
+  // One publisher at a time in this process; another instance may send a row twice, and
+  // consumers drop it by its event id.
+  const flush = (): Promise<number> => (publishing = publishing.catch(() => 0).then(publishOnce));
+  const flushSoon = () => void flush().catch((error: unknown) => logger.error('outbox publish failed (retried on the next change or run)', { error }));
+
+  // ---------------------------------------------------------------- collecting
+  // One turn per invoice at a time in this process (the consumer and a run may both reach it);
+  // across instances the attempt's primary key decides who charges.
+  const turns = new Map<string, Promise<CollectOutcome>>();
+  const collectOne = (invoiceId: string): Promise<CollectOutcome> => {
+    const earlier = turns.get(invoiceId) ?? Promise.resolve('taken' as CollectOutcome);
+    const turn = earlier.catch(() => 'taken' as CollectOutcome).then(() => collectInvoice(collector, invoiceId));
+    turns.set(invoiceId, turn);
+    void turn.finally(() => {
+      if (turns.get(invoiceId) === turn) turns.delete(invoiceId);
+    }).catch(() => undefined);
+    return turn;
+  };
+  const collectMany = async (ids: string[], report?: CollectionReport) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        try {
+          const outcome = await collectOne(id);
+          if (report) report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
+          metrics.outcomes?.inc({ outcome });
+        } catch (error) {
+          // The invoice stays stored; the next run takes it up again.
+          logger.error('collecting an invoice failed', { invoiceId: id, error });
+          report?.failed.push({ invoiceId: id, error: (error as Error).message });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
+  };
+
+  const metrics = { outcomes: undefined as client.Counter<'outcome'> | undefined };
+  let running: Promise<CollectionReport> | undefined;
+  const runNow = (brand?: string): Promise<CollectionReport> => {
+    const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
+      const report: CollectionReport = { at: new Date(deps.clock.now()).toISOString(), invoices: 0, outcomes: {}, refundsSettled: 0, published: 0, failed: [] };
+      let after = '';
+      // Paged by invoice id so that a run over many invoices holds no long query open.
+      for (;;) {
+        const query = db(`${SCHEMA}.invoices`).whereNotIn('collection', ['paid', 'stopped']).where('invoice_id', '>', after).orderBy('invoice_id').limit(1000).pluck('invoice_id');
+        if (brand) void query.where({ brand });
+        const ids: string[] = await query;
+        if (ids.length === 0) break;
+        report.invoices += ids.length;
+        await collectMany(ids, report);
+        after = ids[ids.length - 1]!;
+      }
+      report.refundsSettled = await settleRefunds(collector, refundGateway, brand);
+      report.published = await flush();
+      logger.info('collection run', { at: report.at, invoices: report.invoices, outcomes: report.outcomes, failed: report.failed.length });
+      return report;
+    });
+    running = next;
+    return next;
+  };
+
+  // ---------------------------------------------------------------- consuming invoices
+  const handleBatch = async (records: ConsumedRecord[]) => {
+    await deps.serde.prepare(records.map((r) => r.value));
+    const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value!));
+    const last = records[records.length - 1]!;
+    const fresh = await inTransaction(db, async (trx) => {
+      const ids = await storeInvoices(trx, invoices, deps.clock.now());
+      await store.saveAfter(trx, groupId, last);
+      return ids;
+    });
+    // After the commit: the invoices and offsets are safe, so a crash from here on only leaves
+    // work that the next run (and the start-up pass) picks up.
+    await collectMany(fresh);
+    flushSoon();
+  };
+
+  const stage = await startStage(config, deps, {
+    name: 'collect',
+    groupId,
+    inputTopics: [pattern],
+    deadLetterTopic: topics.deadLetter.name,
+    referenceTopics: allReferenceTopics,
+    onReference: (records) => applyReferenceRecords(tables, records, logger),
+    handleBatch: (records) => handleBatch(records),
+    storedOffsets: () => store.load(groupId),
+    routes: (ctx) => {
+      context = ctx;
+      metrics.outcomes = new client.Counter({ name: 'rateline_collect_outcomes_total', help: 'Invoice collection turns, by outcome', labelNames: ['outcome'], registers: [ctx.metrics.registry] });
+      return collectRoutes({ db, collector, manual, refundGateway, runNow, flushSoon, tables, logger });
+    },
+    close: () => db.destroy(),
+  });
+
+  // Start-up pass: attempts in flight when the last process died are settled with their own
+  // key, invoices stored but never charged are charged, the outbox is emptied.
+  const startup = runNow().catch((error: unknown) => logger.error('start-up collection pass failed', { error }));
+  const timer = intervalMs > 0 ? setInterval(() => void runNow().catch((error: unknown) => logger.error('scheduled collection run failed', { error })), intervalMs) : undefined;
+  await startup;
+
+  return {
+    name: 'collect',
+    url: stage.url,
+    runNow,
+    flush,
+    stop: async () => {
+      if (timer) clearInterval(timer);
+      await running?.catch(() => undefined);
+      await stage.stop();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ HTTP
+
+interface RouteDeps {
+  db: Knex;
+  collector: CollectorDeps;
+  manual: ManualGateway;
+  refundGateway: RefundGatewayFor;
+  runNow(brand?: string): Promise<CollectionReport>;
+  flushSoon(): void;
+  tables: ReferenceTables;
+  logger: CollectorDeps['logger'];
+}
+
+const MAX_BODY = 1024 * 1024;
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error('body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+
+function collectRoutes(r: RouteDeps): Record<string, http.RequestListener> {
+  const documents = builtinDocumentRenderers();
+
+  /** A JSON ops request: card data is refused before anything reads it (and nothing logs the body). */
+  const jsonOp =
+    <T>(parse: (body: unknown) => Parsed<T>, op: (input: T) => Promise<OpResult>): http.RequestListener =>
+    (req, res) => {
+      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
+      void (async () => {
+        let body: unknown;
+        try {
+          body = JSON.parse((await readBody(req)).toString('utf8'));
+        } catch {
+          return json(res, 400, { error: 'invalid_json', problems: ['the body must be JSON (at most 1 MB)'] });
+        }
+        const card = cardDataProblems(body);
+        if (card.length > 0) {
+          r.logger.warn('request with card data refused', { path: req.url, fields: card.length });
+          return json(res, 422, { error: 'card_data_refused', problems: card });
+        }
+        const parsed = parse(body);
+        if (!parsed.ok) return json(res, 422, { error: 'invalid_request', problems: parsed.problems });
+        const result = await op(parsed.value);
+        r.flushSoon();
+        json(res, result.status, result.body);
+      })().catch((error: Error) => {
+        r.logger.error('ops request failed', { path: req.url, error });
+        json(res, 500, { error: 'internal_error', message: error.message });
+      });
+    };
+
+  return {
+    '/collection-runs': (req, res) => {
+      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
+      const brand = new URL(req.url ?? '/', 'http://x').searchParams.get('brand') ?? undefined;
+      r.runNow(brand).then(
+        (report) => json(res, 200, report),
+        (error: Error) => json(res, 500, { error: 'collection_run_failed', message: error.message }),
+      );
+    },
+    // /webhooks/<gateway>/<brand>: the raw bytes go to the plugin, never a re-parsed body.
+    '/webhooks/': (req, res) => {
+      const match = /^\/webhooks\/([a-z0-9_-]+)\/([a-z0-9-]+)$/.exec((req.url ?? '').split('?')[0]!);
+      if (!match || req.method !== 'POST') return json(res, 404, { error: 'not_found', hint: 'POST /webhooks/<gateway>/<brand>' });
+      void (async () => {
+        const raw = await readBody(req);
+        const result = await receiveWebhook(r.collector, match[1]!, match[2]!, raw, req.headers);
+        r.flushSoon();
+        json(res, result.status, result.body);
+      })().catch((error: Error) => {
+        r.logger.error('webhook failed', { path: req.url, error });
+        json(res, 500, { error: 'internal_error', message: error.message });
+      });
+    },
+    '/payments/manual': jsonOp(parseManualPayment, (input) => recordManualPayment(r.collector, r.manual, input)),
+    '/refunds': jsonOp(parseRefund, (input) => requestRefund(r.collector, r.refundGateway, input)),
+    '/credit-notes': jsonOp(parseCreditNote, (input) => issueCreditNote(r.collector, r.refundGateway, input)),
+    '/payment-methods': jsonOp(parsePaymentMethod, (input) => storePaymentMethod(r.collector, input)),
+    // /receipts/<paymentId>.html | .pdf | .email (the receipt email as JSON).
+    '/receipts/': (req, res) => {
+      const match = /^\/receipts\/(.+)\.(html|pdf|email)$/.exec(decodeURIComponent((req.url ?? '').split('?')[0]!));
+      if (!match || req.method !== 'GET') return json(res, 404, { error: 'not_found', hint: 'GET /receipts/<paymentId>.(html|pdf|email)' });
+      const [, paymentId, format] = match as unknown as [string, string, 'html' | 'pdf' | 'email'];
+      renderReceipt(r, documents, paymentId, format).then(
+        (out) => (out === undefined ? json(res, 404, { error: 'payment_not_found', paymentId }) : res.writeHead(200, { 'content-type': out.type }).end(out.body)),
+        (error: Error) => json(res, 422, { error: 'render_failed', message: error.message }),
+      );
+    },
+    // /invoices?brand=&collection=: where collection stands; /invoices/<id>: one invoice with attempts and events.
+    '/invoices': (req, res) => {
+      const params = new URL(req.url ?? '/', 'http://x').searchParams;
+      const query = r.db(`${SCHEMA}.invoices`).select('invoice_id', 'invoice_number', 'brand', 'account_id', 'currency', 'total', 'due_at', 'payment_status', 'collection', 'next_attempt_on', 'stop_reason');
+      for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['collection', 'collection'], ['paymentStatus', 'payment_status']] as const) {
+        const value = params.get(param);
+        if (value) void query.where(column, value);
+      }
+      query.orderBy('invoice_id').limit(Math.min(Number(params.get('limit') ?? 100) || 100, 10_000)).then(
+        (rows) => json(res, 200, { invoices: rows }),
+        (error: Error) => json(res, 500, { error: 'query_failed', message: error.message }),
+      );
+    },
+    '/invoices/': (req, res) => {
+      const invoiceId = decodeURIComponent((req.url ?? '').split('?')[0]!.slice('/invoices/'.length));
+      void (async () => {
+        const invoice = await r.db(`${SCHEMA}.invoices`).where({ invoice_id: invoiceId }).first();
+        if (!invoice) return json(res, 404, { error: 'invoice_not_found', invoiceId });
+        const [attempts, events, payments, refunds, creditNotes] = await Promise.all([
+          r.db(`${SCHEMA}.attempts`).where({ invoice_id: invoiceId }).orderBy('attempt'),
+          r.db(`${SCHEMA}.payment_events`).where({ invoice_id: invoiceId }).orderBy('received_at'),
+          r.db(`${SCHEMA}.payments`).where({ invoice_id: invoiceId }),
+          r.db(`${SCHEMA}.refunds`).where({ invoice_id: invoiceId }).orderBy('n'),
+          r.db(`${SCHEMA}.credit_notes`).where({ invoice_id: invoiceId }).orderBy('n'),
+        ]);
+        json(res, 200, { invoice, attempts, events, payments, refunds, creditNotes });
+      })().catch((error: Error) => json(res, 500, { error: 'query_failed', message: error.message }));
+    },
+  };
+}
+
+async function renderReceipt(
+  r: RouteDeps,
+  documents: ReturnType<typeof builtinDocumentRenderers>,
+  paymentId: string,
+  format: 'html' | 'pdf' | 'email',
+): Promise<{ type: string; body: string | Buffer } | undefined> {
+  const payment: { payment_id: string; invoice_id: string; brand: string; account_id: string; reference: string; amount: string; currency: string; paid_at: Date; method_label: string; balance_after: string } | undefined =
+    await r.db(`${SCHEMA}.payments`).where({ payment_id: paymentId }).first();
+  if (!payment) return undefined;
+  const invoice: InvoiceRow = await r.db(`${SCHEMA}.invoices`).where({ invoice_id: payment.invoice_id }).first();
+  const brand = r.tables.brand(payment.brand);
+  const customer = r.tables.customer(payment.account_id);
+  if (!brand || !customer) throw new Error(`brand ${payment.brand} or customer ${payment.account_id} is not in the reference tables`);
+  const branding = brandingFromReference(brand);
+  const input = {
+    branding,
+    customer: customerBlockFromReference(customer),
+    receipt: {
+      paymentId: payment.payment_id,
+      receiptNumber: `R-${invoice.invoice_number}-${payment.payment_id.split('-').pop()}`,
+      invoiceNumber: invoice.invoice_number,
+      amount: new Decimal(payment.amount),
+      currency: payment.currency,
+      methodLabel: payment.method_label,
+      paidAt: payment.paid_at,
+      gatewayReference: payment.reference,
+      balanceAfter: new Decimal(payment.balance_after),
+    },
+  };
+  const renderer = documents.forBrand(branding);
+  if (format === 'html') return { type: 'text/html; charset=utf-8', body: renderer.renderReceiptHtml(input) };
+  if (format === 'pdf') return { type: 'application/pdf', body: await renderer.renderReceiptPdf(input) };
+  return { type: 'application/json', body: JSON.stringify(renderer.renderReceiptEmail(input)) };
+}

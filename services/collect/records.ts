@@ -1,0 +1,84 @@
+import { Decimal } from 'decimal.js';
+import { money } from '../../domain/money/index.ts';
+import type { Money } from '../../domain/money/index.ts';
+import type { ChargeEntry, InvoicePaymentState, RefundEntry } from '../../domain/payments/index.ts';
+
+/** `brand.<code>.payments` (schemas/payment.avsc) as avsc writes it. */
+export interface PaymentRecord {
+  paymentId: string;
+  invoiceId: string;
+  brand: string;
+  accountId: string;
+  attempt: number;
+  gateway: string;
+  gatewayReference: string | null;
+  status: 'SUCCEEDED' | 'FAILED' | 'PENDING' | 'REFUNDED';
+  failureKind: string | null;
+  failureMessage: string | null;
+  currency: string;
+  amount: Decimal;
+  occurredAt: number;
+  kind: 'charge' | 'manual' | 'refund' | 'credit_note';
+  eventId: string | null;
+  methodLabel: string | null;
+}
+
+/** The outbox row's JSON: amounts as decimal strings, instants as ISO 8601 (never a JS number for money). */
+export type PaymentRecordJson = Omit<PaymentRecord, 'amount' | 'occurredAt'> & { amount: string; occurredAt: string };
+
+export function paymentRecordToJson(r: PaymentRecord): PaymentRecordJson {
+  return { ...r, amount: r.amount.toFixed(), occurredAt: new Date(r.occurredAt).toISOString() };
+}
+
+export function paymentRecordFromJson(j: PaymentRecordJson): PaymentRecord {
+  return { ...j, amount: new Decimal(j.amount), occurredAt: Date.parse(j.occurredAt) };
+}
+
+interface MoneyJson {
+  amount: string;
+  currency: string;
+}
+const m2j = (m: Money): MoneyJson => ({ amount: m.amount.toFixed(), currency: m.currency });
+const j2m = (j: MoneyJson): Money => money(j.amount, j.currency);
+
+/** InvoicePaymentState as stored in jsonb: money as strings, instants as ISO 8601. */
+export function stateToJson(s: InvoicePaymentState): unknown {
+  return {
+    invoiceId: s.invoiceId,
+    amountDue: m2j(s.amountDue),
+    status: s.status,
+    paid: m2j(s.paid),
+    refunded: m2j(s.refunded),
+    charges: Object.fromEntries(
+      Object.entries(s.charges).map(([ref, c]) => [ref, { status: c.status, amount: m2j(c.amount), eventId: c.eventId, occurredAt: new Date(c.occurredAt).toISOString() }]),
+    ),
+    refunds: Object.fromEntries(Object.entries(s.refunds).map(([ref, r]) => [ref, { status: r.status, amount: m2j(r.amount), chargeReference: r.chargeReference, eventId: r.eventId }])),
+    seenEventIds: s.seenEventIds,
+  };
+}
+
+export function stateFromJson(raw: unknown): InvoicePaymentState {
+  const j = (typeof raw === 'string' ? JSON.parse(raw) : raw) as {
+    invoiceId: string;
+    amountDue: MoneyJson;
+    status: InvoicePaymentState['status'];
+    paid: MoneyJson;
+    refunded: MoneyJson;
+    charges: Record<string, { status: ChargeEntry['status']; amount: MoneyJson; eventId: string; occurredAt: string }>;
+    refunds: Record<string, { status: RefundEntry['status']; amount: MoneyJson; chargeReference: string; eventId: string }>;
+    seenEventIds: string[];
+  };
+  return {
+    invoiceId: j.invoiceId,
+    amountDue: j2m(j.amountDue),
+    status: j.status,
+    paid: j2m(j.paid),
+    refunded: j2m(j.refunded),
+    charges: Object.fromEntries(Object.entries(j.charges).map(([ref, c]) => [ref, { status: c.status, amount: j2m(c.amount), eventId: c.eventId, occurredAt: Date.parse(c.occurredAt) }])),
+    refunds: Object.fromEntries(Object.entries(j.refunds).map(([ref, r]) => [ref, { status: r.status, amount: j2m(r.amount), chargeReference: r.chargeReference, eventId: r.eventId }])),
+    seenEventIds: j.seenEventIds,
+  };
+}
+
+/** The payment id of a charge attempt (also the receipt's id): URL-safe, deterministic. */
+export const attemptPaymentId = (invoiceId: string, attempt: number) => `pay-${invoiceId}-${attempt}`;
