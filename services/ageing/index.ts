@@ -1,0 +1,339 @@
+import type http from 'node:http';
+import type { Knex } from 'knex';
+import type { Decimal } from 'decimal.js';
+import { ageAccount, validateDunningPolicy } from '../../domain/ageing/index.ts';
+import type { AgeingInvoice, AgeingPayment, AgeingState, DunningPolicy, DunningStep, LifecycleEvent } from '../../domain/ageing/index.ts';
+import { money } from '../../domain/money/index.ts';
+import { ReferenceTables } from '../../domain/reference/index.ts';
+import type { Brand } from '../../domain/reference/index.ts';
+import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
+import type { InvoiceEvent } from '../../contracts/invoice.ts';
+import type { RuntimeConfig } from '../../runtime/config.ts';
+import { ConfigError } from '../../runtime/errors.ts';
+import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
+import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
+import { loadSchema } from '../../runtime/serde.ts';
+import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
+import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { applyTopics } from '../../topics/apply.ts';
+import { topics, valueSubject } from '../../topics/catalog.ts';
+import { migrations, offsets, SCHEMA } from './schema.ts';
+
+export const GROUP_ID = 'rateline-ageing';
+/** Every brand's invoices and payments topics. */
+export const DEFAULT_TOPIC_PATTERN = /^brand\.[a-z0-9-]+\.(invoices|payments)$/;
+
+export interface AgeingOptions {
+  parentCompany?: string;
+  /** How often the ageing run looks (default AGEING_INTERVAL_MS or 1 h; 0: only on demand). Steps are per brand-local day, so running often emits nothing new. */
+  intervalMs?: number;
+  /** Which topics to consume (default AGEING_TOPIC_PATTERN, or every brand's invoices and payments). */
+  topicPattern?: RegExp;
+  /** Consumer group and key of the stored offsets (default AGEING_GROUP_ID or rateline-ageing). */
+  groupId?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** `account.lifecycle` (schemas/account.lifecycle.avsc) as avsc writes it. */
+export interface LifecycleRecord {
+  eventId: string;
+  brand: string;
+  accountId: string;
+  subscriptionId: string | null;
+  action: string;
+  reason: string;
+  invoiceId: string | null;
+  effectiveAt: number;
+}
+
+/** The payment event fields ageing reads (schemas/payment.avsc). */
+interface PaymentRecord {
+  paymentId: string;
+  invoiceId: string;
+  brand: string;
+  accountId: string;
+  status: string;
+  currency: string;
+  amount: Decimal;
+  occurredAt: number;
+  kind: string;
+  eventId: string | null;
+}
+
+export interface AgeingReport {
+  at: string;
+  brands: { brand: string; accounts: number; events: number; problems?: string[] }[];
+  events: number;
+  published: number;
+}
+
+export interface RunningAgeing extends RunningService {
+  runNow(brand?: string): Promise<AgeingReport>;
+  flush(): Promise<number>;
+}
+
+const ACTION: Record<LifecycleEvent['step'], string> = {
+  reminder: 'reminder_sent',
+  suspend: 'suspended',
+  cancel: 'cancelled',
+  write_off: 'written_off',
+  reactivate: 'reactivated',
+};
+
+/** Money received that lowers what is owed: succeeded charges and manual payments, and credit notes. Refunds do not reopen dunning. */
+const COUNTS_AS_PAID = `(kind in ('charge', 'manual') and status = 'SUCCEEDED') or kind = 'credit_note'`;
+
+export function toLifecycleRecord(brand: string, subscriptionId: string | null, e: LifecycleEvent): LifecycleRecord {
+  return {
+    eventId: e.eventId,
+    brand,
+    accountId: e.accountId,
+    subscriptionId,
+    action: ACTION[e.step],
+    reason: e.step === 'reactivate' ? 'paid_in_full' : `invoice_overdue_${e.daysOverdue}_days`,
+    invoiceId: e.invoiceId,
+    effectiveAt: e.at,
+  };
+}
+
+function numberSetting(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError([`${name} must be a whole number ≥ 0, got "${raw}"`]);
+  return value;
+}
+
+/**
+ * ageing: stores every brand's invoices and payments (idempotent on their ids, offsets in the
+ * same transaction) and, on the injected clock, runs each brand's dunning steps per account
+ * (domain/ageing). Each step is written once (its deterministic id is the key) with the
+ * account's new state in one transaction, then published on account.lifecycle from that outbox.
+ */
+export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, options: AgeingOptions = {}): Promise<RunningAgeing> {
+  const env = options.env ?? process.env;
+  const logger = deps.logger.child({ stage: 'ageing' });
+  const intervalMs = options.intervalMs ?? numberSetting(env, 'AGEING_INTERVAL_MS', 3_600_000);
+  const groupId = options.groupId ?? env['AGEING_GROUP_ID'] ?? GROUP_ID;
+  let pattern = options.topicPattern ?? DEFAULT_TOPIC_PATTERN;
+  if (!options.topicPattern && env['AGEING_TOPIC_PATTERN']) {
+    try {
+      pattern = new RegExp(env['AGEING_TOPIC_PATTERN']);
+    } catch (error) {
+      throw new ConfigError([`AGEING_TOPIC_PATTERN is not a regular expression: ${(error as Error).message}`]);
+    }
+  }
+  const db = createDb(config.postgres);
+  await migrateService(db, SCHEMA, migrations);
+  const store = offsets.store(db);
+  const tables = new ReferenceTables(options.parentCompany ?? env['RATELINE_PARENT_COMPANY'] ?? 'ansr-group');
+
+  let encode: ((r: LifecycleRecord) => Buffer) | undefined;
+  const encoder = async () => {
+    if (!encode) {
+      await applyTopics(deps.kafka, deps.serde, [topics.accountLifecycle]);
+      encode = deps.serde.encoder<LifecycleRecord>(await deps.serde.register(valueSubject(topics.accountLifecycle.name), loadSchema('account.lifecycle')));
+    }
+    return encode;
+  };
+  let context: StageContext | undefined;
+  let publishing: Promise<number> = Promise.resolve(0);
+  const publishOnce = async (): Promise<number> => {
+    let published = 0;
+    for (;;) {
+      const rows: { event_id: string; brand: string; account_id: string; event: LifecycleRecord & { effectiveAt: string } }[] = await db(`${SCHEMA}.lifecycle_events`)
+        .whereNull('published_at')
+        .orderBy('seq')
+        .limit(1000)
+        .select('event_id', 'brand', 'account_id', 'event');
+      if (rows.length === 0 || !context) return published;
+      const enc = await encoder();
+      const messages: OutgoingMessage[] = rows.map((row) => {
+        const e = typeof row.event === 'string' ? (JSON.parse(row.event) as typeof row.event) : row.event;
+        return { key: row.account_id, value: enc({ ...e, effectiveAt: Date.parse(e.effectiveAt) }), headers: standardHeaders({ eventId: row.event_id, brand: row.brand }) };
+      });
+      await context.producer.send({ [topics.accountLifecycle.name]: messages });
+      await db(`${SCHEMA}.lifecycle_events`).whereIn('event_id', rows.map((r) => r.event_id)).update({ published_at: new Date(deps.clock.now()) });
+      published += rows.length;
+      context.metrics.recordsOut.inc({ topic: topics.accountLifecycle.name }, rows.length);
+    }
+  };
+  const flush = (): Promise<number> => (publishing = publishing.catch(() => 0).then(publishOnce));
+
+  const handleBatch = async (records: ConsumedRecord[]) => {
+    await deps.serde.prepare(records.map((r) => r.value));
+    const last = records[records.length - 1]!;
+    const isInvoices = last.topic.endsWith('.invoices');
+    await inTransaction(db, async (trx) => {
+      if (isInvoices) {
+        const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value!));
+        await trx(`${SCHEMA}.invoices`)
+          .insert(invoices.map((i) => ({ invoice_id: i.invoiceId, brand: i.brand, account_id: i.accountId, subscription_id: i.subscriptionId, due_at: new Date(i.dueAt), total: i.total.toFixed(), currency: i.currency })))
+          .onConflict('invoice_id')
+          .ignore();
+      } else {
+        const payments = records.map((r) => deps.serde.decode<PaymentRecord>(r.value!));
+        await trx(`${SCHEMA}.payments`)
+          .insert(
+            payments.map((p) => ({
+              event_id: p.eventId ?? `${p.paymentId}:${p.status}`,
+              invoice_id: p.invoiceId,
+              brand: p.brand,
+              account_id: p.accountId,
+              kind: p.kind ?? 'charge',
+              status: p.status,
+              amount: p.amount.toFixed(),
+              currency: p.currency,
+              occurred_at: new Date(p.occurredAt),
+            })),
+          )
+          .onConflict('event_id')
+          .ignore();
+      }
+      await store.saveAfter(trx, groupId, last);
+    });
+  };
+
+  let running: Promise<AgeingReport> | undefined;
+  const runNow = (only?: string): Promise<AgeingReport> => {
+    const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
+      const now = deps.clock.now();
+      const report: AgeingReport = { at: new Date(now).toISOString(), brands: [], events: 0, published: 0 };
+      const withInvoices: string[] = await db(`${SCHEMA}.invoices`).distinct('brand').pluck('brand');
+      for (const code of withInvoices.sort()) {
+        if (only !== undefined && code !== only) continue;
+        const brand = tables.brand(code);
+        if (!brand || brand.dunningSteps.length === 0) continue;
+        const result = await ageBrand(db, brand, now, logger);
+        report.brands.push(result);
+        report.events += result.events;
+      }
+      report.published = await flush();
+      logger.info('ageing run', { at: report.at, events: report.events, published: report.published });
+      return report;
+    });
+    running = next;
+    return next;
+  };
+
+  const stage = await startStage(config, deps, {
+    name: 'ageing',
+    groupId,
+    inputTopics: [pattern],
+    deadLetterTopic: topics.deadLetter.name,
+    referenceTopics: allReferenceTopics,
+    onReference: (records) => applyReferenceRecords(tables, records, logger),
+    handleBatch: (records) => handleBatch(records),
+    storedOffsets: () => store.load(groupId),
+    routes: (ctx) => {
+      context = ctx;
+      return ageingRoutes(db, runNow);
+    },
+    close: () => db.destroy(),
+  });
+  // Events committed before a crash and not yet published go out first.
+  await flush().catch((error: unknown) => logger.error('lifecycle publish failed', { error }));
+  const timer = intervalMs > 0 ? setInterval(() => void runNow().catch((error: unknown) => logger.error('scheduled ageing run failed', { error })), intervalMs) : undefined;
+
+  return {
+    name: 'ageing',
+    url: stage.url,
+    runNow,
+    flush,
+    stop: async () => {
+      if (timer) clearInterval(timer);
+      await running?.catch(() => undefined);
+      await stage.stop();
+    },
+  };
+}
+
+/** One brand's run: every account with invoices, aged as of `now`; new steps and state in one transaction per account. */
+async function ageBrand(db: Knex, brand: Brand, now: number, logger: ServiceDeps['logger']): Promise<AgeingReport['brands'][number]> {
+  const policy: DunningPolicy = { zone: brand.timeZone, steps: brand.dunningSteps as readonly DunningStep[] };
+  const problems = validateDunningPolicy(policy);
+  if (problems.length > 0) {
+    logger.error('brand dunning policy refused', { brand: brand.code, problems });
+    return { brand: brand.code, accounts: 0, events: 0, problems };
+  }
+  const invoiceRows: { invoice_id: string; account_id: string; subscription_id: string; due_at: Date; total: string; currency: string }[] = await db(`${SCHEMA}.invoices`).where({ brand: brand.code });
+  const paymentRows: { invoice_id: string; account_id: string; amount: string; currency: string; occurred_at: Date }[] = await db(`${SCHEMA}.payments`)
+    .where({ brand: brand.code })
+    .whereRaw(COUNTS_AS_PAID);
+  const accountRows: { account_id: string; emitted: AgeingState['emitted'] }[] = await db(`${SCHEMA}.accounts`).where({ brand: brand.code });
+  const states = new Map(accountRows.map((a) => [a.account_id, { emitted: typeof a.emitted === 'string' ? JSON.parse(a.emitted) : a.emitted } as AgeingState]));
+
+  const byAccount = new Map<string, { invoices: AgeingInvoice[]; payments: AgeingPayment[]; subscriptions: Map<string, string> }>();
+  const entry = (account: string) => {
+    let e = byAccount.get(account);
+    if (!e) byAccount.set(account, (e = { invoices: [], payments: [], subscriptions: new Map() }));
+    return e;
+  };
+  for (const i of invoiceRows) {
+    const e = entry(i.account_id);
+    e.invoices.push({ invoiceId: i.invoice_id, dueAt: i.due_at.getTime(), total: money(i.total, i.currency) });
+    e.subscriptions.set(i.invoice_id, i.subscription_id);
+  }
+  for (const p of paymentRows) entry(p.account_id).payments.push({ invoiceId: p.invoice_id, amount: money(p.amount, p.currency), at: p.occurred_at.getTime() });
+
+  let events = 0;
+  for (const [accountId, data] of byAccount) {
+    if (data.invoices.length === 0) continue;
+    const state = states.get(accountId) ?? { emitted: [] };
+    const result = ageAccount({ policy, accountId, invoices: data.invoices, payments: data.payments, state, now });
+    // The state only grows with events: nothing new, nothing to write.
+    if (result.events.length === 0) continue;
+    await inTransaction(db, async (trx) => {
+      if (result.events.length > 0) {
+        await trx(`${SCHEMA}.lifecycle_events`)
+          .insert(
+            result.events.map((e) => {
+              const record = toLifecycleRecord(brand.code, data.subscriptions.get(e.invoiceId) ?? null, e);
+              return {
+                event_id: e.eventId,
+                brand: brand.code,
+                account_id: accountId,
+                invoice_id: e.invoiceId,
+                step: e.step,
+                local_date: e.localDate,
+                event: JSON.stringify({ ...record, effectiveAt: new Date(record.effectiveAt).toISOString() }),
+                created_at: new Date(now),
+              };
+            }),
+          )
+          .onConflict('event_id')
+          .ignore();
+      }
+      await trx(`${SCHEMA}.accounts`)
+        .insert({ account_id: accountId, brand: brand.code, emitted: JSON.stringify(result.state.emitted), status: result.status, updated_at: new Date(now) })
+        .onConflict('account_id')
+        .merge();
+    });
+    events += result.events.length;
+  }
+  return { brand: brand.code, accounts: byAccount.size, events };
+}
+
+function ageingRoutes(db: Knex, runNow: (brand?: string) => Promise<AgeingReport>): Record<string, http.RequestListener> {
+  const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  return {
+    '/ageing-runs': (req, res) => {
+      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
+      const brand = new URL(req.url ?? '/', 'http://x').searchParams.get('brand') ?? undefined;
+      runNow(brand).then(
+        (report) => json(res, 200, report),
+        (error: Error) => json(res, 500, { error: 'ageing_run_failed', message: error.message }),
+      );
+    },
+    // /accounts/<id>: the account's dunning status and the steps it went through.
+    '/accounts/': (req, res) => {
+      const accountId = decodeURIComponent((req.url ?? '').split('?')[0]!.slice('/accounts/'.length));
+      void (async () => {
+        const account = await db(`${SCHEMA}.accounts`).where({ account_id: accountId }).first();
+        const events = await db(`${SCHEMA}.lifecycle_events`).where({ account_id: accountId }).orderBy('seq').select('event_id', 'step', 'invoice_id', 'local_date', 'published_at');
+        if (!account && events.length === 0) return json(res, 404, { error: 'account_not_found', accountId });
+        json(res, 200, { account: account ?? null, events });
+      })().catch((error: Error) => json(res, 500, { error: 'query_failed', message: error.message }));
+    },
+  };
+}

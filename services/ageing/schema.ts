@@ -1,0 +1,62 @@
+import type { Knex } from 'knex';
+import { offsetStore } from '../../runtime/db.ts';
+
+/** ageing's own PostgreSQL schema. */
+export const SCHEMA = 'ageing';
+export const offsets = offsetStore(SCHEMA);
+
+export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
+  '001_invoices_payments_accounts_events': {
+    up: async (db) => {
+      // Every invoice of every brand consumed (the invoice id is the key).
+      await db.schema.withSchema(SCHEMA).createTable('invoices', (t) => {
+        t.text('invoice_id').primary();
+        t.text('brand').notNullable();
+        t.text('account_id').notNullable();
+        t.text('subscription_id').notNullable();
+        t.timestamp('due_at', { useTz: true }).notNullable();
+        t.decimal('total', 24, 6).notNullable();
+        t.text('currency').notNullable();
+        t.index(['brand', 'account_id']);
+      });
+      // Payment events (the event id is the key): succeeded charges, manual payments and credit
+      // notes lower what is owed; the others are kept for the record.
+      await db.schema.withSchema(SCHEMA).createTable('payments', (t) => {
+        t.text('event_id').primary();
+        t.text('invoice_id').notNullable();
+        t.text('brand').notNullable();
+        t.text('account_id').notNullable();
+        t.text('kind').notNullable();
+        t.text('status').notNullable();
+        t.decimal('amount', 24, 6).notNullable();
+        t.text('currency').notNullable();
+        t.timestamp('occurred_at', { useTz: true }).notNullable();
+        t.index(['brand', 'account_id']);
+      });
+      // Per account: the dunning steps already emitted (domain/ageing AgeingState) and the status they give.
+      await db.schema.withSchema(SCHEMA).createTable('accounts', (t) => {
+        t.text('account_id').primary();
+        t.text('brand').notNullable();
+        t.jsonb('emitted').notNullable();
+        t.text('status').notNullable();
+        t.timestamp('updated_at', { useTz: true }).notNullable();
+      });
+      // account.lifecycle events: the outbox, and with the event id as key the last guard that a
+      // step is never emitted twice whatever restarts happen.
+      await db.schema.withSchema(SCHEMA).createTable('lifecycle_events', (t) => {
+        t.text('event_id').primary();
+        t.text('brand').notNullable();
+        t.text('account_id').notNullable();
+        t.text('invoice_id').notNullable();
+        t.text('step').notNullable();
+        t.text('local_date').notNullable();
+        t.jsonb('event').notNullable();
+        t.bigIncrements('seq', { primaryKey: false });
+        t.timestamp('created_at', { useTz: true }).notNullable();
+        t.timestamp('published_at', { useTz: true });
+        t.index(['account_id']);
+      });
+      await offsets.table(db);
+    },
+  },
+};
