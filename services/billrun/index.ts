@@ -1,5 +1,7 @@
 import type http from 'node:http';
 import client from 'prom-client';
+import { DateTime } from 'luxon';
+import { monthlyStatements } from '../../domain/commissions/index.ts';
 import type { Knex } from 'knex';
 import { ReferenceTables } from '../../domain/reference/index.ts';
 import { BuiltinTaxEngine } from '../../domain/tax/index.ts';
@@ -107,26 +109,37 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   let running: Promise<BillRunReport> | undefined;
   let stage: Awaited<ReturnType<typeof startStage>> | undefined;
 
+  /**
+   * Sends committed invoices not yet published. Rows are claimed with FOR UPDATE SKIP LOCKED
+   * inside a transaction that marks them after the broker acknowledged, so two instances never
+   * send the same row; a crash after the send re-sends it later, under the same event id.
+   */
   const publishPending = async (context: StageContext | undefined): Promise<number> => {
     let published = 0;
     for (;;) {
-      const rows: { invoice_id: string; brand: string; account_id: string; payload: Buffer }[] = await db(`${SCHEMA}.invoices`)
-        .whereNull('published_at')
-        .orderBy(['brand', 'invoice_number'])
-        .limit(500)
-        .select('invoice_id', 'brand', 'account_id', 'payload');
-      if (rows.length === 0) return published;
-      const byTopic: Record<string, { key: string; value: Buffer; headers: Record<string, string> }[]> = {};
-      for (const row of rows) {
-        await encoderFor(row.brand); // creates the brand's topics once
-        const topic = brandTopics(row.brand).invoices.name;
-        (byTopic[topic] ??= []).push({ key: row.account_id, value: row.payload, headers: standardHeaders({ eventId: row.invoice_id, brand: row.brand }) });
-      }
-      if (!context) throw new Error('bill-run producer not started');
-      await context.producer.send(byTopic);
-      await db(`${SCHEMA}.invoices`).whereIn('invoice_id', rows.map((r) => r.invoice_id)).update({ published_at: new Date(deps.clock.now()) });
-      published += rows.length;
-      for (const [topic, list] of Object.entries(byTopic)) context.metrics.recordsOut.inc({ topic }, list.length);
+      const sent = await inTransaction(db, async (trx) => {
+        const rows: { invoice_id: string; brand: string; account_id: string; payload: Buffer }[] = await trx(`${SCHEMA}.invoices`)
+          .whereNull('published_at')
+          .orderBy(['brand', 'invoice_number'])
+          .limit(500)
+          .forUpdate()
+          .skipLocked()
+          .select('invoice_id', 'brand', 'account_id', 'payload');
+        if (rows.length === 0) return 0;
+        if (!context) throw new Error('bill-run producer not started');
+        const byTopic: Record<string, { key: string; value: Buffer; headers: Record<string, string> }[]> = {};
+        for (const row of rows) {
+          await encoderFor(row.brand); // creates the brand's topics once
+          const topic = brandTopics(row.brand).invoices.name;
+          (byTopic[topic] ??= []).push({ key: row.account_id, value: row.payload, headers: standardHeaders({ eventId: row.invoice_id, brand: row.brand }) });
+        }
+        await context.producer.send(byTopic);
+        await trx(`${SCHEMA}.invoices`).whereIn('invoice_id', rows.map((r) => r.invoice_id)).update({ published_at: new Date(deps.clock.now()) });
+        for (const [topic, list] of Object.entries(byTopic)) context.metrics.recordsOut.inc({ topic }, list.length);
+        return rows.length;
+      });
+      if (sent === 0) return published;
+      published += sent;
     }
   };
 
@@ -223,6 +236,36 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
       await started.stop();
     },
   };
+}
+
+/**
+ * Monthly agent statements (domain/commissions) from this service's invoices: the month is the
+ * invoice's brand-local tax point; the agent is the customer's selling agent; the rule is the
+ * brand's. Refunds reduce commissions once collect publishes them (not read here yet).
+ */
+async function commissionStatements(db: Knex, tables: ReferenceTables, month: string, agent: string | null) {
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw Object.assign(new Error(`month "${month}" is not YYYY-MM`), { code: 'invalid_commission_input' });
+  // Tax points of the month fall within a day of its UTC bounds in any zone.
+  const start = DateTime.fromISO(`${month}-01`, { zone: 'utc' });
+  const rows: { document: unknown }[] = await db(`${SCHEMA}.invoices`)
+    .where('issued_at', '>=', start.minus({ days: 2 }).toJSDate())
+    .andWhere('issued_at', '<', start.plus({ months: 1, days: 2 }).toJSDate())
+    .select('document');
+  const invoices = rows.map((r) => reviveInvoice(r.document)).filter((i) => i.taxPoint.startsWith(month));
+  const brands = tables.brands().filter((b) => b.commission !== null);
+  const subscriptions = [...new Set(invoices.map((i) => i.subscriptionId))].flatMap((id) => {
+    const s = tables.subscription(id);
+    return s ? [{ subscriptionId: id, agentId: tables.customer(s.accountId)?.agentId ?? null, anchor: new Date(s.anchor) }] : [];
+  });
+  const input = {
+    brands: brands.map((b) => ({ code: b.code, timeZone: b.timeZone })),
+    rules: brands.map((b) => ({ brand: b.code, initialPercent: b.commission!.initialPercent, initialMonths: b.commission!.initialPeriods, recurringPercent: b.commission!.recurringPercent })),
+    subscriptions,
+    invoices: invoices.filter((i) => brands.some((b) => b.code === i.brand) && subscriptions.some((s) => s.subscriptionId === i.subscriptionId)),
+    refunds: [],
+  };
+  const statements = monthlyStatements(input, month, 'half_up');
+  return agent ? statements.filter((s) => s.agentId === agent) : statements;
 }
 
 /** An invoice as the customer sees it, rendered on demand from the stored copy with the brand's current branding. */
@@ -327,6 +370,14 @@ function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunRepo
       runNow(brand).then(
         (report) => json(res, 200, report),
         (error: Error) => json(res, 500, { error: 'bill_run_failed', message: error.message }),
+      );
+    },
+    // Agents' monthly statements from the invoices issued (fee, discount, proration and credit lines).
+    '/commission-statements': (req, res) => {
+      const params = new URL(req.url ?? '/', 'http://x').searchParams;
+      commissionStatements(db, tables, params.get('month') ?? '', params.get('agent')).then(
+        (statements) => json(res, 200, { statements }),
+        (error: Error & { code?: string }) => json(res, error.code === 'invalid_commission_input' ? 400 : 500, { error: error.code ?? 'statement_failed', message: error.message }),
       );
     },
     '/invoices': (req, res) => {
