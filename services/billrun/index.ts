@@ -94,8 +94,12 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     const charged: UsageCharged[] = [];
     const rerated: UsageReratedRecord[] = [];
     for (const r of records) {
-      if (r.topic === topics.usageCharged.name) charged.push(deps.serde.decode<UsageCharged>(r.value!));
-      else rerated.push(deps.serde.decode<UsageReratedRecord>(r.value!));
+      if (r.topic === topics.usageCharged.name) {
+        const usage = deps.serde.decode<UsageCharged>(r.value!);
+        // A re-rating run's charges (version > 1) reach billing as its usage.rerated
+        // differences (added, removed, changed); storing them too would count them twice.
+        if (usage.ratingVersion === 1) charged.push(usage);
+      } else rerated.push(deps.serde.decode<UsageReratedRecord>(r.value!));
     }
     const last = records[records.length - 1]!;
     await inTransaction(db, async (trx) => {
