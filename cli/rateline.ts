@@ -10,11 +10,12 @@ import { cliConfig, ensureStackConfig, parseOptions } from './context.ts';
 import { runDemo } from './demo.ts';
 import { runRerate } from './rerate.ts';
 import { redrive } from './redrive.ts';
-import { startPipeline } from '../services/all.ts';
+import { allServices, startPipeline, type ServiceName } from '../services/all.ts';
 import { defaultDeps } from '../runtime/service.ts';
 import { rateFileCommand } from './rate-file.ts';
 import { publishReferenceFile, runPipelineDemo, SAMPLE_REFERENCE } from './pipeline-demo.ts';
 import { runBillingDemo } from './billing-demo.ts';
+import { writeSamples } from '../documents/samples.ts';
 import { checkFileJobParams, formatSummary, runFileJobWithConfig } from '../services/ingest/file-job.ts';
 import { InvalidInputError } from '../runtime/errors.ts';
 import { basename } from 'node:path';
@@ -29,7 +30,10 @@ const usage = `rateline <command>
   redrive --reason r [--stage s] [--source src] [--since ISO] [--dry-run]
                             send rejected records back to the stage that rejected them, once the
                             cause is fixed (e.g. --reason unresolved_number after a number is assigned)
-  run                       run ingest, resolve, rate and drawdown in this process until Ctrl-C
+  run [--services a,b|all]  run services in this process until Ctrl-C (default: ingest, resolve,
+                            rate, drawdown; all: also catalog and billrun)
+  documents samples [dir]   write sample invoice and receipt documents (HTML, PDF, email) of two
+                            brands (default docs/samples/)
   rerate (--brand b | --account a | --subscription s) --from ISO --to ISO [--replay-from ISO] [--dry-run]
                             re-rate the billing periods overlapping [from, to) under the current
                             rules and plans, replaying usage.resolved; prints per-CDR differences
@@ -120,10 +124,14 @@ async function main(argv: string[]): Promise<number> {
       return same && result.charged + result.rejected === result.sent && billing.invoices > 0 && billing.held === 0 ? 0 : 1;
     }
     case 'run': {
-      // The four mediation services in this process, until SIGTERM or SIGINT.
+      // Services in this process, until SIGTERM or SIGINT: the mediation four by default, or --services a,b / all.
       const config = { ...cliConfig('pipeline'), http: { host: '127.0.0.1', port: 0 } };
-      const pipeline = await startPipeline(config, defaultDeps('pipeline', config));
-      print(`ingest, resolve, rate and drawdown running (ops endpoints: ${pipeline.url}); Ctrl-C stops them`);
+      const requested = typeof options.services === 'string' ? options.services : 'ingest,resolve,rate,drawdown';
+      const names = (requested === 'all' ? Object.keys(allServices) : requested.split(',').map((n) => n.trim())) as ServiceName[];
+      const unknown = names.filter((n) => !(n in allServices));
+      if (unknown.length > 0) throw new InvalidInputError('invalid_parameters', `run: unknown services ${unknown.join(', ')} (known: ${Object.keys(allServices).join(', ')})`);
+      const pipeline = await startPipeline(config, defaultDeps('pipeline', config), names);
+      print(`${names.join(', ')} running (ops endpoints: ${pipeline.url}); Ctrl-C stops them`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
@@ -150,6 +158,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'rerate': {
       await runRerate(cliConfig('rerate'), options, print);
+      return 0;
+    }
+    case 'documents': {
+      if (sub !== 'samples') break;
+      const written = await writeSamples(positional[2] ?? 'docs/samples');
+      print(`wrote ${written.length} files:\n  ${written.join('\n  ')}`);
       return 0;
     }
     case 'reference': {

@@ -4,18 +4,28 @@ import { startIngest } from './ingest/index.ts';
 import { startResolve } from './resolve/index.ts';
 import { startRate } from './rate/index.ts';
 import { startDrawdown } from './drawdown/index.ts';
+import { startCatalog } from './catalog/index.ts';
+import { startBillRun } from './billrun/index.ts';
 
 export const pipelineServices = { ingest: startIngest, resolve: startResolve, rate: startRate, drawdown: startDrawdown } as const;
 export type PipelineServiceName = keyof typeof pipelineServices;
+
+/** Every service, for the all-in-one process (`rateline run`): the mediation pipeline, the catalogue and billing. */
+export const allServices = {
+  ...pipelineServices,
+  catalog: (config: RuntimeConfig, deps: ServiceDeps) => startCatalog(config, deps),
+  billrun: (config: RuntimeConfig, deps: ServiceDeps) => startBillRun(config, deps),
+} as const;
+export type ServiceName = keyof typeof allServices;
 
 /**
  * The mediation pipeline's four services in one process (the embedded default and the tests):
  * the same `start` functions as each service's own main, each with its own consumer group,
  * producer and ops endpoint. Stops in reverse order.
  */
-export async function startPipeline(config: RuntimeConfig, deps: ServiceDeps, names: PipelineServiceName[] = ['ingest', 'resolve', 'rate', 'drawdown']): Promise<RunningService & { services: RunningService[] }> {
+export async function startPipeline(config: RuntimeConfig, deps: ServiceDeps, names: ServiceName[] = ['ingest', 'resolve', 'rate', 'drawdown']): Promise<RunningService & { services: RunningService[] }> {
   // Started side by side: each spends most of its start reading the ref.* topics.
-  const started = await Promise.allSettled(names.map((name) => pipelineServices[name](config, { ...deps, logger: deps.logger.child({ service: name }) })));
+  const started = await Promise.allSettled(names.map((name) => allServices[name](config, { ...deps, logger: deps.logger.child({ service: name }) })));
   const services = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
