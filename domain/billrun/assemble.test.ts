@@ -23,7 +23,7 @@ const lookup = (id: string, v: number) => plans.get(`${id}:${v}`);
 const anchor = Date.UTC(2026, 2, 1, 5);
 const subscription: Subscription = {
   subscriptionId: 'sub-1', brand: 'lca-ca', accountId: 'acct-1', planId: 'basic', planVersion: 1, addOnGrants: [], anchor,
-  status: 'active', trialEndsAt: null, cancelledAt: null, commitment: null, planChanges: [],
+  status: 'active', trialEndsAt: null, cancelledAt: null, commitment: null, planChanges: [], billingPausedAt: null,
 };
 const customer: Customer = {
   accountId: 'acct-1', brand: 'lca-ca', externalId: null, name: 'Maple', email: 'ap@maple.example', postalAddress: null, country: 'CA',
@@ -77,6 +77,17 @@ describe('assembleInvoiceInput', () => {
     if (!assembled.ok) throw new Error(assembled.problem.message);
     expect(assembled.input.plan.planId).toBe('plus');
     expect(assembled.input.planChanges.map((c) => [c.from.planId, c.to.planId, c.at.getTime()])).toEqual([['basic', 'plus', changeAt]]);
+  });
+
+  it('bills no fee for a period that starts while billing is paused (a suspension), but still the usage', () => {
+    const paused: Subscription = { ...subscription, status: 'suspended', billingPausedAt: Date.UTC(2026, 2, 20) };
+    const billing = aprilBilling(paused);
+    const assembled = assembleInvoiceInput({ billing, brand, subscription: paused, plans: lookup, customer, issuedAt: billing.dueAt, charges: [charge('e1', 120, '1.00'), charge('e2', 90, '0.75')], carried: [] });
+    if (!assembled.ok) throw new Error(assembled.problem.message);
+    const invoice = buildInvoice({ ...assembled.input, taxEngine: new BuiltinTaxEngine() });
+    // Usage 1.75 only; HST 13%: 0.2275 -> 0.23; total 1.98.
+    expect(invoice.lines.map((l) => [l.kind, l.amount.toFixed(2)])).toEqual([['usage', '1.75']]);
+    expect(invoice.total.toFixed(2)).toBe('1.98');
   });
 
   it('holds a billing whose customer or plan is not known, saying which', () => {

@@ -102,6 +102,7 @@ export function assembleInvoiceInput(a: InvoiceAssembly): { ok: true; input: Inv
       trialEndsAt: s.trialEndsAt === null ? null : new Date(s.trialEndsAt),
       cancelledAt: s.cancelledAt === null ? null : new Date(s.cancelledAt),
       commitment: s.commitment === null ? null : { months: s.commitment.months, startsAt: new Date(s.commitment.startsAt), endsAt: new Date(s.commitment.endsAt) },
+      billingPausedAt: s.billingPausedAt === null ? null : new Date(s.billingPausedAt),
     },
     plan: billingPlan(plan),
     period: billing.period,

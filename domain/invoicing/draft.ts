@@ -158,10 +158,12 @@ export function draftInvoice(input: InvoiceInput): InvoiceDraft {
   const trialEnd = subscription.trialEndsAt;
   const cancelledAt = subscription.cancelledAt;
 
-  // 1. The coming period's fee, in advance: not if cancelled by its start, not while in trial at its start.
+  // 1. The coming period's fee, in advance: not if cancelled by its start, not while in trial
+  //    at its start, not while billing is paused at its start (a suspension).
   const cancelledBefore = cancelledAt !== null && cancelledAt.getTime() <= period.start.getTime();
   const inTrialAtStart = trialEnd !== null && trialEnd.getTime() > period.start.getTime();
-  if (!cancelledBefore && !inTrialAtStart) {
+  const pausedAtStart = subscription.billingPausedAt != null && subscription.billingPausedAt.getTime() <= period.start.getTime();
+  if (!cancelledBefore && !inTrialAtStart && !pausedAtStart) {
     const fee = scale6(dec(plan.monthlyFee));
     lines.push({
       lineId: 'fee',

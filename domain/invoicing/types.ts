@@ -54,6 +54,11 @@ export interface BillingSubscription {
   /** The instant the cancellation takes effect; null while not cancelled. */
   readonly cancelledAt: Date | null;
   readonly commitment: Commitment | null;
+  /**
+   * Since when fees are paused (a suspension whose brand policy pauses billing): a period
+   * starting at or after it has no fee; usage is still billed. Absent or null: billed normally.
+   */
+  readonly billingPausedAt?: Date | null;
 }
 
 /** A plan change at `at`: the fee moves from `from` to `to` for the rest of the period. */

@@ -215,6 +215,8 @@ export interface Subscription {
   readonly commitment: SubscriptionCommitment | null;
   /** Oldest first; the last change's plan is planId/planVersion. */
   readonly planChanges: readonly SubscriptionPlanChange[];
+  /** Epoch ms since when fees are paused (a suspension that pauses billing); null when billed normally. */
+  readonly billingPausedAt: number | null;
 }
 
 /** Epoch ms; [startsAt, endsAt). */
@@ -338,7 +340,8 @@ export interface PlanEntry extends Omit<Plan, 'monthlyFee' | 'trialDays' | 'pric
 }
 
 export interface SubscriptionEntry
-  extends Omit<Subscription, 'addOnGrants' | 'anchor' | 'trialEndsAt' | 'cancelledAt' | 'commitment' | 'planChanges'> {
+  extends Omit<Subscription, 'addOnGrants' | 'anchor' | 'trialEndsAt' | 'cancelledAt' | 'commitment' | 'planChanges' | 'billingPausedAt'> {
+  readonly billingPausedAt?: string | null;
   readonly addOnGrants?: readonly IncludedGrant[];
   readonly commitment?: { readonly months: number; readonly startsAt: string; readonly endsAt: string } | null;
   readonly planChanges?: readonly (Omit<SubscriptionPlanChange, 'at'> & { readonly at: string })[];

@@ -473,6 +473,7 @@ function readSubscription(r: Reader, input: unknown, path: string): Subscription
       return { months: r.integer(c, 'months', cp, 1, 120), startsAt, endsAt };
     }),
     planChanges: readPlanChanges(r, f, p),
+    billingPausedAt: r.optionalInstant(f, 'billingPausedAt', p),
   };
 }
 

@@ -485,10 +485,21 @@ export class Catalog {
       const policy = lifecyclePolicy(brand.lifecycle);
       const at = b.effectiveAt ? millisOf(b.effectiveAt) : this.clock.now();
       const s = row.data;
-      const outcome = applyTransition(policy, { status: s.status as Status, trialEndsAt: s.trialEndsAt === null ? null : millisOf(s.trialEndsAt), cancelledAt: s.cancelledAt === null ? null : millisOf(s.cancelledAt) }, b.action, at);
+      const outcome = applyTransition(
+        policy,
+        { status: s.status as Status, trialEndsAt: s.trialEndsAt === null ? null : millisOf(s.trialEndsAt), cancelledAt: s.cancelledAt === null ? null : millisOf(s.cancelledAt), billingPausedAt: s.billingPausedAt ? millisOf(s.billingPausedAt) : null },
+        b.action,
+        at,
+      );
       if (!outcome.ok) throw conflict(outcome.code, outcome.message, [{ path: 'action', message: outcome.message }]);
       const next = outcome.next;
-      const data: SubscriptionData = { ...s, status: next.status, trialEndsAt: next.trialEndsAt === null ? null : isoOf(next.trialEndsAt), cancelledAt: next.cancelledAt === null ? null : isoOf(next.cancelledAt) };
+      const data: SubscriptionData = {
+        ...s,
+        status: next.status,
+        trialEndsAt: next.trialEndsAt === null ? null : isoOf(next.trialEndsAt),
+        cancelledAt: next.cancelledAt === null ? null : isoOf(next.cancelledAt),
+        billingPausedAt: next.billingPausedAt == null ? null : isoOf(next.billingPausedAt),
+      };
       const revision = row.revision + 1;
       assertValid(recordProblems('subscription', subscriptionRecord(data)));
       await trx(t('subscriptions')).where({ subscription_id: id }).update({ status: data.status, data: JSON.stringify(data), revision, updated_at: trx.fn.now() });

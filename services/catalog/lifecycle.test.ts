@@ -34,6 +34,16 @@ describe('the default lifecycle', () => {
     expect(applyTransition(DEFAULT_LIFECYCLE, state('active'), 'suspend', at)).toMatchObject({ ok: true, policy: { numbers: 'keep', billing: 'pause', event: 'suspended' } });
   });
 
+  it('pauses fees from the suspension and lifts the pause on reactivation, unless the brand keeps billing', () => {
+    const suspended = applyTransition(DEFAULT_LIFECYCLE, state('active'), 'suspend', at);
+    expect(suspended).toMatchObject({ ok: true, next: { status: 'suspended', billingPausedAt: at } });
+    const later = at + 86_400_000;
+    const back = applyTransition(DEFAULT_LIFECYCLE, { ...state('suspended'), billingPausedAt: at }, 'reactivate', later);
+    expect(back).toMatchObject({ ok: true, next: { status: 'active', billingPausedAt: null } });
+    const keepsBilling = lifecyclePolicy({ suspend: { billing: 'continue' } });
+    expect(applyTransition(keepsBilling, state('active'), 'suspend', at)).toMatchObject({ ok: true, next: { billingPausedAt: null } });
+  });
+
   it('ends a trial early when it is activated, not when it is cancelled', () => {
     const trialEnd = Date.parse('2026-05-20T12:00:00Z');
     expect(applyTransition(DEFAULT_LIFECYCLE, state('trial', trialEnd), 'activate', at)).toMatchObject({ ok: true, next: { status: 'active', trialEndsAt: at } });

@@ -65,6 +65,8 @@ export interface LifecycleState {
   readonly status: Status;
   readonly trialEndsAt: number | null;
   readonly cancelledAt: number | null;
+  /** Since when fees are paused; absent or null when billed normally. */
+  readonly billingPausedAt?: number | null;
 }
 
 export type TransitionOutcome =
@@ -83,5 +85,10 @@ export function applyTransition(policy: LifecyclePolicy, state: LifecycleState, 
   else if (state.status === 'cancelled') cancelledAt = null;
   // Converting a trial early ends it now: no free days after the customer started paying.
   if (state.status === 'trial' && t.to === 'active' && (trialEndsAt === null || trialEndsAt > at)) trialEndsAt = at;
-  return { ok: true, next: { status: t.to, trialEndsAt, cancelledAt }, policy: t };
+  // What the brand says the action does to billing: pause withholds fees from here on (the
+  // bill run bills no fee for a period starting while paused), resume lifts it.
+  let billingPausedAt = state.billingPausedAt ?? null;
+  if (t.billing === 'pause') billingPausedAt ??= at;
+  else if (t.billing === 'resume' || t.billing === 'stop') billingPausedAt = null;
+  return { ok: true, next: { status: t.to, trialEndsAt, cancelledAt, billingPausedAt }, policy: t };
 }

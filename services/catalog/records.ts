@@ -71,6 +71,8 @@ export interface SubscriptionData {
   cancelledAt: string | null;
   commitment: { months: number; startsAt: string; endsAt: string } | null;
   planChanges: { at: string; fromPlanId: string; fromPlanVersion: number; toPlanId: string; toPlanVersion: number }[];
+  /** Set by a suspension whose brand policy pauses billing, cleared on reactivation (absent in rows written before it existed). */
+  billingPausedAt?: string | null;
 }
 
 export interface RatingRuleData {
@@ -144,6 +146,7 @@ export function subscriptionRecord(d: SubscriptionData): Subscription {
     cancelledAt: optionalMillis(d.cancelledAt),
     commitment: d.commitment && { months: d.commitment.months, startsAt: millisOf(d.commitment.startsAt), endsAt: millisOf(d.commitment.endsAt) },
     planChanges: d.planChanges.map((c) => ({ ...c, at: millisOf(c.at) })),
+    billingPausedAt: optionalMillis(d.billingPausedAt ?? null),
   };
 }
 
