@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decimal } from 'decimal.js';
 import type { Brand, Customer, NumberHistory, Plan, Subscription } from '../domain/reference/index.ts';
-import { runBatchConsumer, type RunningConsumer } from '../runtime/kafka.ts';
-import { AvroSerde } from '../runtime/serde.ts';
+import { BatchProducer, runBatchConsumer, standardHeaders, type RunningConsumer } from '../runtime/kafka.ts';
+import { AvroSerde, loadSchema } from '../runtime/serde.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/time.ts';
 import { applyTopics } from '../topics/apply.ts';
-import { allTopics, topics } from '../topics/catalog.ts';
+import { allTopics, topics, valueSubject } from '../topics/catalog.ts';
 import { startCatalog, type RunningCatalog } from '../services/catalog/index.ts';
 import { Catalog } from '../services/catalog/catalog.ts';
 import { createDb } from '../runtime/db.ts';
@@ -339,5 +339,45 @@ describe('the catalogue service', () => {
     const event = await eventually('activated on account.lifecycle', () => (seen.get(topics.accountLifecycle.name)?.get(accountId) as Json[] | undefined)?.find((e) => e.subscriptionId === id && e.action === 'activated'));
     expect(event).toMatchObject({ reason: 'trial_ended', effectiveAt: Date.parse('2026-01-15T12:00:00Z') });
     expect(await catalog.catalog.activateEndedTrials()).not.toContain(id);
+  });
+  it("applies the ageing service's dunning steps to the account's subscriptions, once each, pausing and resuming billing", async () => {
+    const brandC = `cat-c-${suffix}`;
+    const { lifecycle: _default, ...body } = brandBody();
+    expect((await call('PUT', `/brands/${brandC}`, adminKey, body)).status).toBe(201);
+    expect((await call('PUT', `/plans/c-plan-${suffix}`, adminKey, { ...planBody(brandC), trialDays: 0 })).status).toBe(201);
+    const account = `acct-c-${suffix}`;
+    expect((await call('PUT', `/customers/${account}`, adminKey, { ...customerBody(brandC), externalId: null })).status).toBe(201);
+    const sub = `sub-c-${suffix}`;
+    expect((await call('PUT', `/subscriptions/${sub}`, adminKey, { accountId: account, planId: `c-plan-${suffix}`, anchor: '2026-03-01T12:00:00Z', status: 'active' })).status).toBe(201);
+    const revision = (await call('GET', `/subscriptions/${sub}`, adminKey)).body.revision as number;
+
+    // What the ageing service publishes: no subscription id (the account's subscriptions), delivered twice.
+    const producer = await BatchProducer.connect(kafka);
+    const encode = serde.encoder<Json>(await serde.register(valueSubject(topics.accountLifecycle.name), loadSchema('account.lifecycle')));
+    const step = (action: string, day: number) => ({
+      eventId: `ageing:${account}:inv-1:${action}`, brand: brandC, accountId: account, subscriptionId: null, action,
+      reason: 'invoice_overdue', invoiceId: 'inv-1', effectiveAt: Date.parse(`2026-04-${day}T12:00:00Z`),
+    });
+    const send = (e: Json) => producer.send({ [topics.accountLifecycle.name]: [{ key: account, value: encode(e), headers: standardHeaders({ eventId: e.eventId as string, brand: brandC }) }] });
+    await send(step('suspended', 11));
+    await send(step('suspended', 11));
+    const suspended = await eventually('suspended by dunning', async () => {
+      const s = (await call('GET', `/subscriptions/${sub}`, adminKey)).body;
+      return s.status === 'suspended' ? s : undefined;
+    });
+    expect(suspended).toMatchObject({ billingPausedAt: '2026-04-11T12:00:00.000Z', revision: revision + 1 });
+    await send(step('reactivated', 12));
+    const back = await eventually('reactivated on payment', async () => {
+      const s = (await call('GET', `/subscriptions/${sub}`, adminKey)).body;
+      return s.status === 'active' ? s : undefined;
+    });
+    // The duplicate changed nothing: one revision for the suspension, one for the reactivation.
+    expect(back).toMatchObject({ billingPausedAt: null, revision: revision + 2 });
+    await producer.stop();
+    const record = await eventually('the pause lifted on ref.subscriptions', () => {
+      const r = latest<Subscription>(topics.refSubscriptions.name, sub);
+      return r?.status === 'active' && r.billingPausedAt === null ? r : undefined;
+    });
+    expect(record.status).toBe('active');
   });
 });

@@ -10,6 +10,8 @@ export interface CatalogConfig {
   outboxPollMs: number;
   /** How often ended trials are activated (0: never, e.g. when another job does it). */
   trialSweepMs: number;
+  /** Apply the ageing service's dunning steps from account.lifecycle (default true; CATALOG_APPLY_DUNNING=false turns it off). */
+  applyDunning?: boolean;
 }
 
 export function loadCatalogConfig(env: NodeJS.ProcessEnv = process.env): CatalogConfig {

@@ -10,6 +10,7 @@ import { openApiDocument } from './openapi.ts';
 import { startOutboxPublisher, type OutboxPublisher } from './outbox.ts';
 import { migrations, SCHEMA } from './schema.ts';
 import { startApiServer } from './server.ts';
+import { startDunningListener } from './dunning.ts';
 
 export interface RunningCatalog extends RunningService {
   metrics: ServiceMetrics;
@@ -50,6 +51,8 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
     checks: { producer: () => ({ ok: producer.isConnected }), outbox: () => ({ ok: outbox.isHealthy() }) },
   });
 
+  const dunning = options.applyDunning ?? process.env.CATALOG_APPLY_DUNNING !== 'false' ? await startDunningListener({ kafka: deps.kafka, serde: deps.serde, db, catalog, logger }) : undefined;
+
   let sweeping: Promise<unknown> | undefined;
   const sweep =
     options.trialSweepMs > 0
@@ -73,6 +76,7 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
       (stopped ??= (async () => {
         clearInterval(sweep);
         await sweeping;
+        await dunning?.stop();
         await server.close();
         await outbox.stop();
         await outbox.drain().catch((error: unknown) => logger.warn('outbox left unsent; it is sent on the next start', { error }));

@@ -127,4 +127,16 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.raw(`create index outbox_unsent on ${t('outbox')} (id) where sent_at is null`);
     },
   },
+  '002_dunning_applied': {
+    up: async (db) => {
+      // Dunning steps of the ageing service applied to subscriptions (or skipped, with why): once each.
+      await db.schema.withSchema(SCHEMA).createTable('dunning_applied', (tb) => {
+        tb.text('event_id').notNullable();
+        tb.text('subscription_id').notNullable();
+        tb.text('outcome').notNullable();
+        tb.timestamp('applied_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
+        tb.primary(['event_id', 'subscription_id']);
+      });
+    },
+  },
 };
