@@ -187,7 +187,7 @@ export async function applyEventInTransaction(trx: Knex.Transaction, event: Paym
         applied: invoice !== undefined,
         received_at: new Date(ctx.now),
       })
-      .onConflict('event_id')
+      .onConflict(['invoice_id', 'event_id'])
       .ignore()
       .returning('event_id');
     if (inserted.length === 0) return { changed: false, ignored: 'duplicate_event' };
@@ -196,7 +196,7 @@ export async function applyEventInTransaction(trx: Knex.Transaction, event: Paym
 
   const before = stateFromJson(invoice.state);
   const result = applyPaymentEvent(before, event);
-  await trx(T('payment_events')).where({ event_id: event.eventId }).update({ applied: true, changed: result.changed, ignored: result.ignored ?? null });
+  await trx(T('payment_events')).where({ invoice_id: event.invoiceId, event_id: event.eventId }).update({ applied: true, changed: result.changed, ignored: result.ignored ?? null });
   if (!result.changed) return { changed: false, ...(result.ignored ? { ignored: result.ignored } : {}), state: before };
 
   const state = result.state;

@@ -49,7 +49,7 @@ export async function recordManualPayment(deps: CollectorDeps, manual: ManualGat
   problems.push(...amountProblems(input.amount, invoice.currency));
   const amount = money(input.amount, invoice.currency);
   const canonicalMeta = JSON.stringify(Object.keys(input.meta).sort().map((k) => [k, input.meta[k]]));
-  const key = `rl.man.${createHash('sha256').update(`${input.invoiceId}|${input.methodType}|${canonicalMeta}`).digest('hex').slice(0, 40)}`;
+  const key = `rl.man.${createHash('sha256').update(`${input.invoiceId}|${input.methodType}|${canonicalMeta}`).digest('base64url').slice(0, 32)}`;
   const paymentId = `pay-${input.invoiceId}-m${key.slice(-8)}`;
 
   const earlier: { amount: string; payment_id: string } | undefined = await deps.db(T('manual_payments')).where({ idempotency_key: key }).first();
@@ -132,7 +132,7 @@ export async function requestRefund(deps: CollectorDeps, gatewayFor: RefundGatew
       .map(([reference, c]) => ({ reference, left: counted.filter((r) => r.charge_reference === reference).reduce((m, r) => subtractMoney(m, money(r.amount, r.currency)), c.amount) }))
       .find((c) => compareMoney(c.left, amount) >= 0);
     if (!charge) return invalid([`no single charge on ${invoice.invoice_id} has ${amount.amount.toFixed()} ${amount.currency} left to refund: split the refund`]);
-    const payment: { gateway: string } | undefined = await trx(T('payments')).where({ reference: charge.reference }).first('gateway');
+    const payment: { gateway: string } | undefined = await trx(T('payments')).where({ invoice_id: invoice.invoice_id, reference: charge.reference }).first('gateway');
     const n = refunds.reduce((max, r) => Math.max(max, r.n), 0) + 1;
     const row: RefundRow = {
       refund_id: `refund-${invoice.invoice_id}-${n}`,

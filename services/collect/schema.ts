@@ -53,11 +53,12 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.timestamp('answered_at', { useTz: true });
         t.primary(['invoice_id', 'attempt']);
       });
-      // Every payment fact seen (charge answers, webhooks, manual records, refunds): the event id is
-      // the key, so a duplicate delivery is recognised before the state machine even looks at it.
+      // Every payment fact seen (charge answers, webhooks, manual records, refunds): the invoice and
+      // the event id are the key (a gateway event is about one invoice), so a duplicate delivery is
+      // recognised before the state machine even looks at it.
       await db.schema.withSchema(SCHEMA).createTable('payment_events', (t) => {
-        t.text('event_id').primary();
         t.text('invoice_id').notNullable();
+        t.text('event_id').notNullable();
         t.text('source').notNullable();
         t.text('type').notNullable();
         t.text('charge_reference').notNullable();
@@ -71,6 +72,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.boolean('changed').notNullable().defaultTo(false);
         t.text('ignored');
         t.timestamp('received_at', { useTz: true }).notNullable();
+        t.primary(['invoice_id', 'event_id']);
         t.index(['invoice_id', 'applied']);
       });
       // One row per successful payment: what a receipt is rendered from.
@@ -81,13 +83,13 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.text('account_id').notNullable();
         t.integer('attempt').notNullable();
         t.text('gateway').notNullable();
-        t.text('reference').notNullable().unique();
+        t.text('reference').notNullable();
         t.decimal('amount', 24, 6).notNullable();
         t.text('currency').notNullable();
         t.timestamp('paid_at', { useTz: true }).notNullable();
         t.text('method_label').notNullable();
         t.decimal('balance_after', 24, 6).notNullable();
-        t.index(['invoice_id']);
+        t.index(['invoice_id', 'reference']);
       });
       await db.schema.withSchema(SCHEMA).createTable('refunds', (t) => {
         t.text('refund_id').primary();
