@@ -42,6 +42,8 @@ export interface InvoiceRow {
   state: unknown;
   payment_status: string;
   collection: string;
+  next_attempt_on: string | null;
+  stop_reason: string | null;
 }
 
 export interface AttemptRow {
@@ -386,7 +388,7 @@ export async function collectInvoice(deps: CollectorDeps, invoiceId: string): Pr
   }
 
   const columns = collectionColumns(decision);
-  if (columns.collection !== invoice.collection || decision.action === 'wait') {
+  if (columns.collection !== invoice.collection || columns.next_attempt_on !== invoice.next_attempt_on || columns.stop_reason !== invoice.stop_reason) {
     await db(T('invoices')).where({ invoice_id: invoiceId }).update({ ...columns, updated_at: new Date(now) });
   }
   if (decision.action === 'wait') return 'waiting';

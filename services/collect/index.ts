@@ -209,7 +209,15 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
       let after = '';
       // Paged by invoice id so that a run over many invoices holds no long query open.
       for (;;) {
-        const query = db(`${SCHEMA}.invoices`).whereNotIn('collection', ['paid', 'stopped']).where('invoice_id', '>', after).orderBy('invoice_id').limit(1000).pluck('invoice_id');
+        // A retry whose brand-local day is after tomorrow (UTC) cannot be due today in any zone.
+        const horizon = new Date(deps.clock.now() + 86_400_000).toISOString().slice(0, 10);
+        const query = db(`${SCHEMA}.invoices`)
+          .whereNotIn('collection', ['paid', 'stopped'])
+          .where((q) => void q.whereNull('next_attempt_on').orWhere('next_attempt_on', '<=', horizon))
+          .where('invoice_id', '>', after)
+          .orderBy('invoice_id')
+          .limit(1000)
+          .pluck('invoice_id');
         if (brand) void query.where({ brand });
         const ids: string[] = await query;
         if (ids.length === 0) break;
@@ -227,6 +235,31 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
   };
 
   // ---------------------------------------------------------------- consuming invoices
+  // New invoices are charged by a background worker, not inside the consumer's batch: a batch
+  // of thousands of invoices must not hold the consumer past its session timeout. The queue
+  // holds ids only; what is in it when the process dies is found again by the start-up pass.
+  const queue = new Set<string>();
+  let draining: Promise<void> | undefined;
+  let stopping = false;
+  const drain = async () => {
+    while (queue.size > 0 && !stopping) {
+      const ids = [...queue].slice(0, 500);
+      for (const id of ids) queue.delete(id);
+      await collectMany(ids);
+      flushSoon();
+    }
+  };
+  const enqueue = (ids: string[]) => {
+    for (const id of ids) queue.add(id);
+    if (draining || stopping) return;
+    draining = drain()
+      .catch((error: unknown) => logger.error('collecting new invoices failed (the next run takes them up)', { error }))
+      .finally(() => {
+        draining = undefined;
+        if (queue.size > 0 && !stopping) enqueue([]);
+      });
+  };
+
   const handleBatch = async (records: ConsumedRecord[]) => {
     await deps.serde.prepare(records.map((r) => r.value));
     const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value!));
@@ -238,8 +271,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     });
     // After the commit: the invoices and offsets are safe, so a crash from here on only leaves
     // work that the next run (and the start-up pass) picks up.
-    await collectMany(fresh);
-    flushSoon();
+    enqueue(fresh);
   };
 
   const stage = await startStage(config, deps, {
@@ -271,7 +303,9 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     runNow,
     flush,
     stop: async () => {
+      stopping = true;
       if (timer) clearInterval(timer);
+      await draining;
       await running?.catch(() => undefined);
       await stage.stop();
     },
