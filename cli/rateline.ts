@@ -31,7 +31,7 @@ const usage = `rateline <command>
                             send rejected records back to the stage that rejected them, once the
                             cause is fixed (e.g. --reason unresolved_number after a number is assigned)
   run [--services a,b|all]  run services in this process until Ctrl-C (default: ingest, resolve,
-                            rate, drawdown; all: also catalog and billrun)
+                            rate, drawdown; all: also catalog, billrun, collect, ageing)
   documents samples [dir]   write sample invoice and receipt documents (HTML, PDF, email) of two
                             brands (default docs/samples/)
   rerate (--brand b | --account a | --subscription s) --from ISO --to ISO [--replay-from ISO] [--dry-run]

@@ -6,6 +6,8 @@ import { startRate } from './rate/index.ts';
 import { startDrawdown } from './drawdown/index.ts';
 import { startCatalog } from './catalog/index.ts';
 import { startBillRun } from './billrun/index.ts';
+import { startCollect } from './collect/index.ts';
+import { startAgeing } from './ageing/index.ts';
 
 export const pipelineServices = { ingest: startIngest, resolve: startResolve, rate: startRate, drawdown: startDrawdown } as const;
 export type PipelineServiceName = keyof typeof pipelineServices;
@@ -15,6 +17,8 @@ export const allServices = {
   ...pipelineServices,
   catalog: (config: RuntimeConfig, deps: ServiceDeps) => startCatalog(config, deps),
   billrun: (config: RuntimeConfig, deps: ServiceDeps) => startBillRun(config, deps),
+  collect: (config: RuntimeConfig, deps: ServiceDeps) => startCollect(config, deps),
+  ageing: (config: RuntimeConfig, deps: ServiceDeps) => startAgeing(config, deps),
 } as const;
 export type ServiceName = keyof typeof allServices;
 
