@@ -99,3 +99,15 @@ export function loadRuntimeConfig(serviceName: string, env: NodeJS.ProcessEnv = 
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
+
+/**
+ * A whole-number setting (milliseconds, days, counts) of a service, from the environment: the
+ * fallback when unset, a ConfigError naming the variable when it is not a whole number ≥ 0.
+ */
+export function wholeNumberSetting(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError([`${name} must be a whole number ≥ 0, got "${raw}"`]);
+  return value;
+}

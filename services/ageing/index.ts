@@ -8,8 +8,8 @@ import { ReferenceTables } from '../../domain/reference/index.ts';
 import type { Brand } from '../../domain/reference/index.ts';
 import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
 import type { InvoiceEvent } from '../../contracts/invoice.ts';
-import type { RuntimeConfig } from '../../runtime/config.ts';
 import { ConfigError } from '../../runtime/errors.ts';
+import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
 import { loadSchema } from '../../runtime/serde.ts';
@@ -96,14 +96,6 @@ export function toLifecycleRecord(brand: string, subscriptionId: string | null, 
   };
 }
 
-function numberSetting(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError([`${name} must be a whole number ≥ 0, got "${raw}"`]);
-  return value;
-}
-
 /**
  * ageing: stores every brand's invoices and payments (idempotent on their ids, offsets in the
  * same transaction) and, on the injected clock, runs each brand's dunning steps per account
@@ -113,7 +105,7 @@ function numberSetting(env: Readonly<Record<string, string | undefined>>, name: 
 export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, options: AgeingOptions = {}): Promise<RunningAgeing> {
   const env = options.env ?? process.env;
   const logger = deps.logger.child({ stage: 'ageing' });
-  const intervalMs = options.intervalMs ?? numberSetting(env, 'AGEING_INTERVAL_MS', 3_600_000);
+  const intervalMs = options.intervalMs ?? wholeNumberSetting(env, 'AGEING_INTERVAL_MS', 3_600_000);
   const groupId = options.groupId ?? env['AGEING_GROUP_ID'] ?? GROUP_ID;
   let pattern = options.topicPattern ?? DEFAULT_TOPIC_PATTERN;
   if (!options.topicPattern && env['AGEING_TOPIC_PATTERN']) {

@@ -8,7 +8,7 @@ import { BuiltinTaxEngine } from '../../domain/tax/index.ts';
 import type { UsageCharged } from '../../domain/mediation/index.ts';
 import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
 import type { InvoiceEvent } from '../../contracts/invoice.ts';
-import type { RuntimeConfig } from '../../runtime/config.ts';
+import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import { standardHeaders, type ConsumedRecord } from '../../runtime/kafka.ts';
 import { loadSchema } from '../../runtime/serde.ts';
@@ -72,7 +72,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   const store = offsets.store(db);
   const tables = new ReferenceTables(options.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
   const settings: BillRunSettings = {
-    maxCatchUpDays: options.settings?.maxCatchUpDays ?? numberEnv('BILLRUN_MAX_CATCH_UP_DAYS', 7),
+    maxCatchUpDays: options.settings?.maxCatchUpDays ?? wholeNumberSetting(process.env, 'BILLRUN_MAX_CATCH_UP_DAYS', 7),
     since: options.settings?.since ?? (process.env.BILLRUN_SINCE ? new Date(process.env.BILLRUN_SINCE) : null),
   };
   const taxEngine = new BuiltinTaxEngine();
@@ -152,7 +152,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     // One run at a time in this process; other instances are kept out per brand by an advisory lock.
     const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
       const now = new Date(deps.clock.now());
-      await drainUsage(options.usageDrainMs ?? numberEnv('BILLRUN_USAGE_DRAIN_MS', 30_000));
+      await drainUsage(options.usageDrainMs ?? wholeNumberSetting(process.env, 'BILLRUN_USAGE_DRAIN_MS', 30_000));
       const report: BillRunReport = { at: now.toISOString(), brands: [], invoices: 0, held: 0, published: 0, failed: [] };
       const mine = options.brands ?? (process.env.BILLRUN_BRANDS ? process.env.BILLRUN_BRANDS.split(',').map((b) => b.trim()) : undefined);
       const selected = tables.brands().filter((b) => (mine === undefined || mine.includes(b.code)) && (only === undefined || b.code === only));
@@ -224,7 +224,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     close: () => db.destroy(),
   });
 
-  const intervalMs = options.intervalMs ?? numberEnv('BILLRUN_INTERVAL_MS', 60_000);
+  const intervalMs = options.intervalMs ?? wholeNumberSetting(process.env, 'BILLRUN_INTERVAL_MS', 60_000);
   const timer = intervalMs > 0 ? setInterval(() => void runNow().catch((error: unknown) => logger.error('scheduled bill run failed', { error })), intervalMs) : undefined;
   // Invoices committed before a crash and not yet published go out first.
   await publishPending(context);
@@ -295,14 +295,6 @@ async function renderStoredInvoice(
   if (format === 'html') return { type: 'text/html; charset=utf-8', body: renderer.renderInvoiceHtml(input) };
   if (format === 'pdf') return { type: 'application/pdf', body: await renderer.renderInvoicePdf(input) };
   return { type: 'application/json', body: JSON.stringify(renderer.renderInvoiceEmail(input)) };
-}
-
-function numberEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name} must be a whole number ≥ 0, got "${raw}"`);
-  return value;
 }
 
 async function insertCharges(trx: Knex.Transaction, charged: UsageCharged[]): Promise<void> {

@@ -10,8 +10,8 @@ import { brandingFromReference, builtinDocumentRenderers, customerBlockFromRefer
 import { defaultGatewayRegistry, envSuffix, ManualGateway } from '../../gateways/index.ts';
 import type { GatewayRegistry } from '../../gateways/index.ts';
 import type { PaymentGateway } from '../../gateways/types.ts';
-import type { RuntimeConfig } from '../../runtime/config.ts';
 import { ConfigError } from '../../runtime/errors.ts';
+import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
 import { loadSchema } from '../../runtime/serde.ts';
@@ -62,14 +62,6 @@ export interface RunningCollect extends RunningService {
   flush(): Promise<number>;
 }
 
-function numberSetting(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError([`${name} must be a whole number ≥ 0, got "${raw}"`]);
-  return value;
-}
-
 /**
  * collect: stores every brand's invoices (idempotent on the invoice id, offsets in the same
  * transaction) and charges each through its brand's gateway with an idempotency key saved
@@ -81,8 +73,8 @@ function numberSetting(env: Readonly<Record<string, string | undefined>>, name: 
 export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, options: CollectOptions = {}): Promise<RunningCollect> {
   const env = options.env ?? process.env;
   const logger = deps.logger.child({ stage: 'collect' });
-  const intervalMs = options.intervalMs ?? numberSetting(env, 'COLLECT_INTERVAL_MS', 300_000);
-  const concurrency = Math.max(1, options.concurrency ?? numberSetting(env, 'COLLECT_CONCURRENCY', 4));
+  const intervalMs = options.intervalMs ?? wholeNumberSetting(env, 'COLLECT_INTERVAL_MS', 300_000);
+  const concurrency = Math.max(1, options.concurrency ?? wholeNumberSetting(env, 'COLLECT_CONCURRENCY', 4));
   const groupId = options.groupId ?? env['COLLECT_GROUP_ID'] ?? GROUP_ID;
   let pattern = options.topicPattern ?? DEFAULT_INVOICE_PATTERN;
   if (!options.topicPattern && env['COLLECT_TOPIC_PATTERN']) {
