@@ -3,7 +3,7 @@ export { GatewayRegistry, envSuffix } from './registry.ts';
 export type { BrandGatewayConfig } from './registry.ts';
 export { validateMethodMeta } from './methods.ts';
 export type { MetaValidation } from './methods.ts';
-export { containsCardNumber, isCardFieldName } from './card-data.ts';
+export { containsCardNumber, isCardFieldName } from '../domain/card-data.ts';
 export { transportOutcome } from './transport.ts';
 export { StripeGateway, stripeGatewayFactory, validateStripeOptions } from './stripe/stripe-gateway.ts';
 export type { StripeOptions } from './stripe/stripe-gateway.ts';

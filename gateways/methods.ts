@@ -1,4 +1,4 @@
-import { containsCardNumber, isCardFieldName } from './card-data.ts';
+import { containsCardNumber, isCardFieldName } from '../domain/card-data.ts';
 import type { PaymentMethodType } from './types.ts';
 
 export type MetaValidation =

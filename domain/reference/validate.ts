@@ -10,6 +10,7 @@ import { MINOR_UNITS, MONEY_SCALE } from '../money/index.ts';
 import { validatePriceModel } from '../pricing/index.ts';
 import { validateRule, validateRuleSet } from '../rating/index.ts';
 import { parseInstant, planKey, referenceKey, toPriceModel, toRatingRule } from './convert.ts';
+import { containsCardNumber } from '../card-data.ts';
 import type {
   Brand,
   DecimalValue,
@@ -497,30 +498,6 @@ function readPlanChanges(r: Reader, f: Fields, p: string) {
     r.problem(`${p}planChanges[${changes.length - 1}]`, `the last change must be to the current plan ${String(f['planId'])} v${String(f['planVersion'])}`);
   }
   return changes;
-}
-
-/** A run of 13-19 digits (spaces and dashes allowed between) that passes the Luhn check. */
-export function containsCardNumber(text: string): boolean {
-  for (const run of text.match(/\d[\d -]{11,}\d/g) ?? []) {
-    const digits = run.replace(/[ -]/g, '');
-    for (let len = 13; len <= 19; len++) {
-      for (let start = 0; start + len <= digits.length; start++) {
-        // Card numbers never start with 0 (ISO/IEC 7812 major industry identifiers 1-9).
-        if (digits[start] !== '0' && luhnValid(digits.slice(start, start + len))) return true;
-      }
-    }
-  }
-  return false;
-}
-
-function luhnValid(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-    sum += d;
-  }
-  return sum % 10 === 0;
 }
 
 function readCustomer(r: Reader, input: unknown, path: string): Customer {

@@ -1,5 +1,5 @@
 import { DateTime } from 'luxon';
-import { containsCardNumber, isCardFieldName } from '../../gateways/card-data.ts';
+import { containsCardNumber, isCardFieldName } from '../../domain/card-data.ts';
 
 /** Inputs are validated once, at the edge; every problem is listed. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };

@@ -3,7 +3,7 @@ import { Decimal } from 'decimal.js';
 import type { Kafka } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { InvoiceEvent } from '../../contracts/invoice.ts';
-import { containsCardNumber } from '../../gateways/card-data.ts';
+import { containsCardNumber } from '../../domain/card-data.ts';
 import { parseReferenceFile, type ReferenceData } from '../../domain/reference/index.ts';
 import { BatchProducer, closeThrowawayConsumer, standardHeaders } from '../../runtime/kafka.ts';
 import { loadSchema, type AvroSerde } from '../../runtime/serde.ts';
