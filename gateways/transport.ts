@@ -23,3 +23,18 @@ export function transportOutcome(err: unknown): { status: 'network_error' | 'ind
   if (neverSent) return { status: 'network_error', code: neverSent.toLowerCase(), message };
   return { status: 'indeterminate', code: (found.find((c) => /^E[A-Z]+$/.test(c)) ?? found[0] ?? 'no_response').toLowerCase(), message };
 }
+
+/** Problems with the optional endpoint settings every HTTP gateway takes: a base URL (tests, proxies) and a timeout. */
+export function checkEndpointOptions(options: { readonly baseUrl?: string | undefined; readonly timeoutMs?: number | undefined }): string[] {
+  const problems: string[] = [];
+  if (options.baseUrl !== undefined) {
+    try {
+      const u = new URL(options.baseUrl);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`baseUrl ${options.baseUrl} must be http(s)`);
+    } catch {
+      problems.push(`baseUrl ${options.baseUrl} is not a URL`);
+    }
+  }
+  if (options.timeoutMs !== undefined && (!Number.isInteger(options.timeoutMs) || options.timeoutMs <= 0)) problems.push('timeoutMs must be a positive whole number');
+  return problems;
+}

@@ -14,7 +14,7 @@ import type { Money } from '../../domain/money/index.ts';
 import type { ChargeResult, PaymentEvent, RefundResult } from '../../domain/payments/index.ts';
 import { validateMethodMeta } from '../methods.ts';
 import { envSuffix } from '../registry.ts';
-import { transportOutcome } from '../transport.ts';
+import { transportOutcome, checkEndpointOptions } from '../transport.ts';
 import type {
   ChargeLookup,
   ChargeQuery,
@@ -417,15 +417,7 @@ export function validatePayPalOptions(options: Partial<PayPalOptions>): string[]
   if (!options.clientSecret) problems.push('clientSecret is required (the REST app\'s secret)');
   if (!options.webhookId) problems.push('webhookId is required (the id of the webhook registered for the app)');
   if (options.environment !== 'sandbox' && options.environment !== 'production') problems.push(`environment must be sandbox or production, got "${String(options.environment)}"`);
-  if (options.baseUrl !== undefined) {
-    try {
-      const u = new URL(options.baseUrl);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`baseUrl ${options.baseUrl} must be http(s)`);
-    } catch {
-      problems.push(`baseUrl ${options.baseUrl} is not a URL`);
-    }
-  }
-  if (options.timeoutMs !== undefined && (!Number.isInteger(options.timeoutMs) || options.timeoutMs <= 0)) problems.push('timeoutMs must be a positive whole number');
+  problems.push(...checkEndpointOptions(options));
   return problems;
 }
 

@@ -4,7 +4,7 @@ import type { Money } from '../../domain/money/index.ts';
 import type { ChargeResult, PaymentEvent, RefundResult } from '../../domain/payments/index.ts';
 import { validateMethodMeta } from '../methods.ts';
 import { envSuffix } from '../registry.ts';
-import { transportOutcome } from '../transport.ts';
+import { transportOutcome, checkEndpointOptions } from '../transport.ts';
 import type {
   ChargeLookup,
   ChargeQuery,
@@ -328,15 +328,7 @@ export function validateStripeOptions(options: Partial<StripeOptions>): string[]
   const problems: string[] = [];
   if (!options.secretKey || !/^(sk|rk)_(test|live)_/.test(options.secretKey)) problems.push('secretKey must be a Stripe secret or restricted key (sk_live_..., sk_test_..., rk_...)');
   if (!options.webhookSecret || !options.webhookSecret.startsWith('whsec_')) problems.push('webhookSecret must be the endpoint signing secret (whsec_...)');
-  if (options.baseUrl !== undefined) {
-    try {
-      const u = new URL(options.baseUrl);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`baseUrl ${options.baseUrl} must be http(s)`);
-    } catch {
-      problems.push(`baseUrl ${options.baseUrl} is not a URL`);
-    }
-  }
-  if (options.timeoutMs !== undefined && (!Number.isInteger(options.timeoutMs) || options.timeoutMs <= 0)) problems.push('timeoutMs must be a positive whole number');
+  problems.push(...checkEndpointOptions(options));
   return problems;
 }
 
