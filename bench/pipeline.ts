@@ -26,6 +26,8 @@ import { GROUP_ID as DRAWDOWN_GROUP } from '../services/drawdown/index.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, topics, valueSubject, type TopicSpec } from '../topics/catalog.ts';
 import { seededRandom } from '../domain/prng.ts';
+import type { ServiceMetrics } from '../runtime/metrics.ts';
+import { formatSummary, startProfile, summariseProfile, writeProfile, type ProfileSummary } from './profile.ts';
 
 const { ConfigResourceTypes } = kafkajs;
 
@@ -42,6 +44,10 @@ interface BenchOptions {
   skipBaseline: boolean;
   /** 0: leave the topics as they are. Else max.message.bytes set on the pipeline's topics for the run (restored after). */
   maxMessageBytes: number;
+  /** Stages to time alone, each draining a pre-filled input (instead of the pipeline modes). */
+  stages: StageName[];
+  /** Write a CPU profile of each timed stage window to this path prefix (and print a summary). */
+  cpuProf: string | undefined;
 }
 
 function readOptions(argv: string[]): BenchOptions {
@@ -73,7 +79,16 @@ function readOptions(argv: string[]): BenchOptions {
     timeoutSeconds: int('timeout', 'BENCH_TIMEOUT_S', 600, 10),
     maxMessageBytes: int('max-message-bytes', 'BENCH_MAX_MESSAGE_BYTES', 0, 0),
     skipBaseline: (args.get('skip-baseline') ?? process.env.BENCH_SKIP_BASELINE ?? 'false') === 'true',
+    stages: [],
+    cpuProf: args.get('cpu-prof') ?? process.env.BENCH_CPU_PROF,
   };
+  const stageArg = args.get('stage') ?? process.env.BENCH_STAGE;
+  if (stageArg !== undefined) {
+    const names = stageArg === 'all' ? STAGES.map((x) => x.name) : stageArg.split(',').map((x) => x.trim());
+    const unknown = names.filter((x) => !STAGES.some((st) => st.name === x));
+    if (unknown.length > 0 || names.length === 0) problems.push(`--stage / BENCH_STAGE=${stageArg} must be all or a comma-separated list of ${STAGES.map((x) => x.name).join(', ')}`);
+    else options.stages = STAGES.map((x) => x.name).filter((x) => names.includes(x));
+  }
   if (problems.length > 0) throw new Error(`bench options:\n  - ${problems.join('\n  - ')}`);
   return options;
 }
@@ -233,6 +248,8 @@ interface Baseline {
   produce: number;
   consume: number;
   oneStage: number;
+  /** CPU of this process per record in the one-stage run (join and stop included). */
+  oneStageCpuMicros: number;
 }
 
 async function rawBaseline(kafka: Kafka, admin: Admin, n: number, recordBytes: number, accounts: number): Promise<Baseline> {
@@ -282,11 +299,14 @@ async function rawBaseline(kafka: Kafka, admin: Admin, n: number, recordBytes: n
     const consume = await consumeOnce(`bench-consume-${id}`, async () => undefined);
     say(`  baseline consume: ${fmt(consume)} records/s`);
     t0 = Date.now();
+    const cpu0 = process.cpuUsage();
     const oneStage = await consumeOnce(`bench-stage-${id}`, async (records) => {
       await producer.send({ [b]: records.map((r) => ({ key: r.key?.toString('utf8') ?? null, value: r.value })) });
     });
-    say(`  baseline one stage (consume → produce → commit): ${fmt(oneStage)} records/s`);
-    return { recordBytes, produce, consume, oneStage };
+    const used = process.cpuUsage(cpu0);
+    const oneStageCpuMicros = (used.user + used.system) / n;
+    say(`  baseline one stage (consume → produce → commit): ${fmt(oneStage)} records/s, ${fmt(oneStageCpuMicros, 1)} µs CPU a record`);
+    return { recordBytes, produce, consume, oneStage, oneStageCpuMicros };
   } finally {
     await producer.stop();
     await admin.deleteTopics({ topics: [a, b] }).catch(() => undefined);
@@ -448,6 +468,7 @@ const STAGES = [
   { name: 'rate', group: RATE_GROUP, input: topics.usageResolved.name },
   { name: 'drawdown', group: DRAWDOWN_GROUP, input: topics.usageRated.name },
 ] as const;
+type StageName = (typeof STAGES)[number]['name'];
 
 interface Sample {
   at: number;
@@ -663,6 +684,178 @@ async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchO
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4b. Stages alone: each timed stage drains an input pre-filled with this run's records, with no
+// other stage running, so that its ratio to the raw one-stage pipe (measured the same way: a
+// pre-filled topic, consume → produce → commit) is known without the other stages' CPU.
+
+interface StageAloneReport {
+  name: StageName;
+  records: number;
+  startMs: number;
+  ms: number;
+  perSecond: number;
+  /** Records per second of the stage's own batch time (decode, domain, produce, database). */
+  perBusySecond: number;
+  /** This process's CPU time over the window per record (the stage plus idle bench polling). */
+  cpuMicrosPerRecord: number;
+  cpu: ReturnType<typeof cpuSince>;
+  profile: ProfileSummary | undefined;
+  timedOut: boolean;
+}
+
+async function metricTotal(service: RunningService | undefined, name: 'recordsIn' | 'busy'): Promise<number> {
+  const metrics = (service as (RunningService & { metrics?: ServiceMetrics }) | undefined)?.metrics;
+  if (!metrics) return NaN;
+  if (name === 'recordsIn') return (await metrics.recordsIn.get()).values.reduce((a, v) => a + v.value, 0);
+  return (await metrics.batchSeconds.get()).values.filter((v) => v.metricName?.endsWith('_sum')).reduce((a, v) => a + v.value, 0);
+}
+
+/** Waits until these stages' groups have nothing left on their inputs (committed at most 1 s late). */
+async function drainGroups(env: Env, names: readonly StageName[]): Promise<number> {
+  let backlog = 0;
+  await waitFor(
+    `${names.join(', ')} to drain`,
+    async () => {
+      const lags = await Promise.all(STAGES.filter((s) => names.includes(s.name)).map((s) => groupLag(env.admin, s.group, s.input)));
+      backlog = Math.max(backlog, ...lags);
+      return lags.every((l) => l === 0);
+    },
+    250,
+  );
+  return backlog;
+}
+
+async function runStagesAlone(env: Env, options: BenchOptions, holder: { pipeline?: RunningService & { services: RunningService[] } }): Promise<StageAloneReport[]> {
+  const deps = { kafka: env.kafka, serde: env.serde, logger, clock: systemClock };
+  const start = async (names: StageName[]) => {
+    holder.pipeline = await startPipeline(env.config, deps, names);
+    return holder.pipeline;
+  };
+  const stop = async () => {
+    const p = holder.pipeline;
+    holder.pipeline = undefined;
+    await p?.stop();
+  };
+  // Nothing of earlier runs may wait on the inputs: it would be timed with this run's records.
+  const left = await Promise.all(STAGES.map((s) => groupLag(env.admin, s.group, s.input)));
+  if (left.some((l) => l > 0)) {
+    say(`  draining records left on the pipeline's topics first (${left.map((l) => fmt(l)).join(', ')})`);
+    await start(STAGES.map((s) => s.name));
+    await drainGroups(env, STAGES.map((s) => s.name));
+    await stop();
+  }
+  const run = makeCdrs(options.n, env.numbers, env.encode, 31);
+  const produced = await produceCdrs(env.producer, run);
+  say(`  produced ${fmt(options.n)} CDRs to cdr.raw in ${fmt(produced.ms / 1000, 1)} s`);
+
+  const last = Math.max(...options.stages.map((n) => STAGES.findIndex((s) => s.name === n)));
+  const reports: StageAloneReport[] = [];
+  let untimed: StageName[] = [];
+  for (const stage of STAGES.slice(0, last + 1)) {
+    if (!options.stages.includes(stage.name)) {
+      untimed.push(stage.name);
+      continue;
+    }
+    if (untimed.length > 0) {
+      // Fill this stage's input with the stages before it, running together, untimed.
+      const t = Date.now();
+      await start(untimed);
+      await drainGroups(env, untimed);
+      await stop();
+      say(`  pre-filled ${stage.input} with ${untimed.join(' + ')} in ${fmt((Date.now() - t) / 1000, 1)} s`);
+      untimed = [];
+    }
+    const waiting = await groupLag(env.admin, stage.group, stage.input);
+    const t0 = Date.now();
+    const pipeline = await start([stage.name]);
+    const joinedAt = Date.now();
+    const service = pipeline.services[0];
+    const cpu0 = cpuSnapshot();
+    const profiling = options.cpuProf ? await startProfile() : undefined;
+    const in0 = await metricTotal(service, 'recordsIn');
+    let first = Infinity;
+    let done = 0;
+    let lastAt = joinedAt;
+    let timedOut = false;
+    let lagCheckedAt = joinedAt;
+    let sharedWith = false;
+    try {
+      await waitFor(
+        `${stage.name} to drain ${fmt(waiting)} records`,
+        async () => {
+          const count = (await metricTotal(service, 'recordsIn')) - in0;
+          const now = Date.now();
+          if (count > 0) first = Math.min(first, now);
+          if (count > done) lastAt = now;
+          done = count;
+          if (done >= waiting) return true;
+          // Another process in the group (a test running the services) takes partitions: stop
+          // once the group has nothing left rather than wait for records it will never see.
+          if (now - lastAt > 2_000 && now - lagCheckedAt > 1_000) {
+            lagCheckedAt = now;
+            if ((await groupLag(env.admin, stage.group, stage.input)) === 0) return (sharedWith = true);
+          }
+          return false;
+        },
+        5,
+      );
+    } catch (err) {
+      if (!(err instanceof BenchTimeout)) throw err;
+      timedOut = true;
+    }
+    const profile = await profiling?.stop();
+    const cpu = cpuSince(cpu0);
+    const busy = await metricTotal(service, 'busy');
+    await stop();
+    const ms = lastAt - Math.min(first, joinedAt);
+    let summary: ProfileSummary | undefined;
+    if (profile) {
+      const file = `${options.cpuProf}${options.cpuProf!.endsWith('/') ? '' : '-'}${stage.name}.cpuprofile`;
+      writeProfile(file, profile);
+      summary = summariseProfile(profile, 20);
+      say(`  ${stage.name}: CPU profile written to ${file}`);
+    }
+    if (sharedWith) say(`  WARNING: ${stage.name} saw ${fmt(done)} of ${fmt(waiting)} records: another member of ${stage.group} took the rest; its figure is not comparable`);
+    const cpuMicrosPerRecord = (cpu.processCores * ms * 1000) / done;
+    reports.push({ name: stage.name, records: done, startMs: joinedAt - t0, ms, perSecond: rate(done, ms), perBusySecond: busy > 0 ? done / busy : NaN, cpuMicrosPerRecord, cpu, profile: summary, timedOut });
+    say(`  ${stage.name} alone: ${fmt(done)} records in ${fmt(ms / 1000, 2)} s = ${fmt(rate(done, ms))}/s, ${fmt(cpuMicrosPerRecord, 1)} µs CPU a record (start ${fmt((joinedAt - t0) / 1000, 1)} s; load ${cpu.load})`);
+    if (timedOut) {
+      say(`  TIME LIMIT (${options.timeoutSeconds} s) reached`);
+      break;
+    }
+  }
+  return reports;
+}
+
+function printStagesAlone(options: BenchOptions, baseline: Baseline | undefined, reports: StageAloneReport[]): void {
+  const rows: [string, string, string][] = [];
+  const row = (what: string, value: string, note = '') => rows.push([what, value, note]);
+  say('');
+  say(`rateline stages alone: N=${fmt(options.n)} CDRs, ${options.brands} brands, ${fmt(options.accounts)} accounts; each stage drains its pre-filled input with no other stage running; ${os.cpus().length} cores`);
+  if (baseline) row('baseline one stage (consume → produce → commit)', `${fmt(baseline.oneStage)}/s`, `${baseline.recordBytes}-byte records, 6 partitions, same run; ${fmt(baseline.oneStageCpuMicros, 1)} µs CPU/record`);
+  for (const r of reports) {
+    const ratio = baseline ? `${fmt(r.perSecond / baseline.oneStage, 2)} × one stage; ` : '';
+    row(`stage ${r.name} alone${r.timedOut ? ' (TIMED OUT)' : ''}`, `${fmt(r.perSecond)}/s`, `${ratio}${fmt(r.records)} in ${fmt(r.ms / 1000, 2)} s; ${fmt(r.cpuMicrosPerRecord, 1)} µs CPU/record; ${fmt(r.perBusySecond)}/s of its own batch time; process ${fmt(r.cpu.processCores, 2)} cores, broker ${fmt(r.cpu.brokerCores, 2)}; load ${r.cpu.load}`);
+  }
+  if (baseline && reports.length > 1) {
+    // Stages in series share the cores: the chain's ceiling is the harmonic sum of the stages.
+    const chain = 1 / reports.reduce((a, r) => a + 1 / r.perSecond, 0);
+    row(`stages in series, one after another (1 / Σ 1/rate)`, `${fmt(chain)}/s`, `${fmt(chain / (baseline.oneStage / reports.length), 2)} × (one stage / ${reports.length} hops = ${fmt(baseline.oneStage / reports.length)}/s)`);
+  }
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  say('');
+  for (const [a, b, c] of rows) say(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
+  for (const r of reports) {
+    if (!r.profile) continue;
+    say('');
+    say(`${r.name}:`);
+    formatSummary(r.profile, say);
+  }
+  say('');
+}
+
+// ---------------------------------------------------------------------------------------------
 // 5. The table.
 
 function printReport(options: BenchOptions, baseline: Baseline | undefined, reports: RunReport[]): void {
@@ -771,6 +964,17 @@ async function main(): Promise<number> {
 
     const env: Env = { config, kafka, admin, serde, producer, encode, numbers };
     const reports: RunReport[] = [];
+    if (options.stages.length > 0) {
+      say(`stages alone: ${options.stages.join(', ')}`);
+      let alone: StageAloneReport[] = [];
+      try {
+        alone = await runStagesAlone(env, options, holder);
+      } finally {
+        await stopPipeline();
+      }
+      printStagesAlone(options, baseline, alone);
+      return alone.every((r) => !r.timedOut) ? 0 : 1;
+    }
     const modes: ('steady' | 'backlog')[] = options.mode === 'both' ? ['steady', 'backlog'] : options.mode === 'baseline' ? [] : [options.mode];
     for (const mode of modes) {
       say(`pipeline run, ${mode}:`);

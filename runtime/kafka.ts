@@ -1,7 +1,7 @@
-import kafkajs, { type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Producer, type LogEntry } from 'kafkajs';
+import kafkajs, { type Consumer, type EachBatchPayload, type ICustomPartitioner, type IHeaders, type Kafka, type Producer, type LogEntry } from 'kafkajs';
 
 // kafkajs is CommonJS: take its values from the default export so every Node version resolves them.
-const { Kafka: KafkaClient, logLevel, CompressionTypes } = kafkajs;
+const { Kafka: KafkaClient, logLevel, CompressionTypes, Partitioners } = kafkajs;
 import type { KafkaConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { RatelineError, TransientError } from './errors.ts';
@@ -60,6 +60,32 @@ function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
 }
 
 /**
+ * kafkajs's default partitioner (murmur2 of the key, as Java's client) remembering each key's
+ * partition per topic and partition count: the default hashes a fresh Buffer of the key and
+ * filters the partition list for every message, about a microsecond each, and a stage's keys
+ * (accounts, sources) repeat. Every key lands where the default puts it.
+ */
+export const cachedDefaultPartitioner: ICustomPartitioner = () => {
+  const partition = Partitioners.DefaultPartitioner();
+  const byTopic = new Map<string, { partitions: number; keys: Map<string, number> }>();
+  return (args) => {
+    const { topic, partitionMetadata, message } = args;
+    if (typeof message.key !== 'string' || (message.partition !== undefined && message.partition !== null)) return partition(args);
+    let known = byTopic.get(topic);
+    if (known === undefined || known.partitions !== partitionMetadata.length || known.keys.size >= 200_000) {
+      known = { partitions: partitionMetadata.length, keys: new Map() };
+      byTopic.set(topic, known);
+    }
+    let p = known.keys.get(message.key);
+    if (p === undefined) {
+      p = partition(args);
+      known.keys.set(message.key, p);
+    }
+    return p;
+  };
+};
+
+/**
  * An idempotent producer (acks=all, no duplicates on retry) that sends batches and waits for the
  * broker's acknowledgement: nothing is fire-and-forget.
  */
@@ -72,6 +98,7 @@ export class BatchProducer {
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 5,
+      createPartitioner: cachedDefaultPartitioner,
       ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
     });
     await producer.connect();
@@ -234,15 +261,24 @@ export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): 
     partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
     eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload) => {
       if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-      const records: ConsumedRecord[] = batch.messages.map((m) => ({
-        topic: batch.topic,
-        partition: batch.partition,
-        offset: m.offset,
-        key: m.key,
-        value: m.value,
-        headers: decodeHeaders(m.headers),
-        timestamp: Number(m.timestamp),
-      }));
+      const records: ConsumedRecord[] = batch.messages.map((m) => {
+        // Headers are decoded when first read: most stages never read them.
+        let headers: Record<string, string> | undefined;
+        return {
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+          get headers() {
+            return (headers ??= decodeHeaders(m.headers));
+          },
+          set headers(value) {
+            headers = value;
+          },
+          timestamp: Number(m.timestamp),
+        };
+      });
       await options.handle(records, { isStopping: () => stopping });
       const last = batch.messages[batch.messages.length - 1]!;
       const next = (BigInt(last.offset) + 1n).toString();

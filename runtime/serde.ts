@@ -57,12 +57,25 @@ export class AvroSerde {
   encoder<T>(schemaId: number): (value: T) => Buffer {
     const type = this.writers.get(schemaId);
     if (!type) throw new Error(`schema id ${schemaId} was not registered or prepared by this serde`);
-    const header = Buffer.alloc(5);
-    header.writeUInt8(MAGIC_BYTE, 0);
-    header.writeInt32BE(schemaId, 1);
+    // Encoded into a scratch buffer after the 5-byte header, then copied once into a buffer of the
+    // exact size (from Node's pool when small): one allocation per message, not three.
+    let scratch = Buffer.allocUnsafe(16 * 1024);
+    const writeHeader = () => {
+      scratch.writeUInt8(MAGIC_BYTE, 0);
+      scratch.writeInt32BE(schemaId, 1);
+    };
+    writeHeader();
     return (value: T) => {
-      const body = type.toBuffer(value);
-      return Buffer.concat([header, body], 5 + body.length);
+      let end = type.encode(value, scratch, 5);
+      if (end < 0) {
+        // avsc returns minus the bytes missing.
+        scratch = Buffer.allocUnsafe(Math.max(2 * scratch.length, scratch.length - end + 1024));
+        writeHeader();
+        end = type.encode(value, scratch, 5);
+      }
+      const out = Buffer.allocUnsafe(end);
+      scratch.copy(out, 0, 0, end);
+      return out;
     };
   }
 

@@ -515,3 +515,25 @@ describe('the records fit their Avro schemas', () => {
     expect(money(charged.amount)).toBe('2.04');
   });
 });
+
+describe('period keys of calls that straddle an anniversary', () => {
+  it('are those of each call alone, in any order (the last few periods of a subscription are remembered)', () => {
+    const tables = sampleTables();
+    const subscription = sampleData().subscriptions[0]!;
+    const anchor = new Date(subscription.anchor);
+    // Instants around several anniversaries, visited back and forth.
+    const instants: number[] = [];
+    for (let month = 1; month <= 6; month++) {
+      const anniversary = Date.UTC(anchor.getUTCFullYear(), anchor.getUTCMonth() + month, Math.min(anchor.getUTCDate(), 28));
+      for (const offsetHours of [-30, -1, 0, 1, 30]) instants.push(anniversary + offsetHours * 3_600_000);
+    }
+    const order = [...instants, ...[...instants].reverse(), ...instants.filter((_, i) => i % 3 === 0)];
+    const usage = (startTime: number) => ({ subscriptionId: subscription.subscriptionId, brand: subscription.brand, startTime });
+    for (const startTime of order) {
+      const fresh = periodKeyFor(usage(startTime), sampleTables());
+      const remembered = periodKeyFor(usage(startTime), tables);
+      expect(remembered).toEqual(fresh);
+      if (remembered.ok) expect(remembered.value.periodStart <= startTime && startTime < remembered.value.periodEnd).toBe(true);
+    }
+  });
+});
