@@ -25,6 +25,8 @@ export async function runBillingDemo(config: RuntimeConfig, brands: string[], ru
     brands,
     // The sample's anniversaries from 1 March on; 45 days of catch-up reach them from 2 April.
     settings: { since: new Date('2026-03-01T00:00:00Z'), maxCatchUpDays: 45 },
+    // A first start reads all of usage.charged; the demo's usage must be stored before it bills.
+    usageDrainMs: 600_000,
   });
   try {
     const report = await billRun.runNow();

@@ -76,7 +76,7 @@ async function publishUsage(charged: UsageCharged[], rerated: Record<string, unk
 
 async function billRunAt(iso: string): Promise<RunningBillRun> {
   clock.set(Date.parse(iso));
-  const service = await startBillRun(config, { kafka, serde, logger: silentLogger, clock }, { intervalMs: 0, brands: [brand], settings: { since: new Date('2026-02-01T00:00:00Z') } });
+  const service = await startBillRun(config, { kafka, serde, logger: silentLogger, clock }, { intervalMs: 0, brands: [brand], settings: { since: new Date('2026-02-01T00:00:00Z') }, usageDrainMs: 600_000 });
   started.push(service);
   return service;
 }

@@ -95,7 +95,7 @@ describe('from the catalogue API to an invoice', () => {
     await api('POST', `/numbers/${encodeURIComponent(number)}/assign`, { subscriptionId: `${brand}-sub`, effectiveFrom: '2026-03-01T15:00:00Z' });
 
     pipeline = await startPipeline(config, { kafka, serde, logger: silentLogger, clock: systemClock });
-    billRun = await startBillRun(config, { kafka, serde, logger: silentLogger, clock }, { intervalMs: 0, brands: [brand], settings: { since: new Date('2026-03-15T00:00:00Z') } });
+    billRun = await startBillRun(config, { kafka, serde, logger: silentLogger, clock }, { intervalMs: 0, brands: [brand], settings: { since: new Date('2026-03-15T00:00:00Z') }, usageDrainMs: 600_000 });
 
     // 9 minutes 10 s -> 10 minutes (per minute, up), all included; 4 minutes 5 s -> 5 minutes:
     // the 10 included minutes are gone, so 5 minutes of overage at 1.50 = 7.50.

@@ -41,6 +41,8 @@ export interface BillRunReport {
   held: number;
   published: number;
   failed: { brand: string; error: string }[];
+  /** How long the run waited for usage already in Kafka to be stored, and whether it all was. */
+  usageWait: { ms: number; drained: boolean };
 }
 
 export interface RunningBillRun extends RunningService {
@@ -152,8 +154,9 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     // One run at a time in this process; other instances are kept out per brand by an advisory lock.
     const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
       const now = new Date(deps.clock.now());
-      await drainUsage(options.usageDrainMs ?? wholeNumberSetting(process.env, 'BILLRUN_USAGE_DRAIN_MS', 30_000));
-      const report: BillRunReport = { at: now.toISOString(), brands: [], invoices: 0, held: 0, published: 0, failed: [] };
+      const waitStarted = Date.now();
+      const drained = await drainUsage(options.usageDrainMs ?? wholeNumberSetting(process.env, 'BILLRUN_USAGE_DRAIN_MS', 30_000));
+      const report: BillRunReport = { at: now.toISOString(), brands: [], invoices: 0, held: 0, published: 0, failed: [], usageWait: { ms: Date.now() - waitStarted, drained } };
       const mine = options.brands ?? (process.env.BILLRUN_BRANDS ? process.env.BILLRUN_BRANDS.split(',').map((b) => b.trim()) : undefined);
       const selected = tables.brands().filter((b) => (mine === undefined || mine.includes(b.code)) && (only === undefined || b.code === only));
       for (const brand of selected.sort((a, b) => (a.code < b.code ? -1 : 1))) {
@@ -184,7 +187,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   };
 
   /** Waits until the usage already in Kafka when the run starts is stored, so the period's usage is on its invoice. */
-  const drainUsage = async (limitMs: number) => {
+  const drainUsage = async (limitMs: number): Promise<boolean> => {
     const admin = deps.kafka.admin();
     await admin.connect();
     try {
@@ -196,10 +199,10 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
       for (;;) {
         const stored = await store.load(GROUP_ID);
         const behind = targets.filter((x) => BigInt(stored.get(x.key) ?? '0') < x.high);
-        if (behind.length === 0) return;
+        if (behind.length === 0) return true;
         if (Date.now() >= deadline) {
           logger.warn('billing before usage is drained: late usage will be carried to the next invoice', { behind: behind.map((b) => b.key) });
-          return;
+          return false;
         }
         await sleep(200);
       }
