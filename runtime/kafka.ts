@@ -186,9 +186,8 @@ export interface BatchContext {
 export interface ConsumerOptions {
   groupId: string;
   /**
-   * Topic names, or patterns (e.g. every brand's invoices: /^brand\..+\.invoices$/). kafkajs
-   * matches a pattern against the topics that exist when the consumer subscribes: a topic
-   * created later is consumed after the next restart.
+   * Topic names, or patterns (e.g. every brand's invoices: /^brand\..+\.invoices$/). Topics
+   * matching a pattern that are created later are picked up within `topicRefreshMs`.
    */
   topics: (string | RegExp)[];
   fromBeginning?: boolean;
@@ -208,10 +207,15 @@ export interface ConsumerOptions {
    * their state): on every assignment, seek each partition to the offset stored there.
    */
   storedOffsets?(): Promise<Map<string, string>>;
+  /**
+   * With patterns among `topics`: how often to look for topics created since (a new brand's
+   * invoices); the consumer then rejoins with them. Default 30 s.
+   */
+  topicRefreshMs?: number;
 }
 
 export interface RunningConsumer {
-  consumer: Consumer;
+  readonly consumer: Consumer | undefined;
   isRunning(): boolean;
   stop(): Promise<void>;
 }
@@ -222,6 +226,58 @@ export interface RunningConsumer {
  * guarantees that an offset is never committed for a record that was not processed.
  */
 export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): Promise<RunningConsumer> {
+  const patterns = options.topics.filter((t): t is RegExp => t instanceof RegExp);
+  if (patterns.length === 0) return consumeTopics(kafka, options, options.topics as string[]);
+  return consumePatterns(kafka, options, patterns);
+}
+
+/**
+ * Topic patterns, kept current: kafkajs matches a pattern once, when it subscribes, so the
+ * topics are listed here, subscribed by name, and listed again every `topicRefreshMs`; when a
+ * matching topic appears the consumer stops (committing what it processed) and rejoins with it.
+ */
+async function consumePatterns(kafka: Kafka, options: ConsumerOptions, patterns: RegExp[]): Promise<RunningConsumer> {
+  const names = options.topics.filter((t): t is string => typeof t === 'string');
+  const admin = kafka.admin();
+  await admin.connect();
+  const matching = async (): Promise<string[]> => {
+    const all = await admin.listTopics();
+    return [...new Set([...names, ...all.filter((t) => !t.startsWith('__') && patterns.some((p) => p.test(t)))])].sort();
+  };
+  let subscribed = await matching();
+  let current = subscribed.length > 0 ? await consumeTopics(kafka, options, subscribed) : undefined;
+  let stopped = false;
+  let refreshing: Promise<void> | undefined;
+  const refresh = async () => {
+    const now = await matching();
+    if (stopped || now.join('\n') === subscribed.join('\n')) return;
+    await current?.stop();
+    if (stopped) return;
+    subscribed = now;
+    current = await consumeTopics(kafka, options, subscribed);
+  };
+  const timer = setInterval(() => {
+    refreshing ??= refresh()
+      .catch(() => undefined) // the broker may be away for a moment: the next tick tries again
+      .finally(() => (refreshing = undefined));
+  }, options.topicRefreshMs ?? 30_000);
+  return {
+    get consumer() {
+      return current?.consumer;
+    },
+    // Waiting for a first matching topic is running too: nothing to consume yet.
+    isRunning: () => !stopped && (current?.isRunning() ?? true),
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await refreshing;
+      await current?.stop();
+      await admin.disconnect();
+    },
+  };
+}
+
+async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames: string[]): Promise<RunningConsumer & { consumer: Consumer }> {
   const consumer = kafka.consumer({
     groupId: options.groupId,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
@@ -249,7 +305,7 @@ export async function runBatchConsumer(kafka: Kafka, options: ConsumerOptions): 
     });
   });
   await consumer.connect();
-  await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
+  await consumer.subscribe({ topics: topicNames, fromBeginning: options.fromBeginning ?? true });
   await consumer.run({
     // Offsets are resolved only after a batch is processed; kafkajs commits resolved offsets at
     // most once a second (and on stop), saving a round trip per batch. A crash can redeliver up to

@@ -77,4 +77,36 @@ describe('the consumer loop against the real broker', () => {
       await server.close();
     }
   });
+  it('consumes topics that match a pattern, including one created after it started', async () => {
+    const kafka = testKafka();
+    const run = uniqueSuffix();
+    const first = testTopic('pattern', { name: `test.pattern-${run}.a` });
+    const later = testTopic('pattern', { name: `test.pattern-${run}.b` });
+    const unrelated = testTopic('pattern', { name: `test.other-${run}.a` });
+    await applyTopics(kafka, undefined, [first, unrelated]);
+    const seen: string[] = [];
+    const consumer = await runBatchConsumer(kafka, {
+      groupId: `pattern-${run}`,
+      topics: [new RegExp(`^test\\.pattern-${run}\\.`)],
+      topicRefreshMs: 500,
+      handle: async (records) => {
+        for (const r of records) seen.push(`${r.topic}:${r.value!.toString()}`);
+      },
+    });
+    const producer = await BatchProducer.connect(kafka);
+    try {
+      await producer.send({ [first.name]: [{ key: 'k', value: Buffer.from('one') }], [unrelated.name]: [{ key: 'k', value: Buffer.from('not mine') }] });
+      await eventually('the first topic consumed', () => (seen.includes(`${first.name}:one`) ? true : undefined), 60_000);
+      // A new brand's topic, created while the consumer runs.
+      await applyTopics(kafka, undefined, [later]);
+      await producer.send({ [later.name]: [{ key: 'k', value: Buffer.from('two') }] });
+      await eventually('the later topic consumed', () => (seen.includes(`${later.name}:two`) ? true : undefined), 60_000);
+      expect(seen.filter((s) => s.startsWith(unrelated.name))).toEqual([]);
+      // Rejoining did not deliver the first topic's record again.
+      expect(seen.filter((s) => s === `${first.name}:one`)).toHaveLength(1);
+    } finally {
+      await producer.stop();
+      await consumer.stop();
+    }
+  });
 });
