@@ -84,7 +84,7 @@ function readOptions(argv: string[]): BenchOptions {
   };
   const stageArg = args.get('stage') ?? process.env.BENCH_STAGE;
   if (stageArg !== undefined) {
-    const names = stageArg === 'all' ? STAGES.map((x) => x.name) : stageArg.split(',').map((x) => x.trim());
+    const names: string[] = stageArg === 'all' ? STAGES.map((x) => x.name) : stageArg.split(',').map((x) => x.trim());
     const unknown = names.filter((x) => !STAGES.some((st) => st.name === x));
     if (unknown.length > 0 || names.length === 0) problems.push(`--stage / BENCH_STAGE=${stageArg} must be all or a comma-separated list of ${STAGES.map((x) => x.name).join(', ')}`);
     else options.stages = STAGES.map((x) => x.name).filter((x) => names.includes(x));
@@ -603,7 +603,7 @@ async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchO
   let pipelineStartMs = 0;
   const startIt = async () => {
     const t0 = Date.now();
-    holder.pipeline = await startPipeline(env.config, deps);
+    holder.pipeline = await startPipeline(env.config, deps, STAGES.map((st) => st.name));
     pipelineStartMs = Date.now() - t0;
   };
   if (mode === 'steady') {
@@ -878,14 +878,15 @@ function printReport(options: BenchOptions, baseline: Baseline | undefined, repo
       const ratio = baseline ? ` = ${fmt(s.perSecond / baseline.oneStage, 2)} × one stage` : '';
       row(`  stage ${s.name}`, `${fmt(s.perSecond)}/s`, `${fmt(s.records)} in${ratio}; ${fmt(s.perBusySecond)}/s of its own batch time; lag max ${fmt(s.maxLag)}, mean ${fmt(s.meanLag)}`);
     }
-    const ratio = baseline ? `${fmt(r.endToEnd / (baseline.oneStage / 4), 2)} × (one stage / 4 hops = ${fmt(baseline.oneStage / 4)}/s)` : '';
+    const hops = STAGES.length;
+    const ratio = baseline ? `${fmt(r.endToEnd / (baseline.oneStage / hops), 2)} × (one stage / ${hops} hops = ${fmt(baseline.oneStage / hops)}/s)` : '';
     row(r.mode === 'steady' ? '  end-to-end (first produce → last charged/rejected)' : '  end-to-end (pipeline start → last charged/rejected)', `${fmt(r.endToEnd)}/s`, `${fmt(r.windowMs / 1000, 1)} s; ${ratio}`);
     row('  latency produce → usage.charged at a reader, p50 / p99', `${fmt(r.latencyP50 / 1000, 2)} s / ${fmt(r.latencyP99 / 1000, 2)} s`);
     const total = r.charged + r.rejected;
     row('  counts: charged + rejected = produced', `${fmt(r.charged)} + ${fmt(r.rejected)} = ${fmt(total)}`, total === r.n ? `OK (= ${fmt(r.n)})` : `MISMATCH: produced ${fmt(r.n)}`);
     row('  rejected by stage:reason', [...r.rejectedBy].map(([k, v]) => `${k} ${v}`).join(', '), `planted ${fmt(r.expectedRejected)}`);
     const slowest = [...r.stages].sort((a, b) => b.meanLag - a.meanLag)[0];
-    row('  CPU: this process (4 services + producer + reader)', `${fmt(r.cpu.processCores, 2)} cores`, `broker ${fmt(r.cpu.brokerCores, 2)} cores; machine ${fmt(r.cpu.machineBusyPct)}% busy; load ${r.cpu.load}`);
+    row(`  CPU: this process (${STAGES.map((st) => st.name).join(', ')} + producer + reader)`, `${fmt(r.cpu.processCores, 2)} cores`, `broker ${fmt(r.cpu.brokerCores, 2)} cores; machine ${fmt(r.cpu.machineBusyPct)}% busy; load ${r.cpu.load}`);
     if (slowest) row('  most lag (mean consumer lag)', slowest.name, `${fmt(slowest.meanLag)} records behind on average`);
   }
   const w0 = Math.max(...rows.map((r) => r[0].length));
