@@ -846,6 +846,16 @@ function printStagesAlone(options: BenchOptions, baseline: Baseline | undefined,
   const w1 = Math.max(...rows.map((r) => r[1].length));
   say('');
   for (const [a, b, c] of rows) say(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
+  if (baseline && reports.length > 0) {
+    // CPU a record is steadier than records per second on a shared machine: say what it shows.
+    say('');
+    say(`what limits it: CPU a record. The raw pipe spends ${fmt(baseline.oneStageCpuMicros, 1)} µs of this process's CPU a record (opaque bytes, no headers);`);
+    for (const r of reports) {
+      const owners = r.profile ? `; profile: ${r.profile.byOwner.filter((o) => o.owner !== 'idle').slice(0, 4).map((o) => `${o.owner} ${fmt(o.pct)}%`).join(', ')}${r.profile.byOwner.find((o) => o.owner === 'idle') ? `, idle ${fmt(r.profile.byOwner.find((o) => o.owner === 'idle')!.pct)}%` : ''}` : '';
+      say(`  ${r.name}: ${fmt(r.cpuMicrosPerRecord, 1)} µs = ${fmt(r.cpuMicrosPerRecord / baseline.oneStageCpuMicros, 1)} × the raw pipe's${owners}`);
+    }
+    say('  (see bench/README.md for where that CPU goes; --cpu-prof <prefix> profiles each stage)');
+  }
   for (const r of reports) {
     if (!r.profile) continue;
     say('');

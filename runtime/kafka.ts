@@ -67,20 +67,24 @@ function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
  */
 export const cachedDefaultPartitioner: ICustomPartitioner = () => {
   const partition = Partitioners.DefaultPartitioner();
-  const byTopic = new Map<string, { partitions: number; keys: Map<string, number> }>();
+  const byTopic = new Map<string, { partitions: number; keys: Map<string, number>; lookups: number; hits: number; bypass: boolean }>();
   return (args) => {
     const { topic, partitionMetadata, message } = args;
     if (typeof message.key !== 'string' || (message.partition !== undefined && message.partition !== null)) return partition(args);
     let known = byTopic.get(topic);
-    if (known === undefined || known.partitions !== partitionMetadata.length || known.keys.size >= 200_000) {
-      known = { partitions: partitionMetadata.length, keys: new Map() };
+    if (known === undefined || known.partitions !== partitionMetadata.length || known.keys.size >= 100_000) {
+      known = { partitions: partitionMetadata.length, keys: new Map(), lookups: 0, hits: 0, bypass: known?.bypass ?? false };
       byTopic.set(topic, known);
     }
+    // Keys that never repeat (cdr.accepted's source/cdrId) would only fill the map: after 10,000
+    // lookups with fewer than half hits, the topic goes straight to the default.
+    if (known.bypass) return partition(args);
     let p = known.keys.get(message.key);
+    if (++known.lookups === 10_000 && known.hits < 5_000) known.bypass = true;
     if (p === undefined) {
       p = partition(args);
       known.keys.set(message.key, p);
-    }
+    } else known.hits++;
     return p;
   };
 };

@@ -27,3 +27,15 @@ describe('cachedDefaultPartitioner', () => {
     expect(seen.size).toBeGreaterThan(1);
   });
 });
+
+describe('cachedDefaultPartitioner with keys that never repeat', () => {
+  it('still agrees with the default after it stops caching them', () => {
+    const cached = cachedDefaultPartitioner();
+    const reference = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: 6 }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
+    for (let i = 0; i < 25_000; i++) {
+      const message = { key: `src/cdr-${i}`, value: null };
+      expect(cached({ topic: 'cdr.accepted', partitionMetadata, message })).toBe(reference({ topic: 'cdr.accepted', partitionMetadata, message }));
+    }
+  });
+});
