@@ -150,7 +150,7 @@ export function chargedJson(u: UsageCharged, line: number | undefined): Record<s
     draws: u.draws,
     currency: u.currency,
     amount: dec(u.amount),
-    tiers: u.tiers.map((t) => ({ tier: t.tier, units: dec(t.units), unitPrice: dec(t.unitPrice), amount: dec(t.amount) })),
+    tiers: u.tiers.map((t) => ({ tier: t.tier, units: dec(t.units), unitPrice: dec(t.unitPrice), amount: dec(t.amount), seconds: t.seconds, flatFee: dec(t.flatFee) })),
     chargedAt: iso(u.chargedAt),
   };
 }

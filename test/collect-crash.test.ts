@@ -9,7 +9,7 @@ import { BatchProducer } from '../runtime/kafka.ts';
 import { AvroSerde } from '../runtime/serde.ts';
 import type { PaymentRecord } from '../services/collect/records.ts';
 import { applyTopics } from '../topics/apply.ts';
-import { brandTopics } from '../topics/catalog.ts';
+import { allTopics, brandTopics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { collectReference, invoiceEvent, publishInvoices, readAll, scanForCardNumbers, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
 import { startFakeGateway, type FakeGateway, type Outcome } from './support/fake-gateway/index.ts';
@@ -60,7 +60,7 @@ beforeAll(async () => {
     const outcome: Outcome | undefined = fate === 'fail' ? 'fail' : fate === 'soft' ? 'soft_decline' : fate === 'timeout' ? { kind: 'charge_then_timeout', delayMs: 1000 } : undefined;
     if (outcome) fake.script({ invoiceId: invoice.invoiceId }, outcome);
   }
-  await applyTopics(kafka, serde, BRANDS.flatMap((b) => Object.values(brandTopics(b.code))));
+  await applyTopics(kafka, serde, allTopics(BRANDS.map((b) => b.code)));
   const producer = await BatchProducer.connect(kafka);
   await publishReference(collectReference(BRANDS, accounts), producer, serde);
   await producer.stop();

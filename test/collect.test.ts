@@ -11,7 +11,7 @@ import { startAgeing, type LifecycleRecord, type RunningAgeing } from '../servic
 import { startCollect, type RunningCollect } from '../services/collect/index.ts';
 import type { PaymentRecord } from '../services/collect/records.ts';
 import { applyTopics } from '../topics/apply.ts';
-import { brandTopics, topics } from '../topics/catalog.ts';
+import { allTopics, brandTopics, topics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { collectReference, invoiceEvent, publishInvoices, readAll, scanForCardNumbers, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
 import { startFakeGateway, type FakeGateway } from './support/fake-gateway/index.ts';
@@ -126,8 +126,9 @@ beforeAll(async () => {
     fake.script({ invoiceId: invoiceId(b, 'hook') }, 'soft_decline', 'succeed');
     fake.script({ invoiceId: invoiceId(b, 'timeout') }, { kind: 'charge_then_timeout', delayMs: 1500 });
   }
-  // Both brands' topics exist before the services subscribe to their patterns.
-  await applyTopics(kafka, serde, [topics.accountLifecycle, ...Object.values(brandTopics(US.code)), ...Object.values(brandTopics(UK.code))]);
+  // Every topic (ref.* included: on a fresh broker this suite may run first) and both brands'
+  // topics exist before the services subscribe to their patterns.
+  await applyTopics(kafka, serde, allTopics([US.code, UK.code]));
   const producer = await BatchProducer.connect(kafka);
   await publishReference(collectReference([US, UK], accounts), producer, serde);
   await producer.stop();
