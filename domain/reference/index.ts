@@ -53,7 +53,6 @@ export {
 } from './convert.ts';
 export type { RecordForm } from './validate.ts';
 export { E164, checkReferenceData, isTimeZone, readRecord, validateRecord } from './validate.ts';
-export { containsCardNumber } from '../card-data.ts';
 export { parseReferenceFile } from './parse.ts';
 export { loadReferenceFile } from './load.ts';
 export type { ApplyOutcome } from './tables.ts';
