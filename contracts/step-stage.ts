@@ -36,7 +36,7 @@ export async function startStepStage<In extends { eventId: string; source: strin
     const produced: OutgoingMessage[] = [];
     const rejected: OutgoingMessage[] = [];
     for (const record of records) {
-      const input = deps.serde.decode<In>(record.value!);
+      const input = deps.serde.decode<In>(record.value, definition.input.schema ?? undefined);
       const result = definition.step(input, tables);
       if (result.ok) {
         produced.push({ key: result.key, value: encodeOut(result.value), headers: standardHeaders({ eventId: input.eventId, ...(result.brand ? { brand: result.brand } : {}) }) });

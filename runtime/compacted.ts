@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { AvroSerde } from './serde.ts';
-import { closeThrowawayConsumer } from './kafka.ts';
+import { InvalidInputError } from './errors.ts';
+import { closeThrowawayConsumer, decodeHeaders } from './kafka.ts';
+import { sleep } from './time.ts';
 import type { Logger } from './log.ts';
+import { sendToDeadLetter, type DeadLetterSink } from './consumer-loop.ts';
+import { schemaOfTopic } from '../topics/catalog.ts';
 
 export interface CompactedRecord {
   topic: string;
@@ -24,7 +28,14 @@ export interface CompactedReader {
  * and every instance of a stream service needs all of it. `ready` resolves when the high
  * watermarks seen at start are reached, so a service never processes usage with half its tables.
  */
-export async function readCompactedTopics(kafka: Kafka, serde: AvroSerde, topics: string[], apply: (records: CompactedRecord[]) => void, logger: Logger): Promise<CompactedReader> {
+export async function readCompactedTopics(
+  kafka: Kafka,
+  serde: AvroSerde,
+  topics: string[],
+  apply: (records: CompactedRecord[]) => void,
+  logger: Logger,
+  deadLetters?: Omit<DeadLetterSink, 'logger'>,
+): Promise<CompactedReader> {
   const admin = kafka.admin();
   await admin.connect();
   const targets = new Map<string, bigint>();
@@ -47,25 +58,40 @@ export async function readCompactedTopics(kafka: Kafka, serde: AvroSerde, topics
 
   // A throwaway group: kafkajs needs one, and offsets are never committed.
   const groupId = `rateline-ref-${randomUUID()}`;
+  let stopping = false;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: true });
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch, resolveOffset }) => {
-      // One record whose schema the registry no longer has must not stop the rest: each is
-      // prepared on its own then, and one that still fails is skipped by decode below.
-      await serde.prepare(batch.messages.map((m) => m.value)).catch(async () => {
-        for (const m of batch.messages) await serde.prepare([m.value]).catch(() => undefined);
-      });
+      // An id the registry does not know is set aside by decode below; a registry that is away
+      // is waited for, since skipping would leave the tables without the record.
+      for (let delay = 250; ; delay = Math.min(2 * delay, 5_000)) {
+        try {
+          await serde.prepare(batch.messages.map((m) => m.value));
+          break;
+        } catch (error) {
+          if (stopping) return;
+          logger.warn('reading reference schemas failed, retrying', { topic: batch.topic, error, delayMs: delay });
+          await sleep(delay);
+        }
+      }
+      const schema = schemaOfTopic(batch.topic);
       const records: CompactedRecord[] = [];
       for (const message of batch.messages) {
         const key = message.key?.toString('utf8');
-        if (key === undefined) continue;
         try {
-          records.push({ topic: batch.topic, key, value: message.value ? serde.decode(message.value) : null });
+          if (key === undefined) throw new InvalidInputError('missing_key', 'a reference record without a key cannot be applied');
+          // A null value is a tombstone: the entity was deleted.
+          records.push({ topic: batch.topic, key, value: message.value ? serde.decode(message.value, schema) : null });
         } catch (error) {
+          // Every instance reads every reference record, so each sets a bad one aside once per start.
           logger.error('undecodable reference record skipped', { topic: batch.topic, key, offset: message.offset, error });
+          if (deadLetters) {
+            const record = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: decodeHeaders(message.headers), timestamp: Number(message.timestamp) };
+            await sendToDeadLetter(record, error, { ...deadLetters, logger }).catch((sendError: unknown) => logger.error('dead-lettering a reference record failed', { error: sendError }));
+          }
         }
       }
       apply(records);
@@ -79,6 +105,9 @@ export async function readCompactedTopics(kafka: Kafka, serde: AvroSerde, topics
   return {
     ready,
     isCaughtUp: () => targets.size === 0,
-    stop: () => closeThrowawayConsumer(kafka, consumer, groupId),
+    stop: () => {
+      stopping = true;
+      return closeThrowawayConsumer(kafka, consumer, groupId);
+    },
   };
 }

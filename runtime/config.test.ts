@@ -10,7 +10,7 @@ describe('loadRuntimeConfig', () => {
       DATABASE_URL: 'postgres://u:p@db:5432/rateline',
       HTTP_PORT: '9100',
     });
-    expect(config.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'rateline-ingest', sessionTimeoutMs: 30_000, maxBytesPerPartition: 4 * 1024 * 1024, partitionsConcurrently: 1 });
+    expect(config.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'rateline-ingest', sessionTimeoutMs: 10_000, maxBytesPerPartition: 4 * 1024 * 1024, partitionsConcurrently: 1 });
     expect(config.registry.url).toBe('http://registry:8081');
     expect(config.http).toEqual({ host: '127.0.0.1', port: 9100 });
   });

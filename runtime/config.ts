@@ -88,7 +88,7 @@ export function loadRuntimeConfig(serviceName: string, env: NodeJS.ProcessEnv = 
     kafka: {
       brokers: parseBrokers(env.KAFKA_BROKERS || defaults.kafkaBrokers, problems),
       clientId: env.KAFKA_CLIENT_ID ?? `rateline-${serviceName}`,
-      sessionTimeoutMs: parsePositive('KAFKA_SESSION_TIMEOUT_MS', env.KAFKA_SESSION_TIMEOUT_MS, 30_000, problems),
+      sessionTimeoutMs: parsePositive('KAFKA_SESSION_TIMEOUT_MS', env.KAFKA_SESSION_TIMEOUT_MS, 10_000, problems),
       maxBytesPerPartition: parsePositive('KAFKA_MAX_BYTES_PER_PARTITION', env.KAFKA_MAX_BYTES_PER_PARTITION, 4 * 1024 * 1024, problems),
       partitionsConcurrently: parsePositive('RATELINE_PARTITIONS_CONCURRENTLY', env.RATELINE_PARTITIONS_CONCURRENTLY, 1, problems),
     },

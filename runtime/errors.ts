@@ -40,25 +40,63 @@ export class TransientError extends RatelineError {
   }
 }
 
-/**
- * PostgreSQL SQLSTATE classes that no retry will fix: data exceptions (22) and integrity
- * violations (23, e.g. a unique key that guards against double counting).
- */
-const permanentSqlStates = /^(22|23)/;
+/** How the runtime treats a failure: retry the same work later, or set the input aside for good. */
+export interface FailureClass {
+  retryable: boolean;
+  /** Stable snake_case: logged, counted, put on dead letters and rejections. */
+  code: string;
+}
 
 /**
- * Classifies anything thrown: our errors keep their flag; a PostgreSQL data or integrity error
- * is permanent; anything else (connections, deadlocks, timeouts) counts as retryable.
+ * PostgreSQL SQLSTATEs that pass by themselves: connection exceptions (08), serialization
+ * failures and deadlocks (40001, 40P01), insufficient resources (53), lock timeouts (55P03),
+ * cancelled statements (57014) and the server shutting down or starting (57P01-57P03).
+ * Every other SQLSTATE (data, integrity, syntax, undefined table...) is permanent.
  */
+const transientSqlStates = /^(08|53|40001$|40P01$|55P03$|57014$|57P0[123]$)/;
+const sqlStatePattern = /^[0-9A-Z]{5}$/;
+
+/** Node's socket and DNS errors: the peer (broker, registry, database, gateway) is away. */
+const networkErrorCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT']);
+
+/** node-postgres and knex report a lost or unobtainable connection without a SQLSTATE. */
+const lostDatabaseConnection = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Knex: Timeout acquiring a connection|Client was closed and is not queryable/i;
+
+function classifyOne(err: unknown): FailureClass | undefined {
+  if (err instanceof RatelineError) return { retryable: err.retryable, code: err.code };
+  if (err === null || typeof err !== 'object') return undefined;
+  const { code, retryable, name, message } = err as { code?: unknown; retryable?: unknown; name?: unknown; message?: unknown };
+  if (typeof code === 'string' && sqlStatePattern.test(code) && !networkErrorCodes.has(code)) return { retryable: transientSqlStates.test(code), code: `sqlstate_${code}` };
+  if (typeof code === 'string' && networkErrorCodes.has(code)) return { retryable: true, code: 'connection_failed' };
+  // The domain's own error classes carry a code and their own retryable flag.
+  if (typeof code === 'string' && typeof retryable === 'boolean') return { retryable, code };
+  if (name === 'KnexTimeoutError' || (typeof message === 'string' && lostDatabaseConnection.test(message))) return { retryable: true, code: 'database_unavailable' };
+  // kafkajs's errors are about the broker or the connection to it.
+  if (typeof name === 'string' && name.startsWith('KafkaJS')) return { retryable: true, code: 'kafka_unavailable' };
+  if (name === 'AbortError' || name === 'TimeoutError') return { retryable: true, code: 'timeout' };
+  return undefined;
+}
+
+/**
+ * Classifies anything thrown, once, for every consumer: our errors and the domain's keep their
+ * own code and flag; infrastructure failures (PostgreSQL connection loss, serialization failures,
+ * deadlocks, sockets, the broker) are retryable, found anywhere along the `cause` chain; anything
+ * else is a bug or bad data (`internal_error`) and is never retried, so it cannot wedge a stage.
+ */
+export function classifyFailure(err: unknown): FailureClass {
+  const seen = new Set<unknown>();
+  for (let current: unknown = err; current !== undefined && current !== null && !seen.has(current); current = (current as { cause?: unknown }).cause) {
+    seen.add(current);
+    const known = classifyOne(current);
+    if (known) return known;
+  }
+  return { retryable: false, code: 'internal_error' };
+}
+
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof RatelineError) return err.retryable;
-  const sqlState = (err as { code?: unknown } | null)?.code;
-  if (typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) && permanentSqlStates.test(sqlState)) return false;
-  return true;
+  return classifyFailure(err).retryable;
 }
 
 export function errorCode(err: unknown): string {
-  if (err instanceof RatelineError) return err.code;
-  const sqlState = (err as { code?: unknown } | null)?.code;
-  return typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) ? `sqlstate_${sqlState}` : 'unexpected_error';
+  return classifyFailure(err).code;
 }

@@ -3,8 +3,12 @@ import type { AddressInfo } from 'node:net';
 import type client from 'prom-client';
 import type { HttpConfig } from './config.ts';
 
-/** A named readiness check; /healthz is 200 only when every check passes. */
-export type HealthCheck = () => { ok: boolean; detail?: string };
+/**
+ * A named readiness check; /healthz is 200 only when every check passes. A check that fails with
+ * `degraded` (a stage retrying a transient failure) makes the status `degraded` rather than
+ * `unavailable`: the process works and will catch up, but is not processing now.
+ */
+export type HealthCheck = () => { ok: boolean; degraded?: boolean; detail?: string; since?: string };
 
 export interface OpsServer {
   url: string;
@@ -32,8 +36,9 @@ export async function startOpsServer(
     }
     if (route === '/healthz' && req.method === 'GET') {
       const results = Object.fromEntries(Object.entries(checks).map(([name, check]) => [name, check()]));
-      const ok = Object.values(results).every((r) => r.ok);
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', checks: results }));
+      const failing = Object.values(results).filter((r) => !r.ok);
+      const status = failing.length === 0 ? 'ok' : failing.every((r) => r.degraded) ? 'degraded' : 'unavailable';
+      res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status, checks: results }));
       return;
     }
     // Exact routes first; a route ending in '/' takes every path under it (e.g. '/invoices/').

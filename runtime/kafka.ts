@@ -4,7 +4,8 @@ import kafkajs, { type Consumer, type EachBatchPayload, type ICustomPartitioner,
 const { Kafka: KafkaClient, logLevel, CompressionTypes, Partitioners } = kafkajs;
 import type { KafkaConfig } from './config.ts';
 import type { Logger } from './log.ts';
-import { RatelineError, TransientError } from './errors.ts';
+import { classifyFailure, RatelineError, TransientError } from './errors.ts';
+import { BatchAbandoned, type LoopContext } from './consumer-loop.ts';
 
 /** A message to produce. The key is the identity ordering and de-duplication rely on. */
 export interface OutgoingMessage {
@@ -34,7 +35,15 @@ export function standardHeaders(fields: { eventId: string; brand?: string; trace
   return headers;
 }
 
-const toKafkaLevel: Record<string, keyof Logger> = { ERROR: 'error', WARN: 'warn', INFO: 'debug', DEBUG: 'debug' };
+/**
+ * kafkajs's level numbers (its `logLevel` object has no reverse mapping, so names cannot be
+ * looked up from numbers): its errors and warnings reach our log at their own level.
+ */
+export function levelOfKafkaEntry(level: number): keyof Logger & ('error' | 'warn' | 'info' | 'debug') {
+  if (level <= logLevel.ERROR) return 'error';
+  if (level === logLevel.WARN) return 'warn';
+  return 'debug';
+}
 
 export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
   return new KafkaClient({
@@ -42,15 +51,14 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
     brokers: config.brokers,
     logLevel: logLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
-      const level = toKafkaLevel[logLevel[entry.level] as string] ?? 'debug';
       const { message, ...rest } = entry.log;
-      (logger[level] as (msg: string, fields?: Record<string, unknown>) => void)(`kafka: ${message}`, { namespace: entry.namespace, ...rest });
+      logger[levelOfKafkaEntry(entry.level)](`kafka: ${message}`, { namespace: entry.namespace, ...rest });
     },
     retry: { initialRetryTime: 200, retries: 8 },
   });
 }
 
-function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+export function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value === undefined) continue;
@@ -182,10 +190,8 @@ export async function closeThrowawayConsumer(kafka: Kafka, consumer: Consumer, g
   await admin.disconnect();
 }
 
-export interface BatchContext {
-  /** True once stop() was called: finish the batch quickly. */
-  isStopping(): boolean;
-}
+/** What a batch handler gets from the consumer besides the records. */
+export type BatchContext = LoopContext;
 
 export interface ConsumerOptions {
   groupId: string;
@@ -208,9 +214,14 @@ export interface ConsumerOptions {
   partitionsConcurrently?: number;
   /**
    * For stateful services that keep consumed offsets in their database (same transaction as
-   * their state): on every assignment, seek each partition to the offset stored there.
+   * their state): after every assignment, each partition's first batch starts from the offset
+   * stored there (records before it were processed already; a stored offset behind the batch
+   * seeks back).
    */
   storedOffsets?(): Promise<Map<string, string>>;
+  /** Told when the client gives up for good (kafkajs will not restart it). */
+  onFatal?(error: unknown): void;
+  logger?: Logger;
   /**
    * With patterns among `topics`: how often to look for topics created since (a new brand's
    * invoices); the consumer then rejoins with them. Default 30 s.
@@ -282,32 +293,62 @@ async function consumePatterns(kafka: Kafka, options: ConsumerOptions, patterns:
 }
 
 async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames: string[]): Promise<RunningConsumer & { consumer: Consumer }> {
+  const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
   const consumer = kafka.consumer({
     groupId: options.groupId,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
-    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-    heartbeatInterval: Math.max(500, Math.floor((options.sessionTimeoutMs ?? 30_000) / 10)),
-    retry: { retries: 10 },
+    sessionTimeout,
+    heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
+    // Rides out a broker restart without crashing: a consumer that crashes rejoins under a new
+    // member id and waits for the broker to expire the old one (a whole session timeout).
+    retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 60 },
   });
   let running = false;
   let stopping = false;
-  consumer.on(consumer.events.CRASH, () => {
+  const waits = new Set<() => void>();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (stopping) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        waits.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waits.add(done);
+    });
+  consumer.on(consumer.events.CRASH, (event) => {
     running = false;
+    const { error, restart } = event.payload;
+    options.logger?.error('consumer crashed', { error, restart, groupId: options.groupId });
+    if (!restart) options.onFatal?.(error);
   });
+
+  // Partitions assigned since the last join whose stored offset has not been applied yet.
+  let unchecked = new Set<string>();
+  let stored: Promise<Map<string, string>> | undefined;
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
     running = true;
     if (!options.storedOffsets) return;
-    const assignment = event.payload.memberAssignment;
-    void options.storedOffsets().then((stored) => {
-      for (const [topic, partitions] of Object.entries(assignment)) {
-        for (const partition of partitions) {
-          const offset = stored.get(`${topic}:${partition}`);
-          if (offset !== undefined) consumer.seek({ topic, partition, offset });
-        }
-      }
-    });
+    unchecked = new Set(Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)));
+    stored = undefined;
   });
+  /** The stored offsets, read once per assignment; waits out a database outage (or a stop). */
+  const loadStored = async (): Promise<Map<string, string> | undefined> => {
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await (stored ??= options.storedOffsets!());
+      } catch (error) {
+        stored = undefined;
+        if (stopping || !classifyFailure(error).retryable) throw error;
+        options.logger?.warn('reading stored offsets failed, retrying', { error, delayMs: delay });
+        await pause(delay);
+        if (stopping) return undefined;
+      }
+    }
+  };
+
   await consumer.connect();
   await consumer.subscribe({ topics: topicNames, fromBeginning: options.fromBeginning ?? true });
   await consumer.run({
@@ -321,7 +362,26 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
     partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
     eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload) => {
       if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-      const records: ConsumedRecord[] = batch.messages.map((m) => {
+      let messages = batch.messages;
+      const where = `${batch.topic}:${batch.partition}`;
+      if (unchecked.has(where)) {
+        const offsets = await loadStored();
+        if (offsets === undefined) return;
+        unchecked.delete(where);
+        const next = offsets.get(where);
+        if (next !== undefined) {
+          if (BigInt(next) < BigInt(messages[0]!.offset)) {
+            consumer.seek({ topic: batch.topic, partition: batch.partition, offset: next });
+            return;
+          }
+          messages = messages.filter((m) => BigInt(m.offset) >= BigInt(next));
+          if (messages.length === 0) {
+            resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
+            return;
+          }
+        }
+      }
+      const records: ConsumedRecord[] = messages.map((m) => {
         // Headers are decoded when first read: most stages never read them.
         let headers: Record<string, string> | undefined;
         return {
@@ -339,8 +399,13 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
           timestamp: Number(m.timestamp),
         };
       });
-      await options.handle(records, { isStopping: () => stopping });
-      const last = batch.messages[batch.messages.length - 1]!;
+      try {
+        await options.handle(records, { isStopping: () => stopping, pause, heartbeat });
+      } catch (error) {
+        if (error instanceof BatchAbandoned) return; // uncommitted: the next owner takes it again
+        throw error;
+      }
+      const last = messages[messages.length - 1]!;
       const next = (BigInt(last.offset) + 1n).toString();
       resolveOffset(last.offset);
       await commitOffsetsIfNecessary();
@@ -354,6 +419,7 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
     isRunning: () => running,
     stop: async () => {
       stopping = true;
+      for (const wake of [...waits]) wake();
       // kafkajs waits for the batch in hand to finish, then leaves the group.
       await consumer.stop();
       await consumer.disconnect();

@@ -10,11 +10,28 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-function serialise(value: unknown): unknown {
+/** Field names whose values are never written, whatever they hold. */
+const secretField = /password|secret|authorization|cookie|private.?key/i;
+/** Credentials inside a URL (postgres://user:password@host). */
+const urlCredentials = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]+):[^@/\s]+@/gi;
+
+function redact(text: string): string {
+  return text.replace(urlCredentials, '$1:***@');
+}
+
+/** Errors keep their stack, code and whole cause chain (to a bounded depth); secrets never pass. */
+function serialise(value: unknown, depth = 0): unknown {
   if (value instanceof Error) {
     const code = (value as { code?: unknown }).code;
-    return { name: value.name, message: value.message, ...(code !== undefined ? { code } : {}), ...(value.cause ? { cause: serialise(value.cause) } : {}) };
+    return {
+      name: value.name,
+      message: redact(value.message),
+      ...(code !== undefined ? { code } : {}),
+      ...(value.stack ? { stack: redact(value.stack) } : {}),
+      ...(value.cause !== undefined && depth < 8 ? { cause: serialise(value.cause, depth + 1) } : {}),
+    };
   }
+  if (typeof value === 'string') return redact(value);
   return value;
 }
 
@@ -23,7 +40,7 @@ export function createLogger(base: Record<string, unknown> = {}, level: LogLevel
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (order[lvl] < min) return;
     const entry: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, ...base, msg };
-    for (const [key, value] of Object.entries(fields ?? {})) entry[key] = serialise(value);
+    for (const [key, value] of Object.entries(fields ?? {})) entry[key] = secretField.test(key) ? '[redacted]' : serialise(value);
     write(JSON.stringify(entry));
   };
   return {

@@ -14,6 +14,9 @@ export interface ServiceMetrics {
   batchSeconds: client.Histogram<'topic'>;
   recordLatencySeconds: client.Histogram<'topic'>;
   consumerLag: client.Gauge<'topic' | 'partition'>;
+  /** 1 while a stage retries a transient failure (labelled with its code), else 0. */
+  degraded: client.Gauge<'code'>;
+  degradedSince: client.Gauge;
 }
 
 export function createServiceMetrics(service: string): ServiceMetrics {
@@ -31,5 +34,7 @@ export function createServiceMetrics(service: string): ServiceMetrics {
     batchSeconds: new client.Histogram({ name: 'rateline_batch_duration_seconds', help: 'Time to process one consumed batch', labelNames: ['topic'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
     recordLatencySeconds: new client.Histogram({ name: 'rateline_record_latency_seconds', help: 'From the record timestamp to the end of its processing', labelNames: ['topic'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers }),
     consumerLag: new client.Gauge({ name: 'rateline_consumer_lag', help: 'High watermark minus the next offset to process, per partition', labelNames: ['topic', 'partition'], registers }),
+    degraded: new client.Gauge({ name: 'rateline_degraded', help: '1 while the stage retries a transient failure (broker, registry, database), by error code', labelNames: ['code'], registers }),
+    degradedSince: new client.Gauge({ name: 'rateline_degraded_since_seconds', help: 'Unix time the current degradation began; 0 when processing normally', registers }),
   };
 }

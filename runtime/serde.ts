@@ -6,7 +6,11 @@ import { SchemaRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-sc
 import { avroOptions } from './avro-decimal.ts';
 import { InvalidInputError, TransientError } from './errors.ts';
 
+type Resolver = ReturnType<avro.Type['createResolver']>;
 const MAGIC_BYTE = 0;
+/** The broker's default message.max.bytes: anything larger was not written by a normal producer. */
+const MAX_RECORD_BYTES = 1024 * 1024;
+const UNKNOWN_ID_RECHECK_MS = 60_000;
 export const schemasDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'schemas');
 
 /** Reads an Avro schema from schemas/<name>.avsc. */
@@ -26,7 +30,10 @@ export const avroType = (schema: avro.Schema) => avro.Type.forSchema(schema, { .
  */
 export class AvroSerde {
   private readonly writers = new Map<number, avro.Type>();
-  private readonly resolvers = new Map<string, ReturnType<avro.Type['createResolver']>>();
+  private readonly readers = new Map<string, avro.Type>();
+  private readonly readings = new Map<string, avro.Type | { reader: avro.Type; resolver: Resolver }>();
+  /** Ids the registry answered 404 for, with when. */
+  private readonly unknownIds = new Map<number, number>();
   private readonly registry: SchemaRegistry;
 
   constructor(private readonly registryUrl: string) {
@@ -79,50 +86,105 @@ export class AvroSerde {
     };
   }
 
-  /** Fetches (once) the writer schemas of these messages so that `decode` stays synchronous. */
+  /**
+   * Fetches (once) the writer schemas of these messages so that `decode` stays synchronous. An
+   * id the registry answers 404 for is remembered as unknown for a minute (a producer may register
+   * it late): `decode` then rejects its records as `unknown_schema` instead of the stage retrying
+   * forever. A registry that is down, slow or failing (5xx) is transient: the batch is retried.
+   */
   async prepare(messages: Iterable<Buffer | null>): Promise<void> {
     const missing = new Set<number>();
+    const now = Date.now();
     for (const message of messages) {
       if (message && message.length >= 5 && message[0] === MAGIC_BYTE) {
         const id = message.readInt32BE(1);
-        if (!this.writers.has(id)) missing.add(id);
+        if (this.writers.has(id)) continue;
+        const unknownSince = this.unknownIds.get(id);
+        if (unknownSince === undefined || now - unknownSince > UNKNOWN_ID_RECHECK_MS) missing.add(id);
       }
     }
     for (const id of missing) {
+      let response: Response;
       try {
         // The raw schema text, parsed with our logical types (the registry client's own parse
         // would read decimals as plain bytes).
-        const response = await fetch(`${this.registryUrl.replace(/\/$/, '')}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) });
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        const { schema } = (await response.json()) as { schema: string };
-        this.writers.set(id, avroType(JSON.parse(schema) as avro.Schema));
+        response = await fetch(`${this.registryUrl.replace(/\/$/, '')}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) });
       } catch (cause) {
-        throw new TransientError('schema_fetch_failed', `fetch schema id ${id} from the registry`, cause);
+        throw new TransientError('registry_unavailable', `fetch schema id ${id} from the registry`, cause);
       }
+      if (response.status === 404) {
+        await response.body?.cancel();
+        this.unknownIds.set(id, now);
+        continue;
+      }
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new TransientError('registry_unavailable', `fetch schema id ${id} from the registry: HTTP ${response.status}`);
+      }
+      let type: avro.Type;
+      try {
+        const { schema } = (await response.json()) as { schema: string };
+        type = avroType(JSON.parse(schema) as avro.Schema);
+      } catch (cause) {
+        throw new TransientError('registry_unavailable', `read schema id ${id} from the registry`, cause);
+      }
+      this.writers.set(id, type);
+      this.unknownIds.delete(id);
     }
   }
 
+  /** The reader type of a schema in schemas/ (e.g. 'usage.rated'), parsed once. */
+  readerFor(schemaName: string): avro.Type {
+    let type = this.readers.get(schemaName);
+    if (!type) {
+      type = avroType(loadSchema(schemaName));
+      this.readers.set(schemaName, type);
+    }
+    return type;
+  }
+
   /**
-   * Decodes one message into the reader's type. Throws InvalidInputError (not retryable) for bytes
-   * that are not Confluent Avro, so the consumer rejects them with a reason instead of looping.
+   * Decodes one message, read as `schemaName` (a schema in schemas/) when given: a record written
+   * with an older version of that schema is resolved to it, and a record of another schema is
+   * refused. Every way a message can be bad throws InvalidInputError (never retried) with a code
+   * the stage puts on the rejection or dead letter: `null_value`, `oversized_record`,
+   * `not_confluent_avro`, `unknown_schema`, `wrong_schema`, `undecodable_avro`.
    */
-  decode<T>(message: Buffer, reader?: avro.Type): T {
+  decode<T>(message: Buffer | null | undefined, schemaName?: string): T {
+    if (!message) throw new InvalidInputError('null_value', 'the record has no value (a tombstone or an empty message)');
+    if (message.length > MAX_RECORD_BYTES) throw new InvalidInputError('oversized_record', `the record is ${message.length} bytes, more than ${MAX_RECORD_BYTES}`);
     if (message.length < 5 || message[0] !== MAGIC_BYTE) throw new InvalidInputError('not_confluent_avro', 'the message does not start with the Confluent magic byte and schema id');
     const id = message.readInt32BE(1);
     const writer = this.writers.get(id);
-    if (!writer) throw new Error(`schema id ${id} not prepared: call prepare() on the batch first`);
+    if (!writer) {
+      if (this.unknownIds.has(id)) throw new InvalidInputError('unknown_schema', `the registry does not know schema id ${id} (a producer writing another registry's ids, or global ids instead of content ids?)`);
+      throw new Error(`schema id ${id} not prepared: call prepare() on the batch first`);
+    }
+    const read = schemaName === undefined ? writer : this.readingOf(id, writer, schemaName);
     const body = message.subarray(5);
     try {
-      if (!reader) return writer.fromBuffer(body) as T;
-      const key = `${id}:${reader.name ?? ''}`;
-      let resolver = this.resolvers.get(key);
-      if (!resolver) {
-        resolver = reader.createResolver(writer);
-        this.resolvers.set(key, resolver);
-      }
-      return reader.fromBuffer(body, resolver) as T;
+      return (read instanceof avro.Type ? read.fromBuffer(body) : read.reader.fromBuffer(body, read.resolver)) as T;
     } catch (cause) {
       throw new InvalidInputError('undecodable_avro', `the message body does not decode with schema id ${id}: ${(cause as Error).message}`);
     }
+  }
+
+  /** How records of writer `id` are read as `schemaName`: directly when the schemas are equal. */
+  private readingOf(id: number, writer: avro.Type, schemaName: string): avro.Type | { reader: avro.Type; resolver: Resolver } {
+    const key = `${id}:${schemaName}`;
+    let reading = this.readings.get(key);
+    if (!reading) {
+      const reader = this.readerFor(schemaName);
+      if (writer.equals(reader)) reading = reader;
+      else {
+        try {
+          reading = { reader, resolver: reader.createResolver(writer) };
+        } catch (cause) {
+          throw new InvalidInputError('wrong_schema', `schema id ${id} (${writer.name ?? writer.typeName}) cannot be read as ${schemaName}: ${(cause as Error).message}`);
+        }
+      }
+      this.readings.set(key, reading);
+    }
+    return reading;
   }
 }

@@ -29,9 +29,15 @@ export function defaultDeps(name: string, config: RuntimeConfig): ServiceDeps {
   return { kafka: createKafka(config.kafka, logger), serde: new AvroSerde(config.registry.url), logger, clock: systemClock };
 }
 
+/** How long a graceful stop may take before the process ends anyway (orchestrators wait 30 s). */
+export const STOP_DEADLINE_MS = 9_000;
+
 /**
  * The whole of a service's main.ts: config from the environment (checked at boot), start, and a
- * graceful stop on SIGTERM or SIGINT. A second signal exits at once.
+ * graceful stop on SIGTERM or SIGINT within STOP_DEADLINE_MS. A second signal exits at once.
+ * An unhandled rejection or uncaught exception is logged with its stack and ends the process with
+ * a non-zero code, so that the orchestrator restarts it: state is in PostgreSQL and Kafka, and an
+ * abrupt end is a case every service already survives (uncommitted work is redone).
  */
 export async function runMain(name: string, start: StartService, defaults: EndpointDefaults = {}): Promise<void> {
   let config: RuntimeConfig;
@@ -42,6 +48,14 @@ export async function runMain(name: string, start: StartService, defaults: Endpo
     process.exit(2);
   }
   const deps = defaultDeps(name, config);
+  process.on('unhandledRejection', (reason) => {
+    deps.logger.error('unhandled rejection; exiting', { error: reason });
+    process.exit(70);
+  });
+  process.on('uncaughtException', (error) => {
+    deps.logger.error('uncaught exception; exiting', { error });
+    process.exit(70);
+  });
   let service: RunningService;
   try {
     service = await start(config, deps);
@@ -55,6 +69,10 @@ export async function runMain(name: string, start: StartService, defaults: Endpo
     if (stopping) process.exit(130);
     stopping = true;
     deps.logger.info('stopping', { signal });
+    setTimeout(() => {
+      deps.logger.error('stop took too long; exiting with the work in hand uncommitted', { deadlineMs: STOP_DEADLINE_MS });
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     service.stop().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { RuntimeConfig } from './config.ts';
 import { readCompactedTopics, type CompactedReader, type CompactedRecord } from './compacted.ts';
-import { resilientHandler } from './consumer-loop.ts';
+import { resilientHandler, StageHealth } from './consumer-loop.ts';
 import { startOpsServer, type HealthCheck } from './http.ts';
 import { BatchProducer, runBatchConsumer, type ConsumedRecord, type OutgoingMessage, type RunningConsumer } from './kafka.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
@@ -44,12 +44,18 @@ export interface StageDefinition {
 export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage: StageDefinition): Promise<RunningService & { metrics: ServiceMetrics }> {
   const metrics = createServiceMetrics(stage.name);
   const logger = deps.logger.child({ stage: stage.name });
+  const health = new StageHealth(metrics);
   const producer = await BatchProducer.connect(deps.kafka);
   const context: StageContext = { producer, metrics };
 
   let reference: CompactedReader | undefined;
   if (stage.referenceTopics?.length) {
-    reference = await readCompactedTopics(deps.kafka, deps.serde, stage.referenceTopics, (records) => stage.onReference?.(records), logger);
+    reference = await readCompactedTopics(deps.kafka, deps.serde, stage.referenceTopics, (records) => stage.onReference?.(records), logger, {
+      service: stage.name,
+      producer,
+      deadLetterTopic: stage.deadLetterTopic,
+      metrics,
+    });
     await reference.ready;
   }
 
@@ -65,7 +71,8 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
   consumer = await runBatchConsumer(deps.kafka, {
     groupId: stage.groupId,
     topics: stage.inputTopics,
-    handle: resilientHandler(handle, { service: stage.name, producer, deadLetterTopic: stage.deadLetterTopic, logger, metrics }),
+    handle: resilientHandler(handle, { service: stage.name, producer, deadLetterTopic: stage.deadLetterTopic, logger, metrics, health }),
+    logger,
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     maxBytesPerPartition: config.kafka.maxBytesPerPartition,
     partitionsConcurrently: config.kafka.partitionsConcurrently,
@@ -78,6 +85,7 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
     metrics.registry,
     {
       consumer: () => ({ ok: consumer?.isRunning() ?? false }),
+      processing: health.check,
       producer: () => ({ ok: producer.isConnected }),
       reference: () => ({ ok: reference?.isCaughtUp() ?? true }),
       ...stage.healthChecks,

@@ -55,3 +55,11 @@ export function allTopics(brands: readonly string[]): TopicSpec[] {
 }
 
 export const valueSubject = (topic: string) => `${topic}-value`;
+
+/** The Avro schema a topic's values are written with (per-brand topics included), if it has one. */
+export function schemaOfTopic(name: string): string | undefined {
+  const fixed = Object.values(topics).find((t) => t.name === name);
+  if (fixed) return fixed.schema ?? undefined;
+  const brand = /^brand\.([a-z0-9][a-z0-9-]{0,39})\.(invoices|payments)$/.exec(name);
+  return brand ? brandTopics(brand[1]!)[brand[2] as 'invoices' | 'payments'].schema ?? undefined : undefined;
+}

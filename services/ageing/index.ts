@@ -158,13 +158,13 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
     const isInvoices = last.topic.endsWith('.invoices');
     await inTransaction(db, async (trx) => {
       if (isInvoices) {
-        const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value!));
+        const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value, 'invoice'));
         await trx(`${SCHEMA}.invoices`)
           .insert(invoices.map((i) => ({ invoice_id: i.invoiceId, brand: i.brand, account_id: i.accountId, subscription_id: i.subscriptionId, due_at: new Date(i.dueAt), total: i.total.toFixed(), currency: i.currency })))
           .onConflict('invoice_id')
           .ignore();
       } else {
-        const payments = records.map((r) => deps.serde.decode<PaymentRecord>(r.value!));
+        const payments = records.map((r) => deps.serde.decode<PaymentRecord>(r.value, 'payment'));
         await trx(`${SCHEMA}.payments`)
           .insert(
             payments.map((p) => ({

@@ -97,11 +97,11 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     const rerated: UsageReratedRecord[] = [];
     for (const r of records) {
       if (r.topic === topics.usageCharged.name) {
-        const usage = deps.serde.decode<UsageCharged>(r.value!);
+        const usage = deps.serde.decode<UsageCharged>(r.value, 'usage.charged');
         // A re-rating run's charges (version > 1) reach billing as its usage.rerated
         // differences (added, removed, changed); storing them too would count them twice.
         if (usage.ratingVersion === 1) charged.push(usage);
-      } else rerated.push(deps.serde.decode<UsageReratedRecord>(r.value!));
+      } else rerated.push(deps.serde.decode<UsageReratedRecord>(r.value, 'usage.rerated'));
     }
     const last = records[records.length - 1]!;
     await inTransaction(db, async (trx) => {

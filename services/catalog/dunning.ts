@@ -1,6 +1,8 @@
 import type { Kafka } from 'kafkajs';
 import type { Knex } from 'knex';
-import { runBatchConsumer, type RunningConsumer } from '../../runtime/kafka.ts';
+import { runBatchConsumer, type BatchProducer, type ConsumedRecord, type RunningConsumer } from '../../runtime/kafka.ts';
+import { resilientHandler, type StageHealth } from '../../runtime/consumer-loop.ts';
+import type { ServiceMetrics } from '../../runtime/metrics.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { AvroSerde } from '../../runtime/serde.ts';
 import { topics } from '../../topics/catalog.ts';
@@ -33,40 +35,50 @@ interface LifecycleRecord {
  * subscription) is applied once: `dunning_applied` remembers it; a step the brand does not allow
  * from the subscription's status is recorded as skipped with the reason, never retried forever.
  */
-export async function startDunningListener(args: { kafka: Kafka; serde: AvroSerde; db: Knex; catalog: Catalog; logger: Logger }): Promise<RunningConsumer> {
+export async function startDunningListener(args: {
+  kafka: Kafka;
+  serde: AvroSerde;
+  db: Knex;
+  catalog: Catalog;
+  logger: Logger;
+  producer: BatchProducer;
+  metrics: ServiceMetrics;
+  health: StageHealth;
+}): Promise<RunningConsumer> {
   const { db, catalog, logger, serde } = args;
+  const handle = async (records: ConsumedRecord[]) => {
+    await serde.prepare(records.map((r) => r.value));
+    for (const r of records) {
+      const event = serde.decode<LifecycleRecord>(r.value, topics.accountLifecycle.schema);
+      const action = ACTION_OF_STEP[event.action];
+      if (!event.eventId.startsWith('ageing:') || action === undefined) continue;
+      const subscriptionIds: string[] = event.subscriptionId
+        ? [event.subscriptionId]
+        : (await db(t('subscriptions')).where({ account_id: event.accountId }).select('subscription_id')).map((row: { subscription_id: string }) => row.subscription_id);
+      for (const subscriptionId of subscriptionIds) {
+        const done = await db(t('dunning_applied')).where({ event_id: event.eventId, subscription_id: subscriptionId }).first();
+        if (done) continue;
+        let outcome = 'applied';
+        try {
+          await catalog.transitionSubscription({ kind: 'parent', keyId: 'dunning' }, subscriptionId, {
+            action,
+            reason: `dunning: ${event.reason}`,
+            effectiveAt: new Date(event.effectiveAt).toISOString(),
+          });
+        } catch (error) {
+          if (!(error instanceof ApiError) || error.status >= 500) throw error; // retried by the consumer loop
+          outcome = `skipped: ${error.code}: ${error.message}`;
+          logger.warn('dunning step not applied', { eventId: event.eventId, subscriptionId, action, reason: outcome });
+        }
+        await db(t('dunning_applied')).insert({ event_id: event.eventId, subscription_id: subscriptionId, outcome }).onConflict(['event_id', 'subscription_id']).ignore();
+        }
+    }
+  };
   return runBatchConsumer(args.kafka, {
     groupId: DUNNING_GROUP_ID,
     topics: [topics.accountLifecycle.name],
     fromBeginning: true,
-    handle: async (records) => {
-      for (const r of records) {
-        if (!r.value) continue;
-        await serde.prepare([r.value]);
-        const event = serde.decode<LifecycleRecord>(r.value);
-        const action = ACTION_OF_STEP[event.action];
-        if (!event.eventId.startsWith('ageing:') || action === undefined) continue;
-        const subscriptionIds: string[] = event.subscriptionId
-          ? [event.subscriptionId]
-          : (await db(t('subscriptions')).where({ account_id: event.accountId }).select('subscription_id')).map((row: { subscription_id: string }) => row.subscription_id);
-        for (const subscriptionId of subscriptionIds) {
-          const done = await db(t('dunning_applied')).where({ event_id: event.eventId, subscription_id: subscriptionId }).first();
-          if (done) continue;
-          let outcome = 'applied';
-          try {
-            await catalog.transitionSubscription({ kind: 'parent', keyId: 'dunning' }, subscriptionId, {
-              action,
-              reason: `dunning: ${event.reason}`,
-              effectiveAt: new Date(event.effectiveAt).toISOString(),
-            });
-          } catch (error) {
-            if (!(error instanceof ApiError) || error.status >= 500) throw error; // retried by the consumer loop
-            outcome = `skipped: ${error.code}: ${error.message}`;
-            logger.warn('dunning step not applied', { eventId: event.eventId, subscriptionId, action, reason: outcome });
-          }
-          await db(t('dunning_applied')).insert({ event_id: event.eventId, subscription_id: subscriptionId, outcome }).onConflict(['event_id', 'subscription_id']).ignore();
-        }
-      }
-    },
+    logger,
+    handle: resilientHandler(handle, { service: 'catalog', producer: args.producer, deadLetterTopic: topics.deadLetter.name, logger, metrics: args.metrics, health: args.health }),
   });
 }

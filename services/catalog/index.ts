@@ -1,6 +1,7 @@
 import type { RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, migrateService } from '../../runtime/db.ts';
 import { BatchProducer } from '../../runtime/kafka.ts';
+import { StageHealth } from '../../runtime/consumer-loop.ts';
 import { createServiceMetrics, type ServiceMetrics } from '../../runtime/metrics.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { Catalog } from './catalog.ts';
@@ -40,6 +41,7 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
   const producer = await BatchProducer.connect(deps.kafka);
   const outbox = startOutboxPublisher({ db, producer, serde: deps.serde, logger, metrics, pollMs: options.outboxPollMs });
   const catalog = new Catalog(db, options.parentCompany, deps.clock, () => outbox.nudge());
+  const health = new StageHealth(metrics);
   await catalog.ensureParent();
   const server = await startApiServer({
     config: config.http,
@@ -48,10 +50,10 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
     metrics,
     logger,
     openApi: openApiDocument,
-    checks: { producer: () => ({ ok: producer.isConnected }), outbox: () => ({ ok: outbox.isHealthy() }) },
+    checks: { producer: () => ({ ok: producer.isConnected }), outbox: () => ({ ok: outbox.isHealthy() }), dunning: health.check },
   });
 
-  const dunning = options.applyDunning ?? process.env.CATALOG_APPLY_DUNNING !== 'false' ? await startDunningListener({ kafka: deps.kafka, serde: deps.serde, db, catalog, logger }) : undefined;
+  const dunning = options.applyDunning ?? process.env.CATALOG_APPLY_DUNNING !== 'false' ? await startDunningListener({ kafka: deps.kafka, serde: deps.serde, db, catalog, logger, producer, metrics, health }) : undefined;
 
   let sweeping: Promise<unknown> | undefined;
   const sweep =

@@ -254,7 +254,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
 
   const handleBatch = async (records: ConsumedRecord[]) => {
     await deps.serde.prepare(records.map((r) => r.value));
-    const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value!));
+    const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value, 'invoice'));
     const last = records[records.length - 1]!;
     const fresh = await inTransaction(db, async (trx) => {
       const ids = await storeInvoices(trx, invoices, deps.clock.now());

@@ -47,7 +47,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
     const exhaustion = (exhausted ??= new client.Counter({ name: 'rateline_bucket_exhausted_total', help: 'Included-unit buckets drawn to zero, by usage type', labelNames: ['usage_type'], registers: [metrics.registry] }));
     await deps.serde.prepare(records.map((r) => r.value));
     const decoded: Pending[] = records.map((record) => {
-      const rated = deps.serde.decode<UsageRated>(record.value!);
+      const rated = deps.serde.decode<UsageRated>(record.value, 'usage.rated');
       const key = periodKeyFor(rated, tables);
       return { record, rated, periodKey: key.ok ? key.value.key : undefined };
     });

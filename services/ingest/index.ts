@@ -75,8 +75,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     for (const record of records) {
       let raw: CdrRawRecord;
       try {
-        if (!record.value) throw new InvalidInputError('empty_record', 'the record has no value');
-        raw = deps.serde.decode<CdrRawRecord>(record.value);
+        raw = deps.serde.decode<CdrRawRecord>(record.value, 'cdr.raw');
       } catch (err) {
         const code = err instanceof InvalidInputError ? err.code : 'undecodable_record';
         rejected.push(reject(record, code, (err as Error).message, undefined, now));
