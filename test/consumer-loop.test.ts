@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyTopics } from '../topics/apply.ts';
 import { BatchProducer, runBatchConsumer, type ConsumedRecord } from '../runtime/kafka.ts';
-import { resilientHandler } from '../runtime/consumer-loop.ts';
+import { resilientHandler, StageHealth } from '../runtime/consumer-loop.ts';
 import { InvalidInputError, TransientError } from '../runtime/errors.ts';
 import { createServiceMetrics } from '../runtime/metrics.ts';
 import { startOpsServer } from '../runtime/http.ts';
@@ -58,6 +58,87 @@ describe('the consumer loop against the real broker', () => {
     const committed = offsets[0]!.partitions.reduce((sum, p) => sum + Number(p.offset), 0);
     expect(committed).toBe(20);
     await producer.stop();
+  });
+
+  it('finds a poison record by halving the batch: only it is dead-lettered, the rest go on in order, and a bug (TypeError) never loops', async () => {
+    const kafka = testKafka();
+    const input = testTopic('halving-in', { partitions: 1 });
+    const dlq = testTopic('halving-dlq', { partitions: 1 });
+    await applyTopics(kafka, undefined, [input, dlq]);
+    const producer = await BatchProducer.connect(kafka);
+    const values = Array.from({ length: 1000 }, (_, i) => (i === 613 ? 'null-deref' : `ok-${i}`));
+    await producer.send({ [input.name]: values.map((value) => ({ key: 'one-key', value: Buffer.from(value) })) });
+    const metrics = createServiceMetrics('halving-test');
+    const processed: string[] = [];
+    let attempts = 0;
+    const handle = async (records: ConsumedRecord[]) => {
+      attempts++;
+      // A bug that fails on one record (as `record.value!.length` on a null value would).
+      for (const r of records) if (r.value!.toString() === 'null-deref') (null as unknown as { length: number }).length;
+      for (const r of records) processed.push(r.value!.toString());
+    };
+    const consumer = await runBatchConsumer(kafka, {
+      groupId: `halving-${uniqueSuffix()}`,
+      topics: [input.name],
+      handle: resilientHandler(handle, { service: 'halving-test', producer, deadLetterTopic: dlq.name, logger: silentLogger, metrics }),
+    });
+    try {
+      await eventually('999 good records processed', () => (processed.length >= 999 ? true : undefined));
+      // In their original order, each once: halving keeps the left half before the right.
+      expect(processed).toEqual(values.filter((v) => v !== 'null-deref'));
+      const dead: ConsumedRecord[] = [];
+      const reader = await runBatchConsumer(kafka, { groupId: `dlq-${uniqueSuffix()}`, topics: [dlq.name], handle: async (records) => void dead.push(...records) });
+      await eventually('the dead letter', () => (dead.length === 1 ? true : undefined));
+      await reader.stop();
+      expect(dead[0]!.value!.toString()).toBe('null-deref');
+      expect(dead[0]!.headers).toMatchObject({ 'dlq-error-code': 'internal_error', 'dlq-topic': input.name, 'dlq-offset': '613', 'dlq-service': 'halving-test' });
+      expect(Number(dead[0]!.headers['dlq-at'])).toBeGreaterThan(0);
+      // About 2·log2(n) attempts per batch kafkajs delivered, not one per record.
+      expect(attempts).toBeLessThan(60);
+      expect(await metrics.registry.getSingleMetricAsString('rateline_batch_retries_total')).not.toMatch(/internal_error/);
+    } finally {
+      await consumer.stop();
+      await producer.stop();
+    }
+  });
+
+  it('a stop in the middle of a backoff returns at once, commits nothing of the batch, and the stage says degraded meanwhile', async () => {
+    const kafka = testKafka();
+    const input = testTopic('backoff-in', { partitions: 1 });
+    await applyTopics(kafka, undefined, [input]);
+    const producer = await BatchProducer.connect(kafka);
+    await producer.send({ [input.name]: [1, 2, 3].map((i) => ({ key: 'k', value: Buffer.from(`r${i}`) })) });
+    const metrics = createServiceMetrics('backoff-test');
+    const health = new StageHealth(metrics);
+    let failures = 0;
+    const groupId = `backoff-${uniqueSuffix()}`;
+    const consumer = await runBatchConsumer(kafka, {
+      groupId,
+      topics: [input.name],
+      handle: resilientHandler(
+        async () => {
+          failures++;
+          throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+        },
+        { service: 'backoff-test', producer, deadLetterTopic: input.name, logger: silentLogger, metrics, health, retry: { initialDelayMs: 60_000, maxDelayMs: 60_000 } },
+      ),
+    });
+    try {
+      await eventually('the first failure', () => (failures > 0 ? true : undefined));
+      expect(health.check()).toMatchObject({ ok: false, degraded: true, detail: expect.stringMatching(/^sqlstate_57P01: terminating connection/) });
+      expect(await metrics.registry.getSingleMetricAsString('rateline_degraded')).toMatch(/rateline_degraded\{code="sqlstate_57P01",service="backoff-test"\} 1/);
+      const stopping = Date.now();
+      await consumer.stop();
+      // The backoff was a minute; the stop did not wait it out.
+      expect(Date.now() - stopping).toBeLessThan(10_000);
+    } finally {
+      await producer.stop();
+    }
+    const admin = kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchOffsets({ groupId, topics: [input.name] });
+    await admin.disconnect();
+    expect(offsets[0]!.partitions[0]!.offset).toBe('-1');
   });
 
   it('serves /metrics for Prometheus and /healthz that reports a failing check', async () => {

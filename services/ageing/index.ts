@@ -8,7 +8,7 @@ import { ReferenceTables } from '../../domain/reference/index.ts';
 import type { Brand } from '../../domain/reference/index.ts';
 import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
 import type { InvoiceEvent } from '../../contracts/invoice.ts';
-import { ConfigError } from '../../runtime/errors.ts';
+import { classifyFailure, ConfigError } from '../../runtime/errors.ts';
 import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
@@ -62,7 +62,9 @@ interface PaymentRecord {
 
 export interface AgeingReport {
   at: string;
-  brands: { brand: string; accounts: number; events: number; problems?: string[] }[];
+  brands: { brand: string; accounts: number; events: number; problems?: string[]; held?: { accountId: string; code: string; message: string }[] }[];
+  /** Brands whose run failed on infrastructure (the next run ages them). */
+  failed: { brand: string; error: string }[];
   events: number;
   published: number;
 }
@@ -190,15 +192,21 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
   const runNow = (only?: string): Promise<AgeingReport> => {
     const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
       const now = deps.clock.now();
-      const report: AgeingReport = { at: new Date(now).toISOString(), brands: [], events: 0, published: 0 };
+      const report: AgeingReport = { at: new Date(now).toISOString(), brands: [], failed: [], events: 0, published: 0 };
       const withInvoices: string[] = await db(`${SCHEMA}.invoices`).distinct('brand').pluck('brand');
       for (const code of withInvoices.sort()) {
         if (only !== undefined && code !== only) continue;
         const brand = tables.brand(code);
         if (!brand || brand.dunningSteps.length === 0) continue;
-        const result = await ageBrand(db, brand, now, logger);
-        report.brands.push(result);
-        report.events += result.events;
+        // One brand failing (its database work) does not keep the others from their steps.
+        try {
+          const result = await ageBrand(db, brand, now, logger);
+          report.brands.push(result);
+          report.events += result.events;
+        } catch (error) {
+          logger.error('brand ageing run failed', { brand: code, error });
+          report.failed.push({ brand: code, error: (error as Error).message });
+        }
       }
       report.published = await flush();
       logger.info('ageing run', { at: report.at, events: report.events, published: report.published });
@@ -269,10 +277,21 @@ async function ageBrand(db: Knex, brand: Brand, now: number, logger: ServiceDeps
   for (const p of paymentRows) entry(p.account_id).payments.push({ invoiceId: p.invoice_id, amount: money(p.amount, p.currency), at: p.occurred_at.getTime() });
 
   let events = 0;
+  const held: { accountId: string; code: string; message: string }[] = [];
   for (const [accountId, data] of byAccount) {
     if (data.invoices.length === 0) continue;
     const state = states.get(accountId) ?? { emitted: [] };
-    const result = ageAccount({ policy, accountId, invoices: data.invoices, payments: data.payments, state, now });
+    let result: ReturnType<typeof ageAccount>;
+    try {
+      result = ageAccount({ policy, accountId, invoices: data.invoices, payments: data.payments, state, now });
+    } catch (error) {
+      // An account the domain refuses (e.g. mixed currencies) is held with the reason, and the
+      // brand's other accounts take their steps; the next run tries it again.
+      const { code } = classifyFailure(error);
+      held.push({ accountId, code, message: (error as Error).message });
+      logger.error('account ageing held', { brand: brand.code, accountId, code, error });
+      continue;
+    }
     // The state only grows with events: nothing new, nothing to write.
     if (result.events.length === 0) continue;
     await inTransaction(db, async (trx) => {
@@ -303,7 +322,7 @@ async function ageBrand(db: Knex, brand: Brand, now: number, logger: ServiceDeps
     });
     events += result.events.length;
   }
-  return { brand: brand.code, accounts: byAccount.size, events };
+  return { brand: brand.code, accounts: byAccount.size, events, ...(held.length > 0 ? { held } : {}) };
 }
 
 function ageingRoutes(db: Knex, runNow: (brand?: string) => Promise<AgeingReport>): Record<string, http.RequestListener> {

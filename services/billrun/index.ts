@@ -150,6 +150,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   };
 
   let context: StageContext | undefined;
+  let stopping = false;
   const runNow = (only?: string): Promise<BillRunReport> => {
     // One run at a time in this process; other instances are kept out per brand by an advisory lock.
     const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
@@ -160,6 +161,11 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
       const mine = options.brands ?? (process.env.BILLRUN_BRANDS ? process.env.BILLRUN_BRANDS.split(',').map((b) => b.trim()) : undefined);
       const selected = tables.brands().filter((b) => (mine === undefined || mine.includes(b.code)) && (only === undefined || b.code === only));
       for (const brand of selected.sort((a, b) => (a.code < b.code ? -1 : 1))) {
+        // A stop leaves the brands not yet begun to the next run: each brand commits whole or not at all.
+        if (stopping) {
+          report.failed.push({ brand: brand.code, error: 'the service stopped before this brand was billed; the next run bills it' });
+          continue;
+        }
         try {
           const encode = await encoderFor(brand.code);
           const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, encode, logger });
@@ -200,7 +206,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
         const stored = await store.load(GROUP_ID);
         const behind = targets.filter((x) => BigInt(stored.get(x.key) ?? '0') < x.high);
         if (behind.length === 0) return true;
-        if (Date.now() >= deadline) {
+        if (Date.now() >= deadline || stopping) {
           logger.warn('billing before usage is drained: late usage will be carried to the next invoice', { behind: behind.map((b) => b.key) });
           return false;
         }
@@ -238,6 +244,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     url: started.url,
     runNow,
     stop: async () => {
+      stopping = true;
       if (timer) clearInterval(timer);
       await running?.catch(() => undefined);
       await started.stop();

@@ -177,7 +177,8 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
   const collectMany = async (ids: string[], report?: CollectionReport) => {
     let next = 0;
     const worker = async () => {
-      while (next < ids.length) {
+      // A stop lets each worker finish the invoice in hand; the rest wait for the next run.
+      while (next < ids.length && !stopping) {
         const id = ids[next++]!;
         try {
           const outcome = await collectOne(id);
@@ -200,7 +201,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
       const report: CollectionReport = { at: new Date(deps.clock.now()).toISOString(), invoices: 0, outcomes: {}, refundsSettled: 0, published: 0, failed: [] };
       let after = '';
       // Paged by invoice id so that a run over many invoices holds no long query open.
-      for (;;) {
+      while (!stopping) {
         // A retry whose brand-local day is after tomorrow (UTC) cannot be due today in any zone.
         const horizon = new Date(deps.clock.now() + 86_400_000).toISOString().slice(0, 10);
         const query = db(`${SCHEMA}.invoices`)

@@ -37,19 +37,49 @@ export class ServiceProcess {
     }
   }
 
+  /** The ops endpoint (/metrics, /healthz) of the latest start, from its "started" log line. */
+  opsUrl(): string | undefined {
+    const lines = this.logLines().filter((line) => line.msg === 'started');
+    return lines[lines.length - 1]?.ops as string | undefined;
+  }
+
+  /** The log as parsed JSON lines (lines that are not JSON are left out). */
+  logLines(): Record<string, unknown>[] {
+    let text = '';
+    try {
+      text = fs.readFileSync(this.logFile, 'utf8');
+    } catch {
+      return [];
+    }
+    return text.split('\n').flatMap((line) => {
+      try {
+        return line.startsWith('{') ? [JSON.parse(line) as Record<string, unknown>] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  get exitCode(): number | null | undefined {
+    return this.child?.exitCode;
+  }
+
   /** SIGKILL: no chance to finish the batch, commit or flush. */
   kill(): void {
     this.child?.kill('SIGKILL');
     this.kills++;
   }
 
-  /** SIGTERM and wait: the graceful stop. */
-  async stop(): Promise<void> {
+  /** SIGTERM and wait: the graceful stop. Returns how long the process took to end. */
+  async stop(): Promise<number> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return 0;
+    const started = Date.now();
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
+    const took = Date.now() - started;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return took;
   }
 }

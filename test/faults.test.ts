@@ -1,0 +1,347 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Decimal } from 'decimal.js';
+import knex, { type Knex } from 'knex';
+import type { Kafka } from 'kafkajs';
+import { publishReference } from '../contracts/reference.ts';
+import type { CdrRawRecord, CdrRejectedRecord } from '../contracts/records.ts';
+import { loadRuntimeConfig } from '../runtime/config.ts';
+import { BatchProducer, createKafka, runBatchConsumer, standardHeaders, type ConsumedRecord, type OutgoingMessage, type RunningConsumer } from '../runtime/kafka.ts';
+import { silentLogger } from '../runtime/log.ts';
+import { AvroSerde, loadSchema } from '../runtime/serde.ts';
+import { applyTopics } from '../topics/apply.ts';
+import { allTopics, brandTopics, topics, valueSubject } from '../topics/catalog.ts';
+import { eventually, uniqueSuffix } from './helpers.ts';
+import { collectOutcomes, type Outcomes } from './support/collect.ts';
+import { invoiceEvent, publishInvoices } from './support/collect-fixtures.ts';
+import { buildScenario, type Scenario } from './support/mediation-scenario.ts';
+import { PrivateStack } from './support/private-stack.ts';
+import { ServiceProcess } from './support/service-process.ts';
+
+/**
+ * Failure as a first-class path, in the production shape: every service in its own process on a
+ * stack of this suite's own, fed poison on every input while good records flow, then the broker
+ * SIGKILLed, PostgreSQL stopped immediately, the registry stopped, and services stopped in the
+ * middle of a backoff. Every count, second and cent is compared with the scenario's independent
+ * calculation (test/support/mediation-scenario.ts).
+ */
+const stack = new PrivateStack(39_000);
+const brand = `poison-${uniqueSuffix()}`;
+const services = ['ingest', 'resolve', 'rate', 'drawdown', 'billrun', 'collect', 'ageing', 'catalog'] as const;
+type ServiceName = (typeof services)[number];
+const processes = new Map<ServiceName, ServiceProcess>();
+let kafka: Kafka;
+let serde: AvroSerde;
+let db: Knex;
+let producer: BatchProducer;
+let deadLetters: ConsumedRecord[] = [];
+let deadLetterReader: RunningConsumer;
+const readers: Outcomes[] = [];
+
+const service = (name: ServiceName) => processes.get(name)!;
+const startedOnce = (p: ServiceProcess) => eventually(`${p.name} started`, () => (p.startsLogged() > p.kills ? true : undefined), 120_000);
+
+/** Produces through broker restarts: a send that fails is tried again (ids make repeats harmless downstream). */
+async function sendSurely(byTopic: Record<string, OutgoingMessage[]>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await producer.send(byTopic);
+    } catch (error) {
+      if (attempt > 60) throw error;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+let encodeCdr: (cdr: CdrRawRecord) => Buffer;
+async function produceCdrs(cdrs: CdrRawRecord[]): Promise<void> {
+  for (let i = 0; i < cdrs.length; i += 2000) {
+    await sendSurely({ [topics.cdrRaw.name]: cdrs.slice(i, i + 2000).map((c) => ({ key: `${c.source}/${c.cdrId}`, value: encodeCdr(c), headers: standardHeaders({ eventId: c.cdrId }) })) });
+  }
+}
+
+async function scenarioWithReference(size: number): Promise<{ scenario: Scenario; outcomes: Outcomes }> {
+  const scenario = buildScenario(uniqueSuffix(), size);
+  await publishReference(scenario.reference, producer, serde);
+  const outcomes = await collectOutcomes(kafka, serde, scenario.source);
+  readers.push(outcomes);
+  return { scenario, outcomes };
+}
+
+const rejectedTotal = (s: Scenario) => Object.values(s.expected.rejectedByReason).reduce((a, b) => a + b, 0);
+
+/** Waits for every CDR of the scenario to end charged or rejected, then checks every figure against the scenario's own calculation. */
+async function expectExactTotals(scenario: Scenario, outcomes: Outcomes, label: string): Promise<void> {
+  await eventually(
+    `${label}: ${scenario.expected.charged} charged and ${rejectedTotal(scenario)} rejected`,
+    () => (outcomes.charged.size >= scenario.expected.charged && outcomes.rejected.size >= rejectedTotal(scenario) ? true : undefined),
+    300_000,
+  );
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(outcomes.charged.size).toBe(scenario.expected.charged);
+  const byReason: Record<string, number> = {};
+  for (const [, [rejection]] of outcomes.rejected) byReason[rejection!.reason] = (byReason[rejection!.reason] ?? 0) + 1;
+  expect(byReason).toEqual(scenario.expected.rejectedByReason);
+  const actual = new Map<string, string>();
+  const sums = new Map<string, { billable: number; included: number; overage: number; amount: Decimal; currency: string }>();
+  for (const [, deliveries] of outcomes.charged) {
+    const usage = deliveries[0]!;
+    // A redelivery after a fault is the same record, never a different charge.
+    for (const again of deliveries) expect(new Decimal(again.amount).toFixed(6)).toBe(new Decimal(usage.amount).toFixed(6));
+    const sum = sums.get(usage.subscriptionId) ?? { billable: 0, included: 0, overage: 0, amount: new Decimal(0), currency: usage.currency };
+    sum.billable += usage.billableSeconds;
+    sum.included += usage.includedSeconds;
+    sum.overage += usage.overageSeconds;
+    sum.amount = sum.amount.plus(usage.amount);
+    sums.set(usage.subscriptionId, sum);
+  }
+  for (const [id, v] of sums) actual.set(id, `${v.billable}/${v.included}/${v.overage} ${v.amount.toFixed(6)} ${v.currency}`);
+  const expected = new Map([...scenario.expected.bySubscription].filter(([, v]) => v.billable > 0).map(([id, v]) => [id, `${v.billable}/${v.included}/${v.overage} ${v.amount.toFixed(6)} ${v.currency}`]));
+  expect(Object.fromEntries([...actual].sort())).toEqual(Object.fromEntries([...expected].sort()));
+  // drawdown's table: one charge per CDR (its unique key), the same money: nothing charged twice.
+  const rows: { n: string; amount: string | null }[] = await db('drawdown.charges')
+    .whereIn('subscription_id', [...scenario.expected.bySubscription.keys()])
+    .select(db.raw('count(*) as n'), db.raw('sum(amount) as amount'));
+  expect(Number(rows[0]!.n)).toBe(scenario.expected.charged);
+  const expectedMoney = [...scenario.expected.bySubscription.values()].reduce((a, v) => a.plus(v.amount), new Decimal(0));
+  expect(new Decimal(rows[0]!.amount ?? 0).toFixed(6)).toBe(expectedMoney.toFixed(6));
+}
+
+/** How long after `since` the pipeline charged another record of this scenario. */
+async function msUntilProgress(outcomes: Outcomes, since: number): Promise<number> {
+  const before = outcomes.charged.size;
+  await eventually('charging to go on', () => (outcomes.charged.size > before ? true : undefined), 120_000);
+  return Date.now() - since;
+}
+
+beforeAll(async () => {
+  const endpoints = await stack.start();
+  const config = loadRuntimeConfig('faults', { KAFKA_BROKERS: endpoints.kafkaBrokers, SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl, DATABASE_URL: endpoints.databaseUrl });
+  kafka = createKafka(config.kafka, silentLogger);
+  serde = new AvroSerde(endpoints.schemaRegistryUrl);
+  db = knex({ client: 'pg', connection: endpoints.databaseUrl, pool: { min: 0, max: 2 } });
+  await applyTopics(kafka, serde, allTopics([brand]));
+  producer = await BatchProducer.connect(kafka);
+  encodeCdr = serde.encoder<CdrRawRecord>(await serde.register(valueSubject(topics.cdrRaw.name), loadSchema('cdr.raw')));
+  const env = {
+    KAFKA_BROKERS: endpoints.kafkaBrokers,
+    SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
+    DATABASE_URL: endpoints.databaseUrl,
+    BILLRUN_INTERVAL_MS: '0',
+    COLLECT_INTERVAL_MS: '0',
+    AGEING_INTERVAL_MS: '0',
+  };
+  for (const name of services) processes.set(name, new ServiceProcess(name, env));
+  for (const p of processes.values()) p.start();
+  for (const p of processes.values()) await startedOnce(p);
+  deadLetterReader = await runBatchConsumer(kafka, { groupId: `dlq-${uniqueSuffix()}`, topics: [topics.deadLetter.name], handle: async (records) => void deadLetters.push(...records) });
+}, 300_000);
+
+afterAll(async () => {
+  for (const r of readers) await r.reader.stop().catch(() => undefined);
+  await deadLetterReader?.stop().catch(() => undefined);
+  for (const p of processes.values()) await p.stop();
+  await producer?.stop().catch(() => undefined);
+  await db?.destroy();
+  await stack.stop();
+}, 120_000);
+
+describe('every consumer, each in its own process, fed poison while good records flow', () => {
+  it('rejects or dead-letters each poison record with its reason and lets 10,000 CDRs through to the cent', { timeout: 400_000 }, async () => {
+    const run = uniqueSuffix();
+    const intruderId = await serde.register(`test.intruder-${run}-value`, { type: 'record', name: 'Intruder', namespace: 'test', fields: [{ name: 'eventId', type: 'string' }] });
+    const intruder = serde.encoder<{ eventId: string }>(intruderId)({ eventId: `intruder-${run}` });
+    /** The five kinds of poison for a topic whose values are `schema`, each with the code it must end with. */
+    const poisons = async (topic: string, schema: string, withNull: boolean) => {
+      const id = await serde.register(valueSubject(topic), loadSchema(schema));
+      const header = Buffer.alloc(5);
+      header.writeInt32BE(id, 1);
+      const unknown = Buffer.from([0, 0x7f, 0xff, 0xfe, 0x01, 0x02, 0x03]);
+      const kinds: [string, Buffer | null, string][] = [
+        ['garbage', Buffer.from(`garbage ${run} ${topic}`), 'not_confluent_avro'],
+        ['unknown schema', Buffer.concat([unknown, Buffer.from(run)]), 'unknown_schema'],
+        ['truncated', Buffer.concat([header, Buffer.from([0x06, 0x61])]), 'undecodable_avro'],
+        ['another schema', intruder, 'wrong_schema'],
+      ];
+      if (withNull) kinds.push(['null value', null, 'null_value']);
+      return kinds.map(([kind, value, code]) => ({ topic, kind, value, code, key: `poison-${run}-${kind.replace(' ', '-')}` }));
+    };
+    const streams: [string, string, ServiceName[]][] = [
+      [topics.cdrAccepted.name, 'cdr.accepted', ['resolve']],
+      [topics.usageResolved.name, 'usage.resolved', ['rate']],
+      [topics.usageRated.name, 'usage.rated', ['drawdown']],
+      [topics.usageCharged.name, 'usage.charged', ['billrun']],
+      [topics.usageRerated.name, 'usage.rerated', ['billrun']],
+      [brandTopics(brand).invoices.name, 'invoice', ['collect', 'ageing']],
+      [brandTopics(brand).payments.name, 'payment', ['ageing']],
+      [topics.accountLifecycle.name, 'account.lifecycle', ['catalog']],
+      // A reference topic: every stream service reads it; a null value there is a deletion, not poison.
+      [topics.refPlans.name, 'ref.plans', ['resolve', 'rate', 'drawdown', 'billrun', 'collect', 'ageing']],
+    ];
+    const expectedDead: { topic: string; kind: string; code: string; service: ServiceName }[] = [];
+    const batch: Record<string, OutgoingMessage[]> = {};
+    for (const [topic, schema, readBy] of streams) {
+      for (const p of await poisons(topic, schema, !topic.startsWith('ref.'))) {
+        (batch[topic] ??= []).push({ key: p.key, value: p.value });
+        for (const name of readBy) expectedDead.push({ topic, kind: p.kind, code: p.code, service: name });
+      }
+    }
+    const rawPoisons = await poisons(topics.cdrRaw.name, 'cdr.raw', true);
+    batch[topics.cdrRaw.name] = rawPoisons.map((p) => ({ key: p.key, value: p.value }));
+
+    const { scenario, outcomes } = await scenarioWithReference(10_000);
+    const producedAt = Date.now();
+    await sendSurely(batch);
+    // Good records behind the poison, on every input.
+    await produceCdrs(scenario.cdrs);
+    const goodInvoices = [1, 2, 3].map((n) => invoiceEvent({ invoiceId: `inv-${run}-${n}`, brand, accountId: `acct-${run}`, currency: 'USD', total: '10.00', issuedAt: producedAt, dueAt: producedAt + 86_400_000 }));
+    await publishInvoices(kafka, serde, goodInvoices);
+
+    // Within 30 s, each poison record is set aside with its reason by each service that reads it.
+    const deadFor = (e: (typeof expectedDead)[number]) =>
+      deadLetters.find((d) => d.headers['dlq-topic'] === e.topic && d.headers['dlq-service'] === e.service && d.key?.toString() === `poison-${run}-${e.kind.replace(' ', '-')}`);
+    await eventually(
+      `${expectedDead.length} dead letters`,
+      () => (expectedDead.every(deadFor) ? true : undefined),
+      30_000,
+    ).catch((error: Error) => {
+      const missing = expectedDead.filter((e) => !deadFor(e)).map((e) => `${e.service} ${e.topic} ${e.kind}`);
+      throw new Error(`${error.message}; missing: ${missing.join(', ')}`);
+    });
+    const latest = Math.max(...expectedDead.map((e) => Number(deadFor(e)!.headers['dlq-at']) - producedAt));
+    console.log(`[poison] ${expectedDead.length} dead letters, the last ${latest} ms after the poison was produced`);
+    for (const e of expectedDead) {
+      const dead = deadFor(e)!;
+      expect({ where: `${e.service} ${e.topic} ${e.kind}`, code: dead.headers['dlq-error-code'] }).toEqual({ where: `${e.service} ${e.topic} ${e.kind}`, code: e.code });
+      expect(dead.headers['dlq-offset']).toMatch(/^\d+$/);
+      const original = batch[e.topic]!.find((m) => m.key === dead.key?.toString())!;
+      expect(dead.value === null ? null : Buffer.from(dead.value).toString('hex')).toBe(original.value === null ? null : original.value.toString('hex'));
+    }
+    // No service dead-lettered anything else: the good records all went through.
+    const unexpected = deadLetters.filter((d) => !expectedDead.some((e) => deadFor(e) === d) && !d.key?.toString().startsWith(`poison-${run}`));
+    expect(unexpected.map((d) => `${d.headers['dlq-service']} ${d.headers['dlq-topic']} ${d.headers['dlq-error-code']}`)).toEqual([]);
+
+    // cdr.raw's poison is rejected like any bad CDR, so counts in equal counts out.
+    const rejections = new Map<string, CdrRejectedRecord>();
+    const rejectedReader = await runBatchConsumer(kafka, {
+      groupId: `rejected-${run}`,
+      topics: [topics.cdrRejected.name],
+      handle: async (records) => {
+        await serde.prepare(records.map((r) => r.value));
+        for (const r of records) {
+          const rejection = serde.decode<CdrRejectedRecord>(r.value, 'cdr.rejected');
+          if (rejection.stage === 'ingest') rejections.set(Buffer.from(rejection.payload).toString('hex'), rejection);
+        }
+      },
+    });
+    try {
+      await eventually('the five cdr.raw poison records rejected', () => (rawPoisons.every((p) => rejections.has((p.value ?? Buffer.alloc(0)).toString('hex'))) ? true : undefined), 30_000);
+      for (const p of rawPoisons) expect({ kind: p.kind, reason: rejections.get((p.value ?? Buffer.alloc(0)).toString('hex'))!.reason }).toEqual({ kind: p.kind, reason: p.code });
+    } finally {
+      await rejectedReader.stop();
+    }
+
+    await expectExactTotals(scenario, outcomes, 'behind the poison');
+    // The billing consumers went on past the poison too.
+    await eventually('the good invoices stored by collect and ageing', async () => {
+      const stored = await db('collect.invoices').whereIn('invoice_id', goodInvoices.map((i) => i.invoiceId)).count({ n: '*' });
+      const aged = await db('ageing.invoices').whereIn('invoice_id', goodInvoices.map((i) => i.invoiceId)).count({ n: '*' });
+      return Number(stored[0]!.n) === 3 && Number(aged[0]!.n) === 3 ? true : undefined;
+    });
+    await eventually('billrun stored the scenario usage', async () => {
+      const rows = await db('billrun.charges').whereIn('subscription_id', [...scenario.expected.bySubscription.keys()]).count({ n: '*' });
+      return Number(rows[0]!.n) === scenario.expected.charged ? true : undefined;
+    });
+  });
+});
+
+describe('infrastructure faults while CDRs flow through the four mediation services', () => {
+  it('the broker SIGKILLed 3 times: every service recovers by itself, totals exact, nothing charged twice', { timeout: 600_000 }, async () => {
+    const { scenario, outcomes } = await scenarioWithReference(30_000);
+    const slice = Math.ceil(scenario.cdrs.length / 4);
+    const recoveries: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      await produceCdrs(scenario.cdrs.slice(k * slice, (k + 1) * slice));
+      await eventually('charging under way', () => (outcomes.charged.size > k * slice * 0.5 ? true : undefined), 120_000);
+      await stack.signal('kafka', 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 3000));
+      await stack.restartMissing();
+      const back = Date.now();
+      await produceCdrs(scenario.cdrs.slice((k + 1) * slice, (k + 1) * slice + 500));
+      recoveries.push(await msUntilProgress(outcomes, back));
+    }
+    await produceCdrs(scenario.cdrs.slice(3 * slice + 500));
+    console.log(`[faults] broker SIGKILLed 3 times: charging went on ${recoveries.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} after the broker was back`);
+    await expectExactTotals(scenario, outcomes, 'after 3 broker kills');
+    // No service was restarted: each started exactly once.
+    for (const name of ['ingest', 'resolve', 'rate', 'drawdown'] as const) expect({ name, starts: service(name).startsLogged() }).toEqual({ name, starts: 1 });
+  });
+
+  it('PostgreSQL stopped immediately 3 times: every service recovers by itself, totals exact, nothing charged twice', { timeout: 600_000 }, async () => {
+    const { scenario, outcomes } = await scenarioWithReference(30_000);
+    const slice = Math.ceil(scenario.cdrs.length / 4);
+    const recoveries: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      await produceCdrs(scenario.cdrs.slice(k * slice, (k + 1) * slice));
+      await eventually('charging under way', () => (outcomes.charged.size > k * slice * 0.5 ? true : undefined), 120_000);
+      // SIGQUIT is PostgreSQL's immediate shutdown (pg_ctl stop -m immediate): no checkpoint, clients cut off.
+      await stack.signal('postgres', 'SIGQUIT');
+      await new Promise((r) => setTimeout(r, 3000));
+      await stack.restartMissing();
+      const back = Date.now();
+      await produceCdrs(scenario.cdrs.slice((k + 1) * slice, (k + 1) * slice + 500));
+      recoveries.push(await msUntilProgress(outcomes, back));
+    }
+    await produceCdrs(scenario.cdrs.slice(3 * slice + 500));
+    console.log(`[faults] PostgreSQL stopped 3 times: charging went on ${recoveries.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} after it was back`);
+    await expectExactTotals(scenario, outcomes, 'after 3 database stops');
+    const degraded = service('drawdown').logLines().filter((l) => l.msg === 'batch failed, retrying').length;
+    console.log(`[faults] drawdown retried ${degraded} batches while the database was away`);
+    for (const name of ['ingest', 'resolve', 'rate', 'drawdown'] as const) expect({ name, starts: service(name).startsLogged() }).toEqual({ name, starts: 1 });
+  });
+
+  it('the registry stopped for 30 s while records with a schema version it must fetch arrive: retried, nothing dead-lettered, nothing lost', { timeout: 400_000 }, async () => {
+    const { scenario, outcomes } = await scenarioWithReference(10_000);
+    // A newer compatible version of cdr.raw (an added optional field): ingest has never seen its id.
+    const v2 = loadSchema('cdr.raw') as { fields: unknown[] };
+    const v2Id = await serde.register(valueSubject(topics.cdrRaw.name), { ...v2, fields: [...v2.fields, { name: 'trunkGroup', type: ['null', 'string'], default: null }] } as never);
+    const encodeV2 = serde.encoder<CdrRawRecord & { trunkGroup: string | null }>(v2Id);
+    const deadBefore = deadLetters.length;
+    const half = scenario.cdrs.length / 2;
+    await produceCdrs(scenario.cdrs.slice(0, half));
+    await stack.signal('registry', 'SIGTERM');
+    const down = Date.now();
+    for (let i = half; i < scenario.cdrs.length; i += 2000) {
+      await sendSurely({ [topics.cdrRaw.name]: scenario.cdrs.slice(i, i + 2000).map((c) => ({ key: `${c.source}/${c.cdrId}`, value: encodeV2({ ...c, trunkGroup: 'tg-1' }), headers: standardHeaders({ eventId: c.cdrId }) })) });
+    }
+    await eventually('ingest retrying the batch it cannot decode yet', () => (service('ingest').logLines().some((l) => l.msg === 'batch failed, retrying' && l.code === 'registry_unavailable' && Date.parse(String(l.time)) >= down) ? true : undefined), 60_000);
+    const health = await fetch(`${service('ingest').opsUrl()}/healthz`);
+    expect(health.status).toBe(503);
+    const body = (await health.json()) as { status: string; checks: { processing: { detail: string; since: string } } };
+    expect(body.status).toBe('degraded');
+    expect(body.checks.processing.detail).toMatch(/^registry_unavailable/);
+    await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - down))));
+    await stack.restartMissing();
+    const back = Date.now();
+    await expectExactTotals(scenario, outcomes, 'after a 30 s registry outage');
+    console.log(`[faults] registry down ${((back - down) / 1000).toFixed(1)} s; all charged ${((Date.now() - back) / 1000).toFixed(1)} s after it was back`);
+    expect(deadLetters.slice(deadBefore).map((d) => d.headers['dlq-error-code'])).toEqual([]);
+    expect((await (await fetch(`${service('ingest').opsUrl()}/healthz`)).json()) as { status: string }).toMatchObject({ status: 'ok' });
+  });
+
+  it('SIGTERM in the middle of a backoff ends the process within 10 s; the next start finishes the work exactly once', { timeout: 400_000 }, async () => {
+    const { scenario, outcomes } = await scenarioWithReference(5_000);
+    await stack.signal('postgres', 'SIGQUIT');
+    await produceCdrs(scenario.cdrs);
+    // ingest cannot store its de-duplication rows: it backs off, with a growing delay.
+    const ingest = service('ingest');
+    const stoppedAt = Date.now();
+    await eventually('ingest in a backoff', () => (ingest.logLines().some((l) => l.msg === 'batch failed, retrying' && Number(l.delayMs) >= 1600 && Date.parse(String(l.time)) >= stoppedAt) ? true : undefined), 120_000);
+    const tookMs = await ingest.stop();
+    console.log(`[faults] ingest stopped in ${tookMs} ms during a backoff`);
+    expect(tookMs).toBeLessThan(10_000);
+    expect(ingest.exitCode).toBe(0);
+    await stack.restartMissing();
+    ingest.start();
+    await expectExactTotals(scenario, outcomes, 'after a stop during a backoff');
+  });
+});
