@@ -21,7 +21,8 @@ export interface CdrRejectedRecord {
   source: string | null;
   cdrId: string | null;
   payload: Buffer;
-  payloadFormat: 'avro-confluent' | 'csv' | 'json';
+  /** 'bytes': not Confluent framing, nor a line of a file: kept exactly as received. */
+  payloadFormat: 'avro-confluent' | 'csv' | 'json' | 'bytes';
   origin: OriginRecord;
   rejectedAt: number;
 }

@@ -2,6 +2,13 @@ import { rejectionId } from '../domain/cdr/index.ts';
 import type { CdrRejectedRecord, OriginRecord } from './records.ts';
 
 /**
+ * How a Kafka record's value is framed, as far as its bytes show: the Confluent wire format
+ * (magic byte 0 and a 4-byte schema id, then the body) or anything else.
+ */
+export const kafkaPayloadFormat = (value: Buffer | null): CdrRejectedRecord['payloadFormat'] =>
+  value !== null && value.length >= 5 && value[0] === 0 ? 'avro-confluent' : 'bytes';
+
+/**
  * A cdr.rejected record. Its id is derived from the stage, where the record was read and the
  * reason, so the same rejection re-sent after a crash is recognised downstream.
  */

@@ -12,6 +12,7 @@ export { isWithheldCaller, normaliseNumber } from './e164.ts';
 export { validateCdr } from './validate.ts';
 export type { RejectionKey } from './dedupe-key.ts';
 export { cdrEventId, fileLineOrigin, rejectionId } from './dedupe-key.ts';
+export { cdrKey, parseCdrKey } from './kafka-key.ts';
 export type { CsvSyntaxError } from './csv-line.ts';
 export { parseCsvLine } from './csv-line.ts';
 export type { LocalTimeReading } from './local-time.ts';

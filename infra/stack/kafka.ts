@@ -26,12 +26,21 @@ export function ensureKafkaJars(paths: StackPaths, log: (line: string) => void):
   fs.writeFileSync(marker, new Date().toISOString());
 }
 
-export function runMaven(goals: string[], paths: StackPaths): void {
+/**
+ * Runs Maven on one of the project's poms (infra/pom.xml unless told), which put what they resolve
+ * under the stack's home. `needs` says what Maven is needed for, in the error when it is missing.
+ */
+export function runMaven(
+  goals: string[],
+  paths: Pick<StackPaths, 'home'>,
+  pom = pomFile,
+  needs = 'download Kafka and the schema registry: install Maven, or set KAFKA_BROKERS and SCHEMA_REGISTRY_URL to existing servers',
+): void {
   try {
-    execFileSync('mvn', ['-q', '-B', '-f', pomFile, `-Drateline.home=${paths.home}`, ...goals], { stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('mvn', ['-q', '-B', '-f', pom, `-Drateline.home=${paths.home}`, ...goals], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stdout?: Buffer; stderr?: Buffer };
-    if (e.code === 'ENOENT') throw new Error('Maven (mvn) is needed once to download Kafka and the schema registry: install Maven, or set KAFKA_BROKERS and SCHEMA_REGISTRY_URL to existing servers');
+    if (e.code === 'ENOENT') throw new Error(`Maven (mvn) is needed once to ${needs}`);
     throw new Error(`mvn ${goals.join(' ')} failed:\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`);
   }
 }

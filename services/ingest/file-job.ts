@@ -13,6 +13,7 @@ import {
   DEFAULT_PLATFORM_ZONE,
   DEFAULT_USAGE_TYPE,
   cdrEventId,
+  cdrKey,
   fileLineOrigin,
   csvMappingNamed,
   readCdrFile,
@@ -295,7 +296,7 @@ async function publishFile(input: FileJobInput, jobId: string, deps: FileJobDeps
           attributes: { ...cdr.attributes, file_name: fileName, file_line: String(result.line) },
           receivedAt: cdr.receivedAt,
         };
-        raws.push({ key: `${cdr.source}/${cdr.cdrId}`, value: encodeRaw(record), headers: standardHeaders({ eventId: cdrEventId(cdr.source, cdr.cdrId) }) });
+        raws.push({ key: cdrKey(cdr.source, cdr.cdrId), value: encodeRaw(record), headers: standardHeaders({ eventId: cdrEventId(cdr.source, cdr.cdrId) }) });
         published++;
       }
       if (raws.length + rejects.length >= batchSize) await flush();

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { DEFAULT_DURATION_LIMITS, cdrEventId, validateCdr, type RawCdr, type ValidationPolicy } from '../../domain/cdr/index.ts';
-import { buildRejection } from '../../contracts/rejection.ts';
+import { DEFAULT_DURATION_LIMITS, cdrEventId, cdrKey, parseCdrKey, validateCdr, type RawCdr, type ValidationPolicy } from '../../domain/cdr/index.ts';
+import { buildRejection, kafkaPayloadFormat } from '../../contracts/rejection.ts';
 import { kafkaOrigin, type CdrAcceptedRecord, type CdrRawRecord, type CdrRejectedRecord } from '../../contracts/records.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
@@ -58,7 +58,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
       source: cdr?.source ?? null,
       cdrId: cdr?.cdrId ?? null,
       payload: record.value ?? Buffer.alloc(0),
-      payloadFormat: 'avro-confluent',
+      payloadFormat: kafkaPayloadFormat(record.value),
       origin: kafkaOrigin(record.topic, record.partition, record.offset),
       subject: `${record.topic}:${record.partition}:${record.offset}`,
       now,
@@ -78,7 +78,8 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
         raw = deps.serde.decode<CdrRawRecord>(record.value, 'cdr.raw');
       } catch (err) {
         const code = err instanceof InvalidInputError ? err.code : 'undecodable_record';
-        rejected.push(reject(record, code, (err as Error).message, undefined, now));
+        // The value is unreadable, but cdr.raw's key still says whose CDR it was.
+        rejected.push(reject(record, code, undecodableDetail(record, err), parseCdrKey(record.key?.toString()), now));
         metrics.rejected.inc({ reason: code });
         continue;
       }
@@ -112,7 +113,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
             origin: kafkaOrigin(record.topic, record.partition, record.offset),
             acceptedAt: now,
           };
-          accepted.push({ key: `${cdr.source}/${cdr.cdrId}`, value: encodeAccepted(value), headers: standardHeaders({ eventId }) });
+          accepted.push({ key: cdrKey(cdr.source, cdr.cdrId), value: encodeAccepted(value), headers: standardHeaders({ eventId }) });
         } else {
           rejected.push(reject(candidate.record, 'duplicate_cdr', `CDR ${candidate.cdr.cdrId} of ${candidate.cdr.source} was already accepted (event ${candidate.eventId})`, candidate.cdr, now));
           metrics.rejected.inc({ reason: 'duplicate_cdr' });
@@ -144,6 +145,23 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     }),
     close: () => db.destroy(),
   });
+}
+
+/** Apicurio's serdes put the schema id in these headers unless told to frame the value as Confluent's do. */
+const SCHEMA_ID_HEADERS = ['apicurio.value.globalId', 'apicurio.value.contentId'];
+
+/**
+ * Why a record could not be decoded, for whoever reads the rejection: the decoder's message, the
+ * key when it is not `source/cdrId` (nothing else on the rejection keeps it), and a hint when the
+ * schema id travelled in headers.
+ */
+function undecodableDetail(record: ConsumedRecord, err: unknown): string {
+  const parts = [err instanceof Error ? err.message : String(err)];
+  const key = record.key?.toString();
+  if (key !== undefined && !parseCdrKey(key)) parts.push(`its key ${JSON.stringify(key)} is not source/cdrId`);
+  const idHeaders = SCHEMA_ID_HEADERS.filter((h) => h in record.headers);
+  if (idHeaders.length > 0) parts.push(`the schema id is in the record's headers (${idHeaders.join(', ')}): the producer's serde must write the Confluent wire format (README, "Writing cdr.raw from another language")`);
+  return parts.join('; ');
 }
 
 /**
