@@ -22,13 +22,16 @@ export async function collectOutcomes(kafka: Kafka, serde: AvroSerde, source: st
     handle: async (records) => {
       await serde.prepare(records.map((r) => r.value));
       for (const r of records) {
-        if (r.topic === topics.usageCharged.name) {
-          const usage = serde.decode<UsageChargedRecord>(r.value!);
-          if (usage.source === source) charged.set(usage.eventId, [...(charged.get(usage.eventId) ?? []), usage]);
-        } else {
-          const rejection = serde.decode<CdrRejectedRecord>(r.value!);
-          if (rejection.source === source) rejected.set(rejection.eventId, [...(rejected.get(rejection.eventId) ?? []), rejection]);
+        // Another suite's poison on these topics is not this source's: a reader must not stop on it.
+        let decoded: UsageChargedRecord | CdrRejectedRecord;
+        try {
+          decoded = serde.decode(r.value, r.topic === topics.usageCharged.name ? 'usage.charged' : 'cdr.rejected');
+        } catch {
+          continue;
         }
+        if (decoded.source !== source) continue;
+        if (r.topic === topics.usageCharged.name) charged.set(decoded.eventId, [...(charged.get(decoded.eventId) ?? []), decoded as UsageChargedRecord]);
+        else rejected.set(decoded.eventId, [...(rejected.get(decoded.eventId) ?? []), decoded as CdrRejectedRecord]);
       }
     },
   });
