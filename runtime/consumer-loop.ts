@@ -8,7 +8,8 @@ export interface RetryPolicy {
   initialDelayMs: number;
   maxDelayMs: number;
 }
-export const defaultRetryPolicy: RetryPolicy = { initialDelayMs: 200, maxDelayMs: 30_000 };
+// Capped at 5 s: a stage is back at work within seconds of its dependency, at the cost of a retry every 5 s in a long outage.
+export const defaultRetryPolicy: RetryPolicy = { initialDelayMs: 200, maxDelayMs: 5_000 };
 
 /** What the consumer gives a handler besides the records. */
 export interface LoopContext {

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import kafkajs, { type Consumer, type EachBatchPayload, type ICustomPartitioner, type IHeaders, type Kafka, type Producer, type LogEntry } from 'kafkajs';
 
 // kafkajs is CommonJS: take its values from the default export so every Node version resolves them.
@@ -54,7 +55,7 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
       const { message, ...rest } = entry.log;
       logger[levelOfKafkaEntry(entry.level)](`kafka: ${message}`, { namespace: entry.namespace, ...rest });
     },
-    retry: { initialRetryTime: 200, retries: 8 },
+    retry: { initialRetryTime: 200, maxRetryTime: 2_000, retries: 8 },
   });
 }
 
@@ -97,32 +98,77 @@ export const cachedDefaultPartitioner: ICustomPartitioner = () => {
   };
 };
 
+/** Broker answers that refuse the records themselves: no retry will get them accepted. */
+const recordRefusals = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP']);
+/** Broker answers that mean the idempotent producer's state is lost: it must be made anew. */
+const producerStateErrors = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'DUPLICATE_SEQUENCE_NUMBER', 'INVALID_PRODUCER_ID_MAPPING']);
+
+// kafkajs's table of protocol errors: when its retrier gives up it keeps only the message.
+const { errorCodes } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { errorCodes: { type: string; message: string }[] };
+const errorTypeByMessage = new Map(errorCodes.map((e) => [e.message, e.type]));
+
+/** The Kafka protocol error type (e.g. OUT_OF_ORDER_SEQUENCE_NUMBER) anywhere in a kafkajs error's chain. */
+export function kafkaErrorType(err: unknown): string | undefined {
+  for (let e = err as { type?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; depth++) {
+    if (typeof e.type === 'string') return e.type;
+    const byMessage = typeof e.message === 'string' ? errorTypeByMessage.get(e.message) : undefined;
+    if (byMessage) return byMessage;
+    e = e.cause as typeof e;
+  }
+  return undefined;
+}
+
 /**
  * An idempotent producer (acks=all, no duplicates on retry) that sends batches and waits for the
  * broker's acknowledgement: nothing is fire-and-forget.
  */
 export class BatchProducer {
   private connected = false;
+  private producer!: Producer;
+  private resetting: Promise<void> | undefined;
 
-  private constructor(private readonly producer: Producer) {}
+  private constructor(
+    private readonly kafka: Kafka,
+    private readonly options: { transactionalId?: string },
+  ) {}
 
   static async connect(kafka: Kafka, options: { transactionalId?: string } = {}): Promise<BatchProducer> {
-    const producer = kafka.producer({
+    const wrapped = new BatchProducer(kafka, options);
+    await wrapped.open();
+    return wrapped;
+  }
+
+  private async open(): Promise<void> {
+    const producer = this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 5,
       createPartitioner: cachedDefaultPartitioner,
-      ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
+      ...(this.options.transactionalId ? { transactionalId: this.options.transactionalId } : {}),
     });
     await producer.connect();
-    const wrapped = new BatchProducer(producer);
-    wrapped.connected = true;
+    this.producer = producer;
+    this.connected = true;
     producer.on(producer.events.DISCONNECT, () => {
-      wrapped.connected = false;
+      if (this.producer === producer) this.connected = false;
     });
     producer.on(producer.events.CONNECT, () => {
-      wrapped.connected = true;
+      if (this.producer === producer) this.connected = true;
     });
-    return wrapped;
+  }
+
+  /**
+   * A broker that lost its log tail (a SIGKILL before fsync) no longer agrees with the idempotent
+   * producer's sequence numbers, and kafkajs cannot recover such a producer: a new one (a new
+   * producer id) is made. What was sent is re-sent by the retried batch; consumers are
+   * idempotent on event ids.
+   */
+  private reset(): Promise<void> {
+    return (this.resetting ??= (async () => {
+      const old = this.producer;
+      this.connected = false;
+      await old.disconnect().catch(() => undefined);
+      await this.open();
+    })().finally(() => (this.resetting = undefined)));
   }
 
   get isConnected(): boolean {
@@ -144,13 +190,15 @@ export class BatchProducer {
       slice = [];
       sliceBytes = 0;
       try {
+        await this.resetting;
         await this.producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
       } catch (cause) {
-        const retriable = (cause as { retriable?: boolean }).retriable !== false;
         const where = topicMessages.map((t) => t.topic).join(', ');
-        throw retriable
-          ? new TransientError('produce_failed', `produce to ${where}`, cause)
-          : new RatelineError('produce_rejected', `the broker refused a produce to ${where}: ${(cause as Error).message}`, { cause });
+        const type = kafkaErrorType(cause);
+        // Only a refusal of the records themselves is permanent; the rest passes (or needs a new producer).
+        if (type !== undefined && recordRefusals.has(type)) throw new RatelineError('produce_rejected', `the broker refused a produce to ${where}: ${(cause as Error).message}`, { cause });
+        if (type !== undefined && producerStateErrors.has(type)) await this.reset().catch(() => undefined);
+        throw new TransientError('produce_failed', `produce to ${where}`, cause);
       }
     };
     for (const [topic, messages] of Object.entries(byTopic)) {
@@ -302,7 +350,7 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
     heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
     // Rides out a broker restart without crashing: a consumer that crashes rejoins under a new
     // member id and waits for the broker to expire the old one (a whole session timeout).
-    retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 60 },
+    retry: { initialRetryTime: 300, maxRetryTime: 1_000, retries: 300 },
   });
   let running = false;
   let stopping = false;

@@ -167,6 +167,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
           continue;
         }
         try {
+          logger.info('bill run started', { brand: brand.code, at: now.toISOString() });
           const encode = await encoderFor(brand.code);
           const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, encode, logger });
           report.brands.push(result);
