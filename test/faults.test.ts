@@ -257,14 +257,14 @@ describe('every consumer, each in its own process, fed poison while good records
 });
 
 describe('infrastructure faults while CDRs flow through the four mediation services', () => {
-  it('the broker SIGKILLed 3 times: every service recovers by itself, totals exact, nothing charged twice', { timeout: 600_000 }, async () => {
-    const { scenario, outcomes } = await scenarioWithReference(30_000);
+  /** Three rounds of: CDRs flowing, a fault, the part restarted; how long until charging went on each time. */
+  async function threeFaults(scenario: Scenario, outcomes: Outcomes, fault: () => Promise<void>): Promise<number[]> {
     const slice = Math.ceil(scenario.cdrs.length / 4);
     const recoveries: number[] = [];
     for (let k = 0; k < 3; k++) {
       await produceCdrs(scenario.cdrs.slice(k * slice, (k + 1) * slice));
       await eventually('charging under way', () => (outcomes.charged.size > k * slice * 0.5 ? true : undefined), 120_000);
-      await stack.signal('kafka', 'SIGKILL');
+      await fault();
       await new Promise((r) => setTimeout(r, 3000));
       await stack.restartMissing();
       const back = Date.now();
@@ -272,7 +272,14 @@ describe('infrastructure faults while CDRs flow through the four mediation servi
       recoveries.push(await msUntilProgress(outcomes, back));
     }
     await produceCdrs(scenario.cdrs.slice(3 * slice + 500));
-    console.log(`[faults] broker SIGKILLed 3 times: charging went on ${recoveries.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} after the broker was back`);
+    return recoveries;
+  }
+  const seconds = (list: number[]) => list.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ');
+
+  it('the broker SIGKILLed 3 times: every service recovers by itself, totals exact, nothing charged twice', { timeout: 600_000 }, async () => {
+    const { scenario, outcomes } = await scenarioWithReference(30_000);
+    const recoveries = await threeFaults(scenario, outcomes, () => stack.signal('kafka', 'SIGKILL'));
+    console.log(`[faults] broker SIGKILLed 3 times: charging went on ${seconds(recoveries)} after the broker was back`);
     await expectExactTotals(scenario, outcomes, 'after 3 broker kills');
     // No service was restarted: each started exactly once.
     for (const name of ['ingest', 'resolve', 'rate', 'drawdown'] as const) expect({ name, starts: service(name).startsLogged() }).toEqual({ name, starts: 1 });
@@ -280,24 +287,12 @@ describe('infrastructure faults while CDRs flow through the four mediation servi
 
   it('PostgreSQL stopped immediately 3 times: every service recovers by itself, totals exact, nothing charged twice', { timeout: 600_000 }, async () => {
     const { scenario, outcomes } = await scenarioWithReference(30_000);
-    const slice = Math.ceil(scenario.cdrs.length / 4);
-    const recoveries: number[] = [];
-    for (let k = 0; k < 3; k++) {
-      await produceCdrs(scenario.cdrs.slice(k * slice, (k + 1) * slice));
-      await eventually('charging under way', () => (outcomes.charged.size > k * slice * 0.5 ? true : undefined), 120_000);
-      // SIGQUIT is PostgreSQL's immediate shutdown (pg_ctl stop -m immediate): no checkpoint, clients cut off.
-      await stack.signal('postgres', 'SIGQUIT');
-      await new Promise((r) => setTimeout(r, 3000));
-      await stack.restartMissing();
-      const back = Date.now();
-      await produceCdrs(scenario.cdrs.slice((k + 1) * slice, (k + 1) * slice + 500));
-      recoveries.push(await msUntilProgress(outcomes, back));
-    }
-    await produceCdrs(scenario.cdrs.slice(3 * slice + 500));
-    console.log(`[faults] PostgreSQL stopped 3 times: charging went on ${recoveries.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} after it was back`);
+    // SIGQUIT is PostgreSQL's immediate shutdown (pg_ctl stop -m immediate): no checkpoint, clients cut off.
+    const recoveries = await threeFaults(scenario, outcomes, () => stack.signal('postgres', 'SIGQUIT'));
+    console.log(`[faults] PostgreSQL stopped 3 times: charging went on ${seconds(recoveries)} after it was back`);
     await expectExactTotals(scenario, outcomes, 'after 3 database stops');
-    const degraded = service('drawdown').logLines().filter((l) => l.msg === 'batch failed, retrying').length;
-    console.log(`[faults] drawdown retried ${degraded} batches while the database was away`);
+    const retried = service('drawdown').logLines().filter((l) => l.msg === 'batch failed, retrying').length;
+    console.log(`[faults] drawdown retried ${retried} batches while the database was away`);
     for (const name of ['ingest', 'resolve', 'rate', 'drawdown'] as const) expect({ name, starts: service(name).startsLogged() }).toEqual({ name, starts: 1 });
   });
 
