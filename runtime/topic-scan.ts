@@ -23,7 +23,11 @@ export interface PartitionRange {
   to: bigint;
 }
 
-/** What each partition holds now: [low watermark, high watermark). */
+/**
+ * What each partition holds now: from its low watermark to its last stable offset (kafkajs lists
+ * offsets read_committed), so an open transaction is never waited for. A transaction whose commit
+ * just returned may show a moment later, once the broker has written its markers.
+ */
 export async function currentRanges(kafka: Kafka, topic: string): Promise<PartitionRange[]> {
   const admin = kafka.admin();
   await admin.connect();
@@ -41,10 +45,10 @@ const text = (value: IHeaders[string]): string | undefined => {
 };
 
 /**
- * Reads the given ranges of a topic (default: everything it holds at the call) and returns once
- * each range is read; `onBatch` gets the records in offset order per partition. Committed records
- * only: an aborted transaction's records are skipped, an open one is waited for. A throwaway
- * consumer group, nothing committed, deleted afterwards.
+ * Reads the given ranges of a topic (default: what it holds at the call, `currentRanges`) and
+ * returns once each range is read; `onBatch` gets the records in offset order per partition.
+ * Committed records only: an aborted transaction's records are skipped. A throwaway consumer
+ * group, nothing committed, deleted afterwards.
  */
 export async function scanTopic(kafka: Kafka, topic: string, onBatch: (records: RawRecord[]) => Promise<void> | void, ranges?: PartitionRange[]): Promise<number> {
   const wanted = (ranges ?? (await currentRanges(kafka, topic))).filter((r) => r.to > r.from);
