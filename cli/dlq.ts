@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import type { IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import cliProgress from 'cli-progress';
 import { Decimal } from 'decimal.js';
 import { DateTime } from 'luxon';
@@ -262,15 +262,18 @@ async function sendOnce(producer: Producer, selected: DeadLetter[], progress?: P
       if (chunk.length > 0 && bytes > TRANSACTION_LIMIT.bytes) break;
       chunk.push(d);
     }
-    const byTopic = new Map<string, DeadLetter[]>();
-    for (const d of chunk) byTopic.set(d.topic, [...(byTopic.get(d.topic) ?? []), d]);
+    const byTopic = new Map<string, Message[]>();
+    for (const d of chunk) {
+      if (!byTopic.has(d.topic)) byTopic.set(d.topic, []);
+      byTopic.get(d.topic)!.push({ key: d.record.key, value: d.record.value, headers: redrivenHeaders(d) });
+    }
     const redrivenAt = new Date().toISOString();
     const transaction = await producer.transaction();
     try {
       await transaction.sendBatch({
         acks: -1,
         topicMessages: [
-          ...[...byTopic].map(([topic, ds]) => ({ topic, messages: ds.map((d) => ({ key: d.record.key, value: d.record.value, headers: redrivenHeaders(d) })) })),
+          ...[...byTopic].map(([topic, messages]) => ({ topic, messages })),
           { topic: REDRIVEN, messages: chunk.map((d) => ({ key: d.ref, value: JSON.stringify({ topic: d.topic, redrivenAt }) })) },
         ],
       });
