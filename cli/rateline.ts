@@ -10,6 +10,7 @@ import { cliConfig, ensureStackConfig, parseOptions } from './context.ts';
 import { runDemo } from './demo.ts';
 import { runRerate } from './rerate.ts';
 import { redrive } from './redrive.ts';
+import { dlqCommand } from './dlq.ts';
 import { allServices, startPipeline, type ServiceName } from '../services/all.ts';
 import { defaultDeps } from '../runtime/service.ts';
 import { rateFileCommand } from './rate-file.ts';
@@ -30,6 +31,13 @@ const usage = `rateline <command>
   redrive --reason r [--stage s] [--source src] [--since ISO] [--dry-run]
                             send rejected records back to the stage that rejected them, once the
                             cause is fixed (e.g. --reason unresolved_number after a number is assigned)
+  dlq list [--service s] [--code c] [--topic t] [--since ISO] [--until ISO] [--limit n] [--json]
+                            the records on ops.dead-letter, one a line, and counts by service and code
+  dlq show <partition>:<offset>
+                            one dead-letter record: headers, key, value decoded (Avro) or previewed
+  dlq redrive (same filters | --all) [--dry-run]
+                            send matching dead-letter records back to the topic they came from,
+                            with their original key, value and headers, each once
   run [--services a,b|all]  run services in this process until Ctrl-C (default: ingest, resolve,
                             rate, drawdown; all: also catalog, billrun, collect, ageing)
   documents samples [dir]   write sample invoice and receipt documents (HTML, PDF, email) of two
@@ -156,6 +164,8 @@ async function main(argv: string[]): Promise<number> {
       for (const [topic, n] of Object.entries(report.republished)) print(`  ${options['dry-run'] === true ? 'would republish' : 'republished'} ${n} to ${topic}`);
       return 0;
     }
+    case 'dlq':
+      return dlqCommand(argv.slice(1), cliConfig('dlq'), print);
     case 'rerate': {
       await runRerate(cliConfig('rerate'), options, print);
       return 0;

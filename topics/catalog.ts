@@ -33,6 +33,7 @@ export const topics = {
   refCustomers: { name: 'ref.customers', partitions: 1, key: 'accountId', cleanupPolicy: 'compact', schema: 'ref.customers', description: 'Customer accounts as billing needs them: tax place, ids, exemptions, contact, agent, payment method token' },
   refRatingRules: { name: 'ref.rating-rules', partitions: 1, key: 'ruleId:version', cleanupPolicy: 'compact', schema: 'ref.rating-rules', description: 'Versioned, effective-dated rating rules' },
   deadLetter: { name: 'ops.dead-letter', partitions: 3, key: 'the original key', cleanupPolicy: 'delete', retentionMs: 90 * DAY_MS, schema: null, description: 'Records a service could not process, original bytes, error in headers (dlq-*)' },
+  deadLetterRedriven: { name: 'ops.dead-letter.redriven', partitions: 1, key: '<partition>:<offset> of the dead-letter record', cleanupPolicy: 'compact', schema: null, description: 'Dead-letter records already sent back (`rateline dlq redrive`), written in the same transaction as the records sent, so that each goes back once; value: JSON of where it went and when' },
 } as const satisfies Record<string, TopicSpec>;
 
 /** Brand codes become part of topic names, so they are restricted to what Kafka and ACLs take. */
