@@ -169,8 +169,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
   });
   pruner.start();
   return {
-    name: stage.name,
-    url: stage.url,
+    ...stage,
     pruneNow: pruner.runNow,
     stop: async () => {
       await pruner.stop();
