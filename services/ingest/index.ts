@@ -101,10 +101,10 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
         continue;
       }
       const cdr = checked.value;
-      const window = checkDedupeWindow(cdr.startTime, now, dedupe.windowDays);
-      if (!window.ok) {
-        rejected.push(reject(record, window.code, window.message, cdr, now));
-        metrics.rejected.inc({ reason: window.code });
+      const inWindow = checkDedupeWindow(cdr.startTime, now, dedupe.windowDays);
+      if (!inWindow.ok) {
+        rejected.push(reject(record, inWindow.code, inWindow.message, cdr, now));
+        metrics.rejected.inc({ reason: inWindow.code });
         continue;
       }
       candidates.push({ record, cdr, eventId: cdrEventId(cdr.source, cdr.cdrId), origin: `${record.topic}:${record.partition}:${record.offset}` });
