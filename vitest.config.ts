@@ -20,6 +20,10 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/global-setup.ts'],
+          // The suites replay scenario calls dated from early 2026 through ingest on the system
+          // clock, which a 45-day de-duplication window would reject as outside_dedupe_window.
+          // test/ingest-dedupe-window.test.ts sets its own window.
+          env: { INGEST_DEDUPE_WINDOW_DAYS: '3650' },
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

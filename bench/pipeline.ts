@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
-import { cdrEventId } from '../domain/cdr/index.ts';
+import { MAX_DEDUPE_WINDOW_DAYS, cdrEventId } from '../domain/cdr/index.ts';
 import { generateReference, parseReferenceFile, type ReferenceData } from '../domain/reference/index.ts';
 import { publishReference } from '../contracts/reference.ts';
 import type { CdrRawRecord, CdrRejectedRecord } from '../contracts/records.ts';
@@ -101,6 +101,8 @@ class BenchTimeout extends Error {}
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const logger = createLogger({ component: 'bench' }, 'warn', (line) => process.stderr.write(`${line}\n`));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+// The generated calls are dated March 2026: a de-duplication window that reaches back to them.
+const HISTORIC_CDRS = { ingest: { dedupe: { windowDays: MAX_DEDUPE_WINDOW_DAYS } } };
 
 let deadline = Infinity;
 function checkDeadline(what: string): void {
@@ -603,7 +605,7 @@ async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchO
   let pipelineStartMs = 0;
   const startIt = async () => {
     const t0 = Date.now();
-    holder.pipeline = await startPipeline(env.config, deps, STAGES.map((st) => st.name));
+    holder.pipeline = await startPipeline(env.config, deps, STAGES.map((st) => st.name), HISTORIC_CDRS);
     pipelineStartMs = Date.now() - t0;
   };
   if (mode === 'steady') {
@@ -728,7 +730,7 @@ async function drainGroups(env: Env, names: readonly StageName[]): Promise<numbe
 async function runStagesAlone(env: Env, options: BenchOptions, holder: { pipeline?: RunningService & { services: RunningService[] } }): Promise<StageAloneReport[]> {
   const deps = { kafka: env.kafka, serde: env.serde, logger, clock: systemClock };
   const start = async (names: StageName[]) => {
-    holder.pipeline = await startPipeline(env.config, deps, names);
+    holder.pipeline = await startPipeline(env.config, deps, names, HISTORIC_CDRS);
     return holder.pipeline;
   };
   const stop = async () => {

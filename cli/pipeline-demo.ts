@@ -1,4 +1,5 @@
 import { Decimal } from 'decimal.js';
+import { MAX_DEDUPE_WINDOW_DAYS } from '../domain/cdr/index.ts';
 import { loadReferenceFile, type ReferenceData } from '../domain/reference/index.ts';
 import { publishReference } from '../contracts/reference.ts';
 import type { CdrRawRecord, CdrRejectedRecord, UsageChargedRecord } from '../contracts/records.ts';
@@ -84,7 +85,8 @@ export async function runPipelineDemo(config: RuntimeConfig, print: (line: strin
   const kafka = createKafka(config.kafka, silentLogger);
   const serde = new AvroSerde(config.registry.url);
   const t0 = Date.now();
-  const pipeline = await startPipeline(config, { kafka, serde, logger: silentLogger, clock: systemClock });
+  // The sample calls are dated March 2026: a de-duplication window that reaches back to them.
+  const pipeline = await startPipeline(config, { kafka, serde, logger: silentLogger, clock: systemClock }, undefined, { ingest: { dedupe: { windowDays: MAX_DEDUPE_WINDOW_DAYS } } });
   print(`pipeline started in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${pipeline.url}`);
   const source = `demo-${run}`;
   const { cdrs } = sampleCalls(source);

@@ -1,6 +1,6 @@
 import type { RuntimeConfig } from '../runtime/config.ts';
 import type { RunningService, ServiceDeps } from '../runtime/service.ts';
-import { startIngest } from './ingest/index.ts';
+import { startIngest, type IngestOptions } from './ingest/index.ts';
 import { startResolve } from './resolve/index.ts';
 import { startRate } from './rate/index.ts';
 import { startDrawdown } from './drawdown/index.ts';
@@ -27,9 +27,15 @@ export type ServiceName = keyof typeof allServices;
  * the same `start` functions as each service's own main, each with its own consumer group,
  * producer and ops endpoint. Stops in reverse order.
  */
-export async function startPipeline(config: RuntimeConfig, deps: ServiceDeps, names: ServiceName[] = ['ingest', 'resolve', 'rate', 'drawdown']): Promise<RunningService & { services: RunningService[] }> {
+export async function startPipeline(
+  config: RuntimeConfig,
+  deps: ServiceDeps,
+  names: ServiceName[] = ['ingest', 'resolve', 'rate', 'drawdown'],
+  options: { ingest?: IngestOptions } = {},
+): Promise<RunningService & { services: RunningService[] }> {
+  const start = (name: ServiceName, serviceDeps: ServiceDeps) => (name === 'ingest' ? startIngest(config, serviceDeps, options.ingest) : allServices[name](config, serviceDeps));
   // Started side by side: each spends most of its start reading the ref.* topics.
-  const started = await Promise.allSettled(names.map((name) => allServices[name](config, { ...deps, logger: deps.logger.child({ service: name }) })));
+  const started = await Promise.allSettled(names.map((name) => start(name, { ...deps, logger: deps.logger.child({ service: name }) })));
   const services = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {

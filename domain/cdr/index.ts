@@ -13,6 +13,8 @@ export { validateCdr } from './validate.ts';
 export type { RejectionKey } from './dedupe-key.ts';
 export { cdrEventId, fileLineOrigin, rejectionId } from './dedupe-key.ts';
 export { cdrKey, parseCdrKey } from './kafka-key.ts';
+export type { WindowCheck } from './dedupe-window.ts';
+export { DEFAULT_DEDUPE_WINDOW_DAYS, MAX_DEDUPE_WINDOW_DAYS, PRUNE_MARGIN_MS, checkDedupeWindow, dedupeWindowProblems, pruneBefore, windowStart } from './dedupe-window.ts';
 export type { CsvSyntaxError } from './csv-line.ts';
 export { parseCsvLine } from './csv-line.ts';
 export type { LocalTimeReading } from './local-time.ts';

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { DEFAULT_DURATION_LIMITS, cdrEventId, cdrKey, parseCdrKey, validateCdr, type RawCdr, type ValidationPolicy } from '../../domain/cdr/index.ts';
+import { DEFAULT_DURATION_LIMITS, cdrEventId, cdrKey, checkDedupeWindow, parseCdrKey, validateCdr, type RawCdr, type ValidationPolicy } from '../../domain/cdr/index.ts';
 import { buildRejection, kafkaPayloadFormat } from '../../contracts/rejection.ts';
 import { kafkaOrigin, type CdrAcceptedRecord, type CdrRawRecord, type CdrRejectedRecord } from '../../contracts/records.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
@@ -12,12 +12,21 @@ import { topics, valueSubject } from '../../topics/catalog.ts';
 import { loadSchema } from '../../runtime/serde.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 import { cdrFileUploadRoute } from './file-job.ts';
+import { dedupePruneRoute, dedupePruner, dedupeSettings, type DedupeSettings, type PruneReport } from './dedupe-window.ts';
 
 export const GROUP_ID = 'rateline-ingest';
 
 export interface IngestOptions {
   maxDurationSeconds?: number;
   durationToleranceSeconds?: number;
+  /** Overrides INGEST_DEDUPE_WINDOW_DAYS and INGEST_DEDUPE_PRUNE_INTERVAL_MS. */
+  dedupe?: Partial<DedupeSettings>;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface RunningIngest extends RunningService {
+  /** Forgets the seen CDRs past the de-duplication window now (also POST /dedupe-prunes). */
+  pruneNow(): Promise<PruneReport>;
 }
 
 interface Candidate {
@@ -29,10 +38,12 @@ interface Candidate {
 
 /**
  * ingest: validates raw CDRs and de-duplicates them on (source, cdrId) across restarts and
- * redelivery. Valid, first-seen CDRs go to cdr.accepted; everything else to cdr.rejected with a
- * reason (duplicates included, so that counts in equal counts out).
+ * redelivery, over a window of days (domain/cdr/dedupe-window.ts). Valid, first-seen CDRs go to
+ * cdr.accepted; everything else to cdr.rejected with a reason (duplicates and CDRs older than
+ * the window included, so that counts in equal counts out).
  */
-export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, options: IngestOptions = {}): Promise<RunningService> {
+export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, options: IngestOptions = {}): Promise<RunningIngest> {
+  const dedupe = dedupeSettings(options.env ?? process.env, options.dedupe ?? {});
   const db = createDb(config.postgres);
   await migrateService(db, SCHEMA, migrations);
   const store = offsets.store(db);
@@ -90,6 +101,12 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
         continue;
       }
       const cdr = checked.value;
+      const inWindow = checkDedupeWindow(cdr.startTime, now, dedupe.windowDays);
+      if (!inWindow.ok) {
+        rejected.push(reject(record, inWindow.code, inWindow.message, cdr, now));
+        metrics.rejected.inc({ reason: inWindow.code });
+        continue;
+      }
       candidates.push({ record, cdr, eventId: cdrEventId(cdr.source, cdr.cdrId), origin: `${record.topic}:${record.partition}:${record.offset}` });
     }
 
@@ -125,7 +142,8 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     });
   };
 
-  return startStage(config, deps, {
+  const pruner = dedupePruner({ db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }), settings: dedupe });
+  const stage = await startStage(config, deps, {
     name: 'ingest',
     groupId: GROUP_ID,
     inputTopics: [topics.cdrRaw.name],
@@ -140,11 +158,24 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     },
     handleBatch,
     storedOffsets: () => store.load(GROUP_ID),
-    routes: ({ producer, metrics }) => ({
-      '/cdr-files': cdrFileUploadRoute({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }) }),
-    }),
+    routes: ({ producer, metrics }) => {
+      metrics.registry.registerMetric(pruner.metric);
+      return {
+        '/cdr-files': cdrFileUploadRoute({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }) }),
+        '/dedupe-prunes': dedupePruneRoute(pruner),
+      };
+    },
     close: () => db.destroy(),
   });
+  pruner.start();
+  return {
+    ...stage,
+    pruneNow: pruner.runNow,
+    stop: async () => {
+      await pruner.stop();
+      await stage.stop();
+    },
+  };
 }
 
 /** Apicurio's serdes put the schema id in these headers unless told to frame the value as Confluent's do. */
@@ -180,10 +211,10 @@ async function firstSightings(trx: Knex.Transaction, candidates: Candidate[]): P
     const chunk = unique.slice(i, i + 5000);
     // Array parameters, one per column: a fixed statement text whatever the batch size.
     const { rows } = (await trx.raw(
-      `insert into ${SCHEMA}.seen_cdrs (event_id, source, cdr_id, origin)
-       select * from unnest(?::text[], ?::text[], ?::text[], ?::text[])
+      `insert into ${SCHEMA}.seen_cdrs (event_id, source, cdr_id, origin, start_time)
+       select * from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[])
        on conflict (event_id) do nothing returning event_id`,
-      [chunk.map((c) => c.eventId), chunk.map((c) => c.cdr.source), chunk.map((c) => c.cdr.cdrId), chunk.map((c) => c.origin)],
+      [chunk.map((c) => c.eventId), chunk.map((c) => c.cdr.source), chunk.map((c) => c.cdr.cdrId), chunk.map((c) => c.origin), chunk.map((c) => new Date(c.cdr.startTime).toISOString())],
     )) as { rows: { event_id: string }[] };
     for (const row of rows) inserted.add(row.event_id);
   }

@@ -34,4 +34,16 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       });
     },
   },
+  '003_seen_cdrs_start_time': {
+    up: async (db) => {
+      // The CDR's start time, by which the window forgets it. Nullable, so that adding it
+      // rewrites nothing and an older instance still running in a rolling deploy can insert:
+      // a row without it is forgotten by its first_seen_at, which is no earlier than its start
+      // for any CDR not stamped ahead of ingest's clock (index on first_seen_at since 001).
+      await db.schema.withSchema(SCHEMA).alterTable('seen_cdrs', (t) => {
+        t.timestamp('start_time', { useTz: true });
+        t.index(['start_time']);
+      });
+    },
+  },
 };
