@@ -125,7 +125,7 @@ describe('buildInvoice, hand-worked cents', () => {
     const first = priceUsage(model, 0, 6600);
     const second = priceUsage(model, 6600, 8430);
     const charge = (cdrId: string, overage: number, included: number, priced: typeof first): UsageCharge => ({
-      cdrId, usageType: 'TOLLFREE', billableSeconds: overage + included, includedSeconds: included, overageSeconds: overage,
+      cdrId, sequence: 1, usageType: 'TOLLFREE', billableSeconds: overage + included, includedSeconds: included, overageSeconds: overage,
       draws: [], exhausted: [], currency: 'USD', amount: priced.amount, lines: priced.lines,
     });
     const usage = summarizeUsage([charge('c1', 6600, 30000, first), charge('c2', 8430, 0, second)]);
