@@ -1,6 +1,14 @@
-import type { Decimal } from 'decimal.js';
+import { Decimal } from 'decimal.js';
 import type { BillingKind } from '../domain/billrun/index.ts';
 import type { Invoice } from '../domain/invoicing/index.ts';
+import { MONEY_SCALE } from '../domain/money/index.ts';
+
+/**
+ * A figure shown beside the money, not added up (a prorated or discounted unit price, the
+ * taxable base), at the wire's scale. The invoice keeps them exact (the bill run's audit copy
+ * has them); the amounts that add up are rounded to minor units and fit the scale as they are.
+ */
+const informative = (value: Decimal): Decimal => value.toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_EVEN);
 
 /** `brand.<code>.invoices` (schemas/invoice.avsc) as avsc reads and writes it. */
 export interface InvoiceEvent {
@@ -71,7 +79,7 @@ export function toInvoiceEvent(invoice: Invoice, invoiceNumber: string, kind: Bi
       description: l.description,
       usageType: l.usageType,
       quantity: l.quantity,
-      unitPrice: l.unitPrice,
+      unitPrice: informative(l.unitPrice),
       amount: l.amount,
       periodStart: l.periodStart.getTime(),
       periodEnd: l.periodEnd.getTime(),
@@ -80,7 +88,7 @@ export function toInvoiceEvent(invoice: Invoice, invoiceNumber: string, kind: Bi
       taxCode: t.taxCode,
       jurisdiction: t.jurisdiction,
       rate: t.rate,
-      taxableAmount: t.taxableAmount,
+      taxableAmount: informative(t.taxableAmount),
       amount: t.amount,
       name: t.name,
       exemptionReference: t.exemption?.reference ?? null,

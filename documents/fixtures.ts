@@ -148,7 +148,7 @@ export function generateUsage(usageType: string, model: PriceModel, calls: numbe
     const priced = priceUsage(model, overageBefore, overage);
     overageBefore += overage;
     charges.push({
-      cdrId: `${usageType}-${seed}-${i}`, usageType, billableSeconds: billable, includedSeconds: fromBucket, overageSeconds: overage,
+      cdrId: `${usageType}-${seed}-${i}`, sequence: i + 1, usageType, billableSeconds: billable, includedSeconds: fromBucket, overageSeconds: overage,
       draws: [], exhausted: [], currency: model.currency, amount: priced.amount, lines: priced.lines,
     });
   }

@@ -51,7 +51,7 @@ export function handInvoice(extraLines = 0, number: string | null = 'ANSR-2026-0
   const first = priceUsage(tollFree, 0, 6600);
   const second = priceUsage(tollFree, 6600, 8430);
   const charge = (cdrId: string, overage: number, included: number, priced: typeof first): UsageCharge => ({
-    cdrId, usageType: 'TOLLFREE', billableSeconds: overage + included, includedSeconds: included, overageSeconds: overage,
+    cdrId, sequence: 1, usageType: 'TOLLFREE', billableSeconds: overage + included, includedSeconds: included, overageSeconds: overage,
     draws: [], exhausted: [], currency: 'USD', amount: priced.amount, lines: priced.lines,
   });
   const june = nthPeriod(subscription.anchor, 1, usBilling.timeZone);

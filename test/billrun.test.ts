@@ -60,6 +60,7 @@ function charge(id: string, seconds: number, periodStart: number, periodEnd: num
     ratingVersion: 1, ruleId: 'r', ruleVersion: 1, billableSeconds: seconds, ratedAt: start,
     periodStart, periodEnd, planId: `${brand}-plan`, planVersion: 1, includedSeconds: 0, overageSeconds: seconds, draws: [], currency: 'USD',
     amount, tiers: [{ tier: 1, units: minutes, unitPrice: new Decimal('0.10'), amount, seconds, flatFee: new Decimal(0) }], chargedAt: start,
+    chargeSequence: 1,
   };
 }
 

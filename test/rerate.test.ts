@@ -103,3 +103,75 @@ describe('re-rating by replay', () => {
     expect(await chargeRows()).toEqual([{ version: 1, n: 10, amount: '0.72' }, { version: 2, n: 10, amount: '0.54' }]);
   });
 });
+
+describe('re-rating calls that arrived out of order', () => {
+  const late = `ro-${suffix}`;
+  const lateSubscription = `sub-${late}`;
+  const lateNumber = numberFor(uniqueSuffix());
+  const lateScope = { brand: late, from: scope.from, to: scope.to };
+
+  async function rows(): Promise<[number, number, number, number, string, boolean][]> {
+    const db = knex({ client: 'pg', connection: config.postgres.url });
+    try {
+      const found: { rating_version: number; charge_sequence: number; included_seconds: string; overage_seconds: string; amount: string; removed: boolean }[] = await db('drawdown.charges')
+        .where({ subscription_id: lateSubscription }).orderBy(['rating_version', 'charge_sequence']).select('rating_version', 'charge_sequence', 'included_seconds', 'overage_seconds', 'amount', 'removed');
+      return found.map((r) => [r.rating_version, r.charge_sequence, Number(r.included_seconds), Number(r.overage_seconds), new Decimal(r.amount).toFixed(2), r.removed]);
+    } finally {
+      await db.destroy();
+    }
+  }
+
+  it('with nothing changed, a re-rate writes no version; a call a re-rate removes is not given back twice', async () => {
+    // 120 s included, then 0.001 a second. Four 60 s calls started 10:00, 11:00, 12:00, 13:00,
+    // arriving the other way round, each charged before the next is sent.
+    const data = smallBrandReference({ brand: late, number: lateNumber, includedSeconds: 120 });
+    await publish(data);
+    const producer = await BatchProducer.connect(kafka);
+    const encode = serde.encoder<CdrRawRecord>(await serde.register(valueSubject(topics.cdrRaw.name), loadSchema('cdr.raw')));
+    for (const [i, hour] of [13, 12, 11, 10].entries()) {
+      const start = Date.parse(`2026-03-10T${hour}:00:00Z`);
+      const cdr: CdrRawRecord = { source: `ro-${suffix}`, cdrId: `h${hour}`, callingNumber: null, calledNumber: lateNumber, usageType: 'LCA', startTime: start, endTime: start + 60_000, durationSeconds: 60, attributes: {}, receivedAt: null };
+      await producer.send({ [topics.cdrRaw.name]: [{ key: `${cdr.source}/${cdr.cdrId}`, value: encode(cdr), headers: standardHeaders({ eventId: cdr.cdrId }) }] });
+      await eventually(`call ${i + 1} charged`, async () => ((await rows()).length === i + 1 ? true : undefined), 60_000);
+    }
+    await producer.stop();
+    // Drawn as they arrived: 13:00 and 12:00 take the 120 s; 11:00 and 10:00 are 60 s overage, 0.06 each.
+    expect(await rows()).toEqual([
+      [1, 1, 60, 0, '0.00', false],
+      [1, 2, 60, 0, '0.00', false],
+      [1, 3, 0, 60, '0.06', false],
+      [1, 4, 0, 60, '0.06', false],
+    ]);
+
+    // Nothing changed: in the order charged, the same charges; no version, no difference.
+    const unchanged = await rerateScope(config, deps, lateScope, { replayFrom });
+    expect([unchanged.committed, unchanged.differences.length, unchanged.adjustments.length]).toEqual([false, 0, 0]);
+    expect((await rows()).length).toBe(4);
+
+    // Plan version 2 keeps the 120 s but prices only IVR: the two overage calls can no longer be
+    // charged and are removed (0.06 given back each); the included ones are unchanged.
+    const plan = data.plans[0]!;
+    await publish({
+      ...data,
+      plans: [plan, { ...plan, version: 2, priceModels: plan.priceModels.map((m) => ({ ...m, usageType: 'IVR' })) }],
+      subscriptions: [{ ...data.subscriptions[0]!, planVersion: 2 }],
+    });
+    const swapped = await eventually('the plan swap seen', async () => {
+      const run = await rerateScope(config, deps, lateScope, { replayFrom, dryRun: true });
+      return run.differences.length > 0 ? run : undefined;
+    }, 30_000);
+    expect(swapped.differences.map((d) => [d.kind, d.amount.toFixed(2)])).toEqual([['removed', '-0.06'], ['removed', '-0.06']]);
+    const run = await rerateScope(config, deps, lateScope, { replayFrom });
+    expect([run.committed, run.ratingVersion, run.adjustments.map((a) => a.amount.toFixed(2))]).toEqual([true, 2, ['-0.12']]);
+    expect((await rows()).slice(4)).toEqual([
+      [2, 1, 60, 0, '0.00', false],
+      [2, 2, 60, 0, '0.00', false],
+      [2, 3, 0, 0, '0.00', true],
+      [2, 4, 0, 0, '0.00', true],
+    ]);
+    // Again with nothing changed: the removed calls stay removed, nothing is given back twice.
+    const again = await rerateScope(config, deps, lateScope, { replayFrom });
+    expect([again.committed, again.differences.length]).toEqual([false, 0]);
+    expect((await rows()).length).toBe(8);
+  });
+});

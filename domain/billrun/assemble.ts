@@ -1,8 +1,7 @@
 import { Decimal } from 'decimal.js';
 import type { RoundingMode } from '../money/index.ts';
-import type { UsageCharge } from '../drawdown/index.ts';
 import { summarizeUsage } from '../invoicing/index.ts';
-import type { Adjustment, BillingBrand, BillingPlan, CancellationCreditPolicy, InvoiceInput, PlanChange } from '../invoicing/index.ts';
+import type { Adjustment, BillingBrand, ChargeFigures, BillingPlan, CancellationCreditPolicy, InvoiceInput, PlanChange } from '../invoicing/index.ts';
 import type { Brand, Customer, Plan, Subscription } from '../reference/index.ts';
 import { localDateOf } from '../periods/index.ts';
 import type { CustomerTaxContext } from '../tax/index.ts';
@@ -149,17 +148,12 @@ function customerTax(c: Customer): CustomerTaxContext {
   return { country: c.country, region: c.region, taxIds: c.taxIds, exemptions: c.exemptions };
 }
 
-function asUsageCharge(c: StoredCharge): UsageCharge {
+function asUsageCharge(c: StoredCharge): ChargeFigures {
   return {
-    cdrId: c.eventId,
     usageType: c.usageType,
     billableSeconds: c.billableSeconds,
     includedSeconds: c.includedSeconds,
     overageSeconds: c.overageSeconds,
-    draws: [],
-    exhausted: [],
-    currency: '',
-    amount: c.amount,
     lines: c.tiers.map((t) => ({ tier: t.tier - 1, units: t.seconds, unitPrice: t.unitPrice, flatFee: t.flatFee, amount: t.amount })),
   };
 }

@@ -307,7 +307,9 @@ describe('property: one by one = recomputePeriod = any batching', () => {
         state = r.state;
       }
       expect(drawn).toEqual(recomputed.charges.map((c) => [c.cdrId, c.includedSeconds, c.overageSeconds]));
-      expect(state).toEqual(recomputed.state);
+      // drawDown leaves sequences alone; the recompute handed out 1..n, all charged.
+      expect({ ...state, lastSequence: ordered.length }).toEqual(recomputed.state);
+      expect(recomputed.charges.map((c) => c.sequence)).toEqual(ordered.map((_, i) => i + 1));
 
       // any split into batches (carrying the state) gives the identical charges
       let batched = openPeriod(grants);
@@ -336,6 +338,33 @@ describe('property: one by one = recomputePeriod = any batching', () => {
       }
       // a version diffed against itself has no differences
       expect(diffCharges(recomputed.charges, charges).differences).toEqual([]);
+    }
+  });
+
+  it('300 seeded scenarios: charged live in any arrival order, a recompute with the sequences changes nothing', () => {
+    const random = prng(20261126);
+    for (let run = 0; run < 300; run++) {
+      const { grants, usages } = scenario(random);
+      // Arrival order: anything, unrelated to call start; some usages arrive only later (never charged yet).
+      const arrived = [...usages].sort(() => random() - 0.5);
+      const later = arrived.splice(0, Math.floor(random() * 4));
+      const live = chargeAll(openPeriod(grants), arrived, plan);
+      expect(live.charges.map((c) => c.sequence)).toEqual(arrived.map((_, i) => i + 1));
+      const sequenceOf = new Map(live.charges.map((c) => [c.cdrId, c.sequence]));
+      const withSequences = usages.map((u) => (sequenceOf.has(u.cdrId) ? { ...u, sequence: sequenceOf.get(u.cdrId)! } : u));
+
+      // Only what live charged, in any input order: identical charges and state.
+      const replayed = recomputePeriod(grants, withSequences.filter((u) => u.sequence !== undefined).sort(() => random() - 0.5), plan);
+      expect(replayed.charges).toEqual(live.charges);
+      expect(replayed.state).toEqual(live.state);
+      expect(diffCharges(live.charges, replayed.charges).differences).toEqual([]);
+
+      // With the late usages: the calls charged before them keep their charges; the late ones are
+      // drawn after them, by call start, exactly as if live charged them now in that order.
+      const all = recomputePeriod(grants, withSequences, plan);
+      const lateLive = chargeAll(live.state, sortUsages(later), plan);
+      expect(all.charges).toEqual([...live.charges, ...lateLive.charges]);
+      expect(all.state).toEqual(lateLive.state);
     }
   });
 });

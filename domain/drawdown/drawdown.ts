@@ -26,12 +26,15 @@ export interface BucketBalance {
 
 /**
  * The drawdown state of one subscription, period and rating version: its buckets in draw
- * order, and the overage seconds already priced per usage type (the `unitsBefore` of the
- * next overage). Plain data: a service stores it and gives it back.
+ * order, the overage seconds already priced per usage type (the `unitsBefore` of the next
+ * overage) and the last charge sequence handed out. Plain data: a service stores it and
+ * gives it back.
  */
 export interface PeriodState {
   readonly buckets: readonly BucketBalance[];
   readonly overageSeconds: Readonly<Record<string, number>>;
+  /** The highest `sequence` of a usage charged in the period; 0 before the first. */
+  readonly lastSequence: number;
 }
 
 /** One rated usage (a CDR after rating), of any number of the subscription. */
@@ -39,8 +42,13 @@ export interface Usage {
   readonly cdrId: string;
   readonly usageType: string;
   readonly billableSeconds: number;
-  /** Call start; with cdrId, the order in which a period is recomputed. */
+  /** Call start: where a usage never charged before goes in the period's order. */
   readonly startedAt: Date;
+  /**
+   * The usage's place in the period's draw order, from when it was first charged (live,
+   * the order of arrival); absent for a usage never charged. See compareUsages.
+   */
+  readonly sequence?: number;
 }
 
 export interface BucketDraw {
@@ -73,6 +81,8 @@ export interface PlanPricing {
 
 export interface UsageCharge {
   readonly cdrId: string;
+  /** Its place in the period's draw order: the usage's own, else the next free one. */
+  readonly sequence: number;
   readonly usageType: string;
   readonly billableSeconds: number;
   readonly includedSeconds: number;
@@ -158,7 +168,7 @@ export function openPeriod(grants: readonly BucketGrant[]): PeriodState {
       ...(g.source === undefined ? {} : { source: g.source }),
     }))
     .sort(compareBuckets);
-  return { buckets, overageSeconds: {} };
+  return { buckets, overageSeconds: {}, lastSequence: 0 };
 }
 
 function usageProblem(usage: Usage): string | null {
@@ -169,6 +179,9 @@ function usageProblem(usage: Usage): string | null {
   }
   if (!(usage.startedAt instanceof Date) || Number.isNaN(usage.startedAt.getTime())) {
     return `usage ${usage.cdrId}: startedAt is not a valid instant`;
+  }
+  if (usage.sequence !== undefined && (!Number.isSafeInteger(usage.sequence) || usage.sequence < 1)) {
+    return `usage ${usage.cdrId}: sequence ${usage.sequence} is not a whole number ≥ 1`;
   }
   return null;
 }
@@ -211,7 +224,7 @@ export function drawDown(state: PeriodState, usage: Usage): DrawResult {
           [usage.usageType]: (state.overageSeconds[usage.usageType] ?? 0) + overageSeconds,
         };
   return {
-    state: { buckets: draws.length === 0 ? state.buckets : buckets, overageSeconds: overage },
+    state: { buckets: draws.length === 0 ? state.buckets : buckets, overageSeconds: overage, lastSequence: state.lastSequence },
     draws,
     includedSeconds,
     overageSeconds,
@@ -238,9 +251,9 @@ function checkPricing(pricing: PlanPricing): void {
 
 /**
  * Draws one usage down and prices its overage incrementally with the plan's model for
- * its usage type (the period's overage so far is `unitsBefore`). A usage that cannot be
- * charged (invalid, or overage with no price model) is rejected with a reason and leaves
- * the state unchanged.
+ * its usage type (the period's overage so far is `unitsBefore`), at its `sequence` or,
+ * for a usage never charged, at the next one. A usage that cannot be charged (invalid, or
+ * overage with no price model) is rejected with a reason and leaves the state unchanged.
  */
 export function chargeUsage(state: PeriodState, usage: Usage, pricing: PlanPricing): ChargeOutcome {
   checkPricing(pricing);
@@ -263,11 +276,13 @@ export function chargeUsage(state: PeriodState, usage: Usage, pricing: PlanPrici
   }
   const before = state.overageSeconds[usage.usageType] ?? 0;
   const priced = model === undefined ? null : priceUsage(model, before, drawn.overageSeconds);
+  const sequence = usage.sequence ?? state.lastSequence + 1;
   return {
     ok: true,
-    state: drawn.state,
+    state: { ...drawn.state, lastSequence: Math.max(state.lastSequence, sequence) },
     charge: {
       cdrId: usage.cdrId,
+      sequence,
       usageType: usage.usageType,
       billableSeconds: usage.billableSeconds,
       includedSeconds: drawn.includedSeconds,
@@ -295,8 +310,17 @@ export function chargeBatch(state: PeriodState, usages: readonly Usage[], pricin
   return { state: current, charges, rejections };
 }
 
-/** The order in which a period is recomputed: call start, then cdrId (code points). */
+/**
+ * The canonical draw order of a period (see the README): usages already charged in the
+ * order drawdown first charged them (`sequence`), then usages never charged, by call
+ * start, then cdrId (code points).
+ */
 export function compareUsages(a: Usage, b: Usage): number {
+  if (a.sequence !== undefined || b.sequence !== undefined) {
+    if (a.sequence === undefined) return 1;
+    if (b.sequence === undefined) return -1;
+    if (a.sequence !== b.sequence) return a.sequence - b.sequence;
+  }
   return a.startedAt.getTime() - b.startedAt.getTime() || compareText(a.cdrId, b.cdrId);
 }
 
@@ -307,9 +331,9 @@ export function sortUsages(usages: readonly Usage[]): Usage[] {
 /**
  * Recomputes a whole period from scratch: every bucket full again (whatever an earlier
  * version drew is given back by construction, never drawn twice), usages drawn in the
- * deterministic order of compareUsages. The usage list may come in any order. A cdrId
- * seen twice is charged once, by its first occurrence in that order; the others are
- * rejected as `duplicate_cdr`.
+ * canonical order of compareUsages, each keeping its sequence (a usage never charged takes
+ * the next free one). The usage list may come in any order. A cdrId seen twice is charged
+ * once, by its first occurrence in that order; the others are rejected as `duplicate_cdr`.
  */
 export function recomputePeriod(
   grants: readonly BucketGrant[],

@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { DateTime } from 'luxon';
-import { dec, MONEY_SCALE, minorUnits } from '../money/index.ts';
+import { dec, MONEY_SCALE, minorUnits, roundToMinor } from '../money/index.ts';
 import { localDateOf, nthPeriod } from '../periods/index.ts';
 import type { BillingPeriod } from '../periods/index.ts';
 import type { TaxRequest } from '../tax/index.ts';
@@ -16,10 +16,18 @@ import type {
 
 const ROUNDING_MODES = new Set(['half_up', 'half_even', 'down', 'up']);
 
-/** Brings an exact value to the storage scale (not a currency rounding: that is roundInvoice). */
+/**
+ * A quantity for display at the wire's scale (a fraction of a month, price units). Never
+ * applied to an amount: amounts stay exact until roundInvoice.
+ */
 function scale6(value: Decimal): Decimal {
   const v = value.toDecimalPlaces(MONEY_SCALE, Decimal.ROUND_HALF_EVEN);
   return v.isZero() ? dec(0) : v;
+}
+
+/** An exact amount without a negative zero (which would print as "-0"). */
+function exact(value: Decimal): Decimal {
+  return value.isZero() ? dec(0) : value;
 }
 
 /** Whole seconds of an instant: proration counts elapsed seconds. */
@@ -136,16 +144,17 @@ function discountFraction(input: InvoiceInput, plan: BillingPlan, periodStart: D
   return dec(d.percent).dividedBy(100);
 }
 
+/** Exact: a fee of 6 decimals less a percent of 6 decimals has at most 14. */
 function netMonthlyFee(input: InvoiceInput, plan: BillingPlan, periodStart: Date): Decimal {
   const fee = dec(plan.monthlyFee);
   const off = discountFraction(input, plan, periodStart);
-  return scale6(off ? fee.minus(fee.times(off)) : fee);
+  return off ? fee.minus(fee.times(off)) : fee;
 }
 
 /**
  * The invoice before taxes and rounding: the fee of the period starting on this
  * anniversary in advance, and the prorations, usage and adjustments of the period just
- * ended in arrears, every amount unrounded at scale 6.
+ * ended in arrears, every amount exact (README: Rounding).
  */
 export function draftInvoice(input: InvoiceInput): InvoiceDraft {
   const problems = validate(input);
@@ -164,7 +173,7 @@ export function draftInvoice(input: InvoiceInput): InvoiceDraft {
   const inTrialAtStart = trialEnd !== null && trialEnd.getTime() > period.start.getTime();
   const pausedAtStart = subscription.billingPausedAt != null && subscription.billingPausedAt.getTime() <= period.start.getTime();
   if (!cancelledBefore && !inTrialAtStart && !pausedAtStart) {
-    const fee = scale6(dec(plan.monthlyFee));
+    const fee = dec(plan.monthlyFee);
     lines.push({
       lineId: 'fee',
       kind: 'subscription_fee',
@@ -179,7 +188,7 @@ export function draftInvoice(input: InvoiceInput): InvoiceDraft {
     });
     const off = discountFraction(input, plan, period.start);
     if (off) {
-      const discount = scale6(fee.times(off).negated());
+      const discount = exact(fee.times(off).negated());
       lines.push({
         lineId: 'discount',
         kind: 'discount',
@@ -202,7 +211,10 @@ export function draftInvoice(input: InvoiceInput): InvoiceDraft {
     lines.push(...usageLines(input.usage, ended));
   }
   for (const a of [...input.adjustments].sort((x, y) => (x.adjustmentId < y.adjustmentId ? -1 : x.adjustmentId > y.adjustmentId ? 1 : 0))) {
-    const amount = scale6(dec(a.amount));
+    const amount = dec(a.amount);
+    // A difference that nets to 0.00 (calls re-rated that moved money between them, a
+    // sub-cent change) is no line: a customer reads a 0.00 "Re-rating" line as an error.
+    if (roundToMinor(amount, brand.currency, brand.roundingMode).isZero()) continue;
     lines.push({
       lineId: `adjustment:${a.adjustmentId}`,
       kind: 'adjustment',
@@ -288,7 +300,7 @@ function prorationLines(input: InvoiceInput, ended: BillingPeriod): DraftLine[] 
       usageType: null,
       quantity: scale6(dec(secs).dividedBy(periodSeconds)),
       unitPrice,
-      amount: scale6(unitPrice.times(secs).dividedBy(periodSeconds)),
+      amount: exact(unitPrice.times(secs).dividedBy(periodSeconds)),
       periodStart: from,
       periodEnd: ended.end,
       taxable: true,
@@ -345,7 +357,7 @@ function usageLines(usage: readonly UsageSummary[], ended: BillingPeriod): Draft
         usageType: u.usageType,
         quantity: units,
         unitPrice: t.unitPrice,
-        amount: scale6(t.amount),
+        amount: t.amount,
         periodStart: ended.start,
         periodEnd: ended.end,
         taxable: true,

@@ -1,6 +1,6 @@
 export { draftInvoice, invoiceIdFor } from './draft.ts';
 export { buildInvoice, roundInvoice } from './round.ts';
-export { summarizeUsage } from './usage.ts';
+export { summarizeUsage, type ChargeFigures } from './usage.ts';
 export { InvoicingError } from './types.ts';
 export type {
   Adjustment,

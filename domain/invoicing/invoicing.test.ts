@@ -73,14 +73,15 @@ describe('buildInvoice, hand-worked cents', () => {
     const opening = buildInvoice(input(US, { subscription: trial, period: nthPeriod('2026-06-01', 0, US.timeZone) }));
     expect(cents(opening)).toEqual({ lines: [], taxes: [], subtotal: '0.00', taxTotal: '0.00', total: '0.00' });
     // 2026-07-01 invoice: June after the trial, Jun 11 to Jul 1 = 20 days = 1,728,000 of 2,592,000 s = 2/3.
-    //   49.99 × 2/3 = 33.326666… → stored 33.326667 → 33.33
+    //   49.99 × 2/3 = 99.98 / 3 = 33.326666… (kept exact) → 33.33
     // July in advance: 49.99. Subtotal 33.33 + 49.99 = 83.32; Oregon: no tax.
     const invoice = buildInvoice(input(US, { subscription: trial, period: nthPeriod('2026-06-01', 1, US.timeZone) }));
     expect(cents(invoice)).toEqual({
       lines: [['fee', '49.99'], ['proration:trial-end', '33.33']],
       taxes: [], subtotal: '83.32', taxTotal: '0.00', total: '83.32',
     });
-    expect(invoice.lines[1]!.unroundedAmount.toFixed()).toBe('33.326667');
+    // Exact, not cut at 6 decimals: three times it is 99.98 to 40 decimals.
+    expect(invoice.lines[1]!.unroundedAmount.times(3).toDecimalPlaces(40).toFixed()).toBe('99.98');
     expect(invoice.lines[1]!.periodStart.toISOString()).toBe('2026-06-11T04:00:00.000Z');
     // Upgraded to Pro at the very instant the trial ends: Basic's trial-end charge is given
     // back and Pro charged for the same 20 days.
@@ -124,7 +125,7 @@ describe('buildInvoice, hand-worked cents', () => {
     const first = priceUsage(model, 0, 6600);
     const second = priceUsage(model, 6600, 8430);
     const charge = (cdrId: string, overage: number, included: number, priced: typeof first): UsageCharge => ({
-      cdrId, usageType: 'TOLLFREE', billableSeconds: overage + included, includedSeconds: included, overageSeconds: overage,
+      cdrId, sequence: 1, usageType: 'TOLLFREE', billableSeconds: overage + included, includedSeconds: included, overageSeconds: overage,
       draws: [], exhausted: [], currency: 'USD', amount: priced.amount, lines: priced.lines,
     });
     const usage = summarizeUsage([charge('c1', 6600, 30000, first), charge('c2', 8430, 0, second)]);
@@ -160,7 +161,7 @@ describe('buildInvoice, hand-worked cents', () => {
 
   it('a cancellation mid-period credits the unused part, or not, by the brand\'s policy', () => {
     // Cancelled 2026-06-21 00:00 New York: Jun 21 to Jul 1 = 10 days = 864,000 of 2,592,000 s = 1/3.
-    //   credit −49.99 / 3 = −16.663333… → −16.663333 → −16.66. No July fee.
+    //   credit −49.99 / 3 = −16.663333… → −16.66. No July fee.
     const cancelled: BillingSubscription = { ...sub, cancelledAt: new Date('2026-06-21T04:00:00Z') };
     const prorated = buildInvoice(input(US, { subscription: cancelled }));
     expect(cents(prorated)).toEqual({
@@ -169,6 +170,18 @@ describe('buildInvoice, hand-worked cents', () => {
     // A brand with no cancellation credit: nothing to bill.
     const none = buildInvoice(input({ ...US, cancellationCredit: 'none' }, { subscription: cancelled }));
     expect(cents(none)).toEqual({ lines: [], taxes: [], subtotal: '0.00', taxTotal: '0.00', total: '0.00' });
+  });
+
+  it('a cancellation credit is the exact value rounded once, not a value cut to 6 decimals first', () => {
+    // Cancelled 2026-06-10 07:19 New York (11:19Z): to Jul 1 04:00Z = 20 d 16 h 41 min = 1,788,060 s of 2,592,000.
+    //   49.99 × 1,788,060 / 2,592,000 = 89,385,119.4 / 2,592,000 = 34.4849997685… → −34.48 (half_up; the third decimal is 4).
+    //   Cut to 6 decimals first it would be 34.485000 and round to −34.49: a cent too much given back.
+    const cancelled: BillingSubscription = { ...sub, cancelledAt: new Date('2026-06-10T11:19:00Z') };
+    const invoice = buildInvoice(input(US, { subscription: cancelled }));
+    expect(cents(invoice)).toEqual({
+      lines: [['proration:cancellation', '-34.48']], taxes: [], subtotal: '-34.48', taxTotal: '0.00', total: '-34.48',
+    });
+    expect(invoice.lines[0]!.unroundedAmount.toFixed(10)).toBe('-34.4849997685');
   });
 
   it('a re-rating adjustment and late usage are signed lines', () => {
@@ -185,6 +198,22 @@ describe('buildInvoice, hand-worked cents', () => {
       lines: [['fee', '49.99'], ['adjustment:late:2026-05', '0.42'], ['adjustment:rerate:v2:2026-05', '-1.24']],
       taxes: [], subtotal: '49.17', taxTotal: '0.00', total: '49.17',
     });
+  });
+
+  it('an adjustment that nets to 0.00 is no line; one that rounds to a cent is', () => {
+    // Re-rating that moved money between calls: 0 → no line. Late usage 0.004 → 0.00 (half_up) → no line.
+    // Re-rating 0.005 → 0.01 (half_up, a tie away from zero) → a line. July fee 49.99; subtotal 50.00.
+    const may = nthPeriod('2026-05-01', 0, US.timeZone);
+    const adjustment = (adjustmentId: string, amount: string) => ({
+      adjustmentId, reason: 'rerating' as const, usageType: 'TOLLFREE', description: adjustmentId, amount: new Decimal(amount), periodStart: may.start, periodEnd: may.end,
+    });
+    const invoice = buildInvoice(input(US, { adjustments: [adjustment('moved', '0'), adjustment('tiny', '0.004'), adjustment('cent', '0.005')] }));
+    expect(cents(invoice)).toEqual({
+      lines: [['fee', '49.99'], ['adjustment:cent', '0.01']], taxes: [], subtotal: '50.00', taxTotal: '0.00', total: '50.00',
+    });
+    // Rounded down by the brand's rule, 0.005 is 0.00 too: no line.
+    const down = buildInvoice(input({ ...US, roundingMode: 'down' }, { adjustments: [adjustment('cent', '0.005')] }));
+    expect(down.lines.map((l) => l.lineId)).toEqual(['fee']);
   });
 
   it('a customer in Ontario pays HST 13%', () => {

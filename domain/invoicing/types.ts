@@ -147,7 +147,7 @@ export interface DraftLine {
   /** In the line's unit (months for fees and prorations, price units for usage), scale 6. */
   readonly quantity: Decimal;
   readonly unitPrice: Decimal;
-  /** Unrounded, scale 6; the exact amount (quantity × unitPrice may differ in the 6th decimal). */
+  /** Unrounded and exact (a proration's to 50 digits); quantity × unitPrice may differ, those are for reading. */
   readonly amount: Decimal;
   readonly periodStart: Date;
   readonly periodEnd: Date;

@@ -2,6 +2,9 @@ import { dec } from '../money/index.ts';
 import type { UsageCharge } from '../drawdown/index.ts';
 import type { UsageSummary, UsageTier } from './types.ts';
 
+/** What the invoice reads of a charge (domain/drawdown `UsageCharge`). */
+export type ChargeFigures = Pick<UsageCharge, 'usageType' | 'billableSeconds' | 'includedSeconds' | 'overageSeconds' | 'lines'>;
+
 /**
  * The charged usage of a period (domain/drawdown `UsageCharge`s, as on `usage.charged`)
  * as the invoice's per-usage-type summaries: totals and the tier breakdown, the tier lines
@@ -9,7 +12,7 @@ import type { UsageSummary, UsageTier } from './types.ts';
  * unit (60 for per-minute prices); a usage type missing from it uses `defaultUnitSeconds`.
  */
 export function summarizeUsage(
-  charges: readonly UsageCharge[],
+  charges: readonly ChargeFigures[],
   unitSeconds: Readonly<Record<string, number>> = {},
   defaultUnitSeconds = 60,
 ): UsageSummary[] {

@@ -453,14 +453,45 @@ describe('rerate', () => {
     expect(rerate(live.resolved, live.charged, tables, 2).differences).toEqual([]);
   });
 
-  it('moves money between CDRs that arrived out of order, never the period total', () => {
+  it('calls that arrived out of order: drawn in the order charged, so a re-rate with nothing changed changes nothing', () => {
     const tables = sampleTables();
+    // Arrival b3, b2, b1 (billable 66, 900, 126 s; buckets 600 + 300 s): b3 66 s included;
+    // b2 834 included, 66 s overage = 1.32; b1 126 s overage = 2.52. Total 3.84, as in start order.
     const live = ratePipeline([calls[2]!, calls[1]!, calls[0]!], tables);
-    const result = rerate(live.resolved, live.charged, tables, 2);
-    expect(result.differences.length).toBeGreaterThan(0);
-    expect(result.adjustments).toHaveLength(1);
-    expect(result.adjustments[0]).toMatchObject({ includedSeconds: 0, overageSeconds: 0 });
-    expect(result.adjustments[0]!.amount.isZero()).toBe(true);
+    expect(live.charged.map((c) => [c.cdrId, c.chargeSequence, c.includedSeconds, c.overageSeconds, money(c.amount)])).toEqual([
+      ['b3', 1, 66, 0, '0.00'],
+      ['b2', 2, 834, 66, '1.32'],
+      ['b1', 3, 0, 126, '2.52'],
+    ]);
+    const unchanged = rerate(live.resolved, live.charged, tables, 2);
+    expect(unchanged.differences).toEqual([]);
+    expect(unchanged.adjustments).toEqual([]);
+    expect(json(unchanged.charged.map((c) => ({ ...c, ratingVersion: 1 })))).toEqual(json(live.charged));
+
+    // A late call (started at 13:00, before all of them; 60 s billable) draws from what is left,
+    // nothing: 60 s overage = 1.20. The calls charged before it keep their charges, and a re-rate
+    // with nothing changed still changes nothing.
+    const late = ratePipeline([cdr('b0', '+18005550100', 'LCA', '2026-03-20T13:00:00Z', 60)], tables, { states: live.states });
+    expect(late.charged.map((c) => [c.cdrId, c.chargeSequence, c.includedSeconds, c.overageSeconds, money(c.amount)])).toEqual([['b0', 4, 0, 60, '1.20']]);
+    const again = rerate([...live.resolved, ...late.resolved], [...live.charged, ...late.charged], tables, 2);
+    expect(again.differences).toEqual([]);
+
+    // After a rule change (per minute: 180, 900, 120 s), still in the order charged: b3 120
+    // included; b2 780 included, 120 s overage = 2.40; b1 180 s overage = 3.60. Against the live
+    // charges: b1 +54 s overage +1.08; b2 −54 included, +54 overage, +1.08; b3 +54 included.
+    perMinuteFromV2(tables);
+    const changed = rerate(live.resolved, live.charged, tables, 2);
+    expect(changed.charged.map((c) => [c.cdrId, c.chargeSequence, c.includedSeconds, c.overageSeconds, money(c.amount)])).toEqual([
+      ['b3', 1, 120, 0, '0.00'],
+      ['b2', 2, 780, 120, '2.40'],
+      ['b1', 3, 0, 180, '3.60'],
+    ]);
+    expect(changed.differences.map((d) => [d.eventId, d.includedSeconds, d.overageSeconds, money(d.amount)])).toEqual([
+      ['evt-b1', 0, 54, '1.08'],
+      ['evt-b2', -54, 54, '1.08'],
+      ['evt-b3', 54, 0, '0.00'],
+    ]);
+    expect(rerate(live.resolved, changed.charged, tables, 3).differences).toEqual([]);
   });
 
   it('re-rates a period on a swapped plan, and shows CDRs only in one version as added or removed', () => {

@@ -288,14 +288,16 @@ export function openPeriodState(
   }
 }
 
-function toUsage(rated: UsageRated): Usage {
+/** `sequence`: where drawdown first charged it in its period (re-rating); none live. */
+function toUsage(rated: UsageRated, sequence?: number): Usage {
   // The eventId, not the cdrId: a cdrId is unique only per source.
-  return {
+  const usage = {
     cdrId: rated.eventId,
     usageType: rated.usageType,
     billableSeconds: rated.billableSeconds,
     startedAt: new Date(rated.startTime),
   };
+  return sequence === undefined ? usage : { ...usage, sequence };
 }
 
 function tierCharges(charge: UsageCharge, pricing: PlanPricing): TierCharge[] {
@@ -351,6 +353,7 @@ function chargedRecord(
     amount: charge.amount,
     tiers: tierCharges(charge, pricing),
     chargedAt: chargedAtMs,
+    chargeSequence: charge.sequence,
   };
 }
 
@@ -457,8 +460,10 @@ function figures(record: UsageCharged): ChargeFigures {
 /**
  * Re-rates stored resolved usage as a new rating version under the current tables (new
  * rules, or a swapped plan: each period is recomputed on the subscription's current plan).
- * Each period is recomputed from full buckets in call-start order (domain/drawdown's
- * recomputePeriod), so whatever the old version drew is given back, never drawn twice.
+ * Each period is recomputed from full buckets in its canonical draw order (domain/drawdown's
+ * recomputePeriod): the calls already charged in the order drawdown first charged them (the
+ * old records' `chargeSequence`), then calls never charged, by call start. So whatever the old
+ * version drew is given back, never drawn twice, and with nothing changed nothing moves.
  * Returns the new charged records and, per CDR and per period, the difference from the
  * records already billed (new − old): the adjustment for the next invoice.
  *
@@ -490,6 +495,15 @@ export function rerate(
     groups.set(context.value.key.key, group);
   }
 
+  // A call's place in the draw order, from the old version, in the period it was charged in.
+  const sequences = new Map<string, { subscriptionId: string; periodStart: number; sequence: number }>();
+  const previous = [...oldCharged];
+  for (const c of previous) if (c.chargeSequence > 0) sequences.set(c.eventId, { subscriptionId: c.subscriptionId, periodStart: c.periodStart, sequence: c.chargeSequence });
+  const sequenceIn = (u: UsageRated, key: PeriodKey): number | undefined => {
+    const s = sequences.get(u.eventId);
+    return s !== undefined && s.subscriptionId === key.subscriptionId && s.periodStart === key.periodStart ? s.sequence : undefined;
+  };
+
   const charged: UsageCharged[] = [];
   const states = new Map<string, ChargePeriodState>();
   const ordered = [...groups.values()].sort(
@@ -508,7 +522,7 @@ export function rerate(
     const pricing = tables.planPricing(plan.value);
     let result;
     try {
-      result = recomputePeriod(grantsFor(plan.value, context.subscription), usages.map(toUsage), pricing);
+      result = recomputePeriod(grantsFor(plan.value, context.subscription), usages.map((u) => toUsage(u, sequenceIn(u, context.key))), pricing);
     } catch (error) {
       const { reason, detail } = problemOf(error);
       failAll(reason, detail);
@@ -524,7 +538,7 @@ export function rerate(
     }
     states.set(context.key.key, { ...context.key, planId: plan.value.planId, planVersion: plan.value.version, drawdown: result.state });
   }
-  const { differences, adjustments } = compareVersions([...oldCharged], charged);
+  const { differences, adjustments } = compareVersions(previous, charged);
   return { charged, rejections, differences, adjustments, states };
 }
 

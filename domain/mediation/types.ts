@@ -98,6 +98,12 @@ export interface UsageCharged extends UsageRated {
   readonly amount: Decimal;
   readonly tiers: readonly TierCharge[];
   readonly chargedAt: number;
+  /**
+   * The call's place in its period's draw order: the order in which drawdown first charged
+   * the period's calls (1, 2, ...), kept by every later rating version (domain/drawdown
+   * README). 0 on records from before it was recorded.
+   */
+  readonly chargeSequence: number;
 }
 
 export type ResolveRejectReason = 'unresolved_number' | 'unknown_brand' | 'no_product' | 'subscription_missing';
@@ -229,7 +235,7 @@ export interface RerateOptions {
 }
 
 export interface RerateResult {
-  /** The new version's charged records: by period key, each period in recompute order. */
+  /** The new version's charged records: by period key, each period in its draw order. */
   readonly charged: readonly UsageCharged[];
   readonly rejections: readonly PipelineRejection[];
   /** Per CDR, only those that changed or exist in one version only. */

@@ -1,5 +1,5 @@
 import { Decimal } from 'decimal.js';
-import { dec, MONEY_SCALE, minorUnits } from '../money/index.ts';
+import { dec, minorUnits } from '../money/index.ts';
 import { DEFAULT_RATE_TABLES } from './rates.ts';
 import type { EffectiveRate, RegimeTable, TaxComponent } from './rates.ts';
 import { TaxError } from './types.ts';
@@ -73,7 +73,6 @@ function checkRequest(request: TaxRequest): void {
   }
   request.lines.forEach((l, i) => {
     if (!(l.amount instanceof Decimal) || !l.amount.isFinite()) problems.push(`lines[${i}] (${l.lineId}): amount is not a finite Decimal`);
-    else if (l.amount.decimalPlaces() > MONEY_SCALE) problems.push(`lines[${i}] (${l.lineId}): amount has more than ${MONEY_SCALE} decimals`);
   });
   request.customer.exemptions.forEach((e, i) => {
     if (!LOCAL_DATE.test(e.effectiveFrom)) problems.push(`customer.exemptions[${i}]: effectiveFrom "${e.effectiveFrom}" is not YYYY-MM-DD`);

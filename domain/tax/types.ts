@@ -8,7 +8,11 @@ import type { RoundingMode } from '../money/index.ts';
  */
 export type TaxRegime = string;
 
-/** One invoice line as the tax engine sees it: its UNROUNDED amount (scale 6). */
+/**
+ * One invoice line as the tax engine sees it: its UNROUNDED, exact amount (a proration can
+ * have more than 6 decimals: domain/invoicing). An adapter for an external engine that takes
+ * fixed decimals sends them at its own scale; the invoice still rounds what comes back once.
+ */
 export interface TaxableLine {
   readonly lineId: string;
   /** subscription_fee, discount, usage, adjustment, proration, credit. */
@@ -94,7 +98,7 @@ export interface TaxLine {
   readonly rate: Decimal;
   /** The rate the tax would have had without the exemption. */
   readonly statutoryRate: Decimal;
-  /** Sum of the unrounded amounts of the taxable lines (scale 6). */
+  /** Sum of the exact, unrounded amounts of the taxable lines. */
   readonly taxableAmount: Decimal;
   /** taxableAmount × rate, exact and unrounded. */
   readonly tax: Decimal;

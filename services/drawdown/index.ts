@@ -98,6 +98,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
           amount: usage.amount.toFixed(6),
           currency: usage.currency,
           charged_at: new Date(usage.chargedAt).toISOString(),
+          charge_sequence: usage.chargeSequence,
         });
       }
       // Produce before the state commits: a crash in between re-sends the same ids, never loses.
@@ -193,6 +194,7 @@ interface ChargeRow {
   amount: string;
   currency: string;
   charged_at: string;
+  charge_sequence: number;
 }
 
 /** One statement for the whole batch; the primary key (event, version) is the final guard. */
@@ -200,8 +202,8 @@ async function insertCharges(trx: Knex.Transaction, rows: ChargeRow[]): Promise<
   if (rows.length === 0) return;
   const column = <K extends keyof ChargeRow>(key: K) => rows.map((r) => r[key]);
   await trx.raw(
-    `insert into ${SCHEMA}.charges (event_id, rating_version, subscription_id, period_key, usage_type, billable_seconds, included_seconds, overage_seconds, amount, currency, charged_at)
-     select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::numeric[], ?::text[], ?::timestamptz[])`,
-    [column('event_id'), column('rating_version'), column('subscription_id'), column('period_key'), column('usage_type'), column('billable_seconds'), column('included_seconds'), column('overage_seconds'), column('amount'), column('currency'), column('charged_at')],
+    `insert into ${SCHEMA}.charges (event_id, rating_version, subscription_id, period_key, usage_type, billable_seconds, included_seconds, overage_seconds, amount, currency, charged_at, charge_sequence)
+     select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::numeric[], ?::text[], ?::timestamptz[], ?::int[])`,
+    [column('event_id'), column('rating_version'), column('subscription_id'), column('period_key'), column('usage_type'), column('billable_seconds'), column('included_seconds'), column('overage_seconds'), column('amount'), column('currency'), column('charged_at'), column('charge_sequence')],
   );
 }

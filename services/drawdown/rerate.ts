@@ -64,10 +64,12 @@ interface UsageReratedRecord {
 /**
  * Re-rates the periods in scope under the current rules and plans: replays resolved usage from
  * Kafka, recomputes each period from full buckets (everything the old version drew is given back,
- * then drawn again in call order), and compares with the version already charged. Unless it is a
- * dry run, it writes the new version's charges and bucket states in one transaction with the
- * live drawdown's rows locked, and publishes the new charged records and the per-CDR differences.
- * A second run over the same scope finds no difference and changes nothing.
+ * then drawn again in the order the calls were first charged, domain/drawdown README), and
+ * compares with the version already charged. Unless it is a dry run or nothing differs, it
+ * writes the new version's charges and bucket states in one transaction with the live
+ * drawdown's rows locked, and publishes the new charged records and the per-CDR differences.
+ * With the rules and plans unchanged it finds no difference and writes nothing, whatever order
+ * the calls arrived in; a second run over the same scope does the same.
  */
 export async function rerateScope(config: RuntimeConfig, deps: ServiceDeps, scope: RerateScope, options: RerateRunOptions = {}): Promise<RerateReport> {
   const tables = new ReferenceTables(options.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
@@ -151,23 +153,28 @@ export async function rerateScope(config: RuntimeConfig, deps: ServiceDeps, scop
         [topics.usageCharged.name]: charged.map((u) => ({ key: u.accountId, value: encodeCharged(u), headers: standardHeaders({ eventId: u.eventId, brand: u.brand }) })),
         [topics.usageRerated.name]: differences.map((d) => ({ key: d.accountId, value: encodeRerated(d), headers: standardHeaders({ eventId: d.eventId, brand: d.brand }) })),
       });
-      for (let i = 0; i < charged.length; i += 2000) {
-        await trx(`${SCHEMA}.charges`).insert(
-          charged.slice(i, i + 2000).map((u) => ({
-            event_id: u.eventId,
-            rating_version: ratingVersion,
-            subscription_id: u.subscriptionId,
-            period_key: periodKeys.find((k) => periodStartOf.get(k) === u.periodStart && k.startsWith(`${u.subscriptionId}#`))!,
-            usage_type: u.usageType,
-            billable_seconds: u.billableSeconds,
-            included_seconds: u.includedSeconds,
-            overage_seconds: u.overageSeconds,
-            amount: new Decimal(u.amount).toFixed(6),
-            currency: u.currency,
-            charged_at: new Date(now),
-          })),
-        );
-      }
+      const periodKeyOf = (c: { subscriptionId: string; periodStart: number }) => periodKeys.find((k) => periodStartOf.get(k) === c.periodStart && k.startsWith(`${c.subscriptionId}#`))!;
+      const row = (u: UsageCharged, removed: boolean) => ({
+        event_id: u.eventId,
+        rating_version: ratingVersion,
+        subscription_id: u.subscriptionId,
+        period_key: periodKeyOf(u),
+        usage_type: u.usageType,
+        billable_seconds: removed ? 0 : u.billableSeconds,
+        included_seconds: removed ? 0 : u.includedSeconds,
+        overage_seconds: removed ? 0 : u.overageSeconds,
+        amount: removed ? '0' : new Decimal(u.amount).toFixed(6),
+        currency: u.currency,
+        charged_at: new Date(now),
+        charge_sequence: u.chargeSequence,
+        removed,
+      });
+      // A call the new version no longer charges gets a row saying so: without it, the next
+      // re-rate would take the old version's row for the latest and give the call back again.
+      const oldRecord = new Map(old.records.map((r) => [r.eventId, r]));
+      const removed = result.differences.filter((d) => d.kind === 'removed').map((d) => oldRecord.get(d.eventId)!);
+      const rows = [...charged.map((u) => row(u, false)), ...removed.map((u) => row(u, true))];
+      for (let i = 0; i < rows.length; i += 2000) await trx(`${SCHEMA}.charges`).insert(rows.slice(i, i + 2000));
       for (const state of states) {
         await trx(`${SCHEMA}.period_states`)
           .insert({ period_key: state.key, subscription_id: state.subscriptionId, period_index: state.periodIndex, state: JSON.stringify(state), updated_at: trx.fn.now() })
@@ -188,15 +195,19 @@ export async function rerateScope(config: RuntimeConfig, deps: ServiceDeps, scop
   }
 }
 
-/** The latest charged version of each usage in these periods, as the records compareVersions needs. */
+/**
+ * The latest charged version of each usage in these periods, as the records compareVersions
+ * needs (with the order they were first charged in); a usage whose latest version removed it
+ * is not charged.
+ */
 async function latestCharges(db: Knex | Knex.Transaction, periodKeys: string[], periodStartOf: Map<string, number>): Promise<{ records: (UsageCharged & { ratingVersion: number })[]; maxVersion: number }> {
   if (periodKeys.length === 0) return { records: [], maxVersion: 0 };
-  const rows: { event_id: string; rating_version: number; subscription_id: string; period_key: string; usage_type: string; billable_seconds: string; included_seconds: string; overage_seconds: string; amount: string; currency: string }[] = await db
+  const rows: { event_id: string; rating_version: number; subscription_id: string; period_key: string; usage_type: string; billable_seconds: string; included_seconds: string; overage_seconds: string; amount: string; currency: string; charge_sequence: number; removed: boolean }[] = await db
     .select('*')
     .from(db.raw(`(select distinct on (event_id) * from ${SCHEMA}.charges where period_key = any(?) order by event_id, rating_version desc) latest`, [periodKeys]));
   let maxVersion = 0;
-  const records = rows.map((row) => {
-    maxVersion = Math.max(maxVersion, row.rating_version);
+  for (const row of rows) maxVersion = Math.max(maxVersion, row.rating_version);
+  const records = rows.filter((row) => !row.removed).map((row) => {
     // Only the fields a version comparison reads are known here; the rest stay empty.
     return {
       eventId: row.event_id,
@@ -209,6 +220,7 @@ async function latestCharges(db: Knex | Knex.Transaction, periodKeys: string[], 
       overageSeconds: Number(row.overage_seconds),
       amount: new Decimal(row.amount),
       currency: row.currency,
+      chargeSequence: row.charge_sequence,
     } as UsageCharged & { ratingVersion: number };
   });
   return { records, maxVersion };

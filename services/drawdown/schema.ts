@@ -48,4 +48,27 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       });
     },
   },
+  '003_charge_sequence': {
+    up: async (db) => {
+      // A call's place in its period's draw order (domain/drawdown README), kept by every rating
+      // version; and a version's row for a call it no longer charges, so a later re-rate does not
+      // take the older version's row for the latest and give the call back a second time.
+      await db.schema.withSchema(SCHEMA).alterTable('charges', (t) => {
+        t.integer('charge_sequence');
+        t.boolean('removed').notNullable().defaultTo(false);
+      });
+      // Charges from before: first charged in the order of their first charge instant (then id).
+      await db.raw(
+        `update ${SCHEMA}.charges c set charge_sequence = f.seq
+         from (select period_key, event_id, row_number() over (partition by period_key order by min(charged_at), event_id) as seq
+               from ${SCHEMA}.charges group by period_key, event_id) f
+         where c.period_key = f.period_key and c.event_id = f.event_id`,
+      );
+      await db.raw(`alter table ${SCHEMA}.charges alter column charge_sequence set not null`);
+      await db.raw(
+        `update ${SCHEMA}.period_states p set state = jsonb_set(state, '{drawdown,lastSequence}',
+           to_jsonb(coalesce((select max(c.charge_sequence) from ${SCHEMA}.charges c where c.period_key = p.period_key), 0)))`,
+      );
+    },
+  },
 };

@@ -7,11 +7,14 @@ export interface SmallBrandOptions {
   assigned?: boolean;
   /** Rule versions for LCA, each with one increment used as both initial and main. */
   ruleVersions?: { version: number; increment: { seconds: number; rounding: string } }[];
+  /** LCA seconds the plan includes a period (default none). */
+  includedSeconds?: number;
 }
 
 /**
  * One brand (USD, New York), one account and subscription on a pay-as-you-go plan (no included
- * minutes, 0.06 a minute, so 0.001 a second), one number: small enough to work out by hand.
+ * minutes unless `includedSeconds`, 0.06 a minute, so 0.001 a second), one number: small enough
+ * to work out by hand.
  */
 export function smallBrandReference(options: SmallBrandOptions): ReferenceData {
   const { brand, number } = options;
@@ -19,7 +22,7 @@ export function smallBrandReference(options: SmallBrandOptions): ReferenceData {
   const parsed = parseReferenceFile({
     parentCompany: 'ansr-group',
     brands: [{ code: brand, parentCompany: 'ansr-group', name: `Brand ${brand}`, country: 'US', currency: 'USD', timeZone: 'America/New_York', billingHour: 2, taxRegime: 'none', gateway: 'manual', roundingMode: 'half_up', usageProducts: { LCA: `${brand}-lca` } }],
-    plans: [{ planId: `${brand}-plan`, version: 1, owner: brand, name: 'Pay as you go', currency: 'USD', monthlyFee: '0', trialDays: 0, grants: [], priceModels: [{ usageType: 'LCA', kind: 'PER_UNIT', unitSeconds: 60, tiers: [{ upTo: null, unitPrice: '0.06', flatFee: '0' }] }], numberAllotment: 1 }],
+    plans: [{ planId: `${brand}-plan`, version: 1, owner: brand, name: 'Pay as you go', currency: 'USD', monthlyFee: '0', trialDays: 0, grants: options.includedSeconds ? [{ bucketId: `${brand}-lca`, usageType: 'LCA', seconds: options.includedSeconds, priority: 1 }] : [], priceModels: [{ usageType: 'LCA', kind: 'PER_UNIT', unitSeconds: 60, tiers: [{ upTo: null, unitPrice: '0.06', flatFee: '0' }] }], numberAllotment: 1 }],
     subscriptions: [{ subscriptionId: subscription, brand, accountId: `acct-${brand}`, planId: `${brand}-plan`, planVersion: 1, anchor: '2026-03-01T12:00:00Z', status: 'active' }],
     numbers: options.assigned === false ? [] : [{ number, assignments: [{ assignmentId: `asg-${brand}`, brand, accountId: `acct-${brand}`, subscriptionId: subscription, effectiveFrom: '2026-03-01T12:00:00Z' }] }],
     ratingRules: (options.ruleVersions ?? [{ version: 1, increment: { seconds: 60, rounding: 'up' } }]).map(({ version, increment }) => ({
