@@ -5,7 +5,6 @@ import { publishReference } from '../contracts/reference.ts';
 import { ControllableClock } from '../domain/billrun/index.ts';
 import { chargeKey } from '../domain/payments/index.ts';
 import { seededRandom } from '../domain/prng.ts';
-import { envSuffix } from '../gateways/index.ts';
 import { BatchProducer } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { AvroSerde } from '../runtime/serde.ts';
@@ -14,7 +13,7 @@ import type { PaymentRecord } from '../services/collect/records.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, brandTopics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
-import { collectReference, invoiceEvent, publishInvoices, readAll, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
+import { collectReference, fakeGatewayEnv, invoiceEvent, publishInvoices, readAll, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
 import { startFakeGateway, type FakeGateway, type Outcome, type SuccessfulCharge } from './support/fake-gateway/index.ts';
 
 const INVOICES = 200;
@@ -102,19 +101,7 @@ beforeAll(async () => {
   }
   // Timeouts well above the held-back answers (a webhook waits its turn for a connection on a
   // loaded machine): a slow charge is answered, never indeterminate.
-  const env: Record<string, string> = {
-    [`RATELINE_GATEWAY_${envSuffix(US.code)}`]: 'stripe',
-    [`STRIPE_SECRET_KEY_${envSuffix(US.code)}`]: fake.stripe.secretKey,
-    [`STRIPE_WEBHOOK_SECRET_${envSuffix(US.code)}`]: fake.stripe.webhookSecret,
-    [`STRIPE_BASE_URL_${envSuffix(US.code)}`]: fake.url,
-    [`STRIPE_TIMEOUT_MS_${envSuffix(US.code)}`]: '60000',
-    [`RATELINE_GATEWAY_${envSuffix(UK.code)}`]: 'paypal',
-    [`PAYPAL_CLIENT_ID_${envSuffix(UK.code)}`]: fake.paypal.clientId,
-    [`PAYPAL_CLIENT_SECRET_${envSuffix(UK.code)}`]: fake.paypal.clientSecret,
-    [`PAYPAL_WEBHOOK_ID_${envSuffix(UK.code)}`]: fake.paypal.webhookId,
-    [`PAYPAL_BASE_URL_${envSuffix(UK.code)}`]: fake.url,
-    [`PAYPAL_TIMEOUT_MS_${envSuffix(UK.code)}`]: '60000',
-  };
+  const env = fakeGatewayEnv(fake, [US, UK], 60_000);
   await applyTopics(kafka, serde, allTopics([US.code, UK.code]));
   const producer = await BatchProducer.connect(kafka);
   await publishReference(collectReference([US, UK], plan.map((p) => p.account)), producer, serde);
