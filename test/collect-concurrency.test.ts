@@ -184,12 +184,13 @@ describe(`collect under concurrency: ${INVOICES} invoices, each hit at once by t
     const requestsBefore = fake.requests.length;
     await collect.runNow();
     expect(fake.requests.slice(requestsBefore).filter((r) => r.idempotencyKey?.startsWith('rl.chg.'))).toEqual([]);
-    const second = [];
-    for (const f of first) {
-      const manual = f.manual.status === 409 ? await cheque(f.p) : f.manual;
-      const refunded = f.refunded.status === 201 ? f.refunded : await refund(f.p);
-      second.push({ ...f, manual, refunded, retried: { manual: f.manual.status !== 201, refund: f.refunded.status !== 201 } });
-    }
+    const second = await Promise.all(
+      first.map(async (f) => {
+        const manual = f.manual.status === 409 ? await cheque(f.p) : f.manual;
+        const refunded = f.refunded.status === 201 ? f.refunded : await refund(f.p);
+        return { ...f, manual, refunded, retried: { manual: f.manual.status !== 201, refund: f.refunded.status !== 201 } };
+      }),
+    );
     for (const { p, manual, refunded } of second) {
       expect(manual.status, `${p.id} cheque again ${JSON.stringify(manual.json)}`).toBe(201);
       expect(refunded.status, `${p.id} refund again ${JSON.stringify(refunded.json)}`).toBe(201);
