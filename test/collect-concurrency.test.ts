@@ -45,6 +45,7 @@ const plan = Array.from({ length: INVOICES }, (_, n) => {
   return { id: `inv_${suffix}_c${n}`, brand, account, total, fate: FATES[n % FATES.length]! };
 });
 const REFUND = '10.00';
+const LEASE = 60_000;
 /**
  * When each invoice's cheque and refund request leave, in ms after the run starts: a third at
  * the very same moment as the run, the others at their own instants while the run goes on, so
@@ -109,6 +110,7 @@ beforeAll(async () => {
   collect = await startCollect(config, { kafka, serde, logger, clock }, {
     intervalMs: 0,
     concurrency: 32,
+    claimLeaseMs: LEASE,
     topicPattern: new RegExp(`^brand\\.t${suffix}-[a-z]+\\.invoices$`),
     groupId: `collect-${suffix}`,
     env,
@@ -266,5 +268,43 @@ describe(`collect under concurrency: ${INVOICES} invoices, each hit at once by t
     // Every path was taken: the cheque before the charge, during it, after it.
     expect(tally.before).toBeGreaterThan(0);
     expect(tally.during).toBeGreaterThan(0);
+  });
+
+  it('leaves a claim with no answer to its claimer until its lease has passed, then settles it with the same key', async () => {
+    // Another instance claimed attempt 1 of this invoice and is calling the gateway (or died doing it).
+    const p = { id: `inv_${suffix}_claimed`, account: plan[0]!.account, total: '42.10' };
+    const due = START + 2 * DAY - 3600_000;
+    await publishInvoices(kafka, serde, [invoiceEvent({ invoiceId: p.id, brand: US.code, accountId: p.account.accountId, currency: 'USD', total: p.total, issuedAt: due - DAY, dueAt: due })]);
+    await eventually('the invoice stored, waiting for its due day', async () => ((await db('collect.invoices').where({ invoice_id: p.id }).first())?.collection === 'retry_scheduled' ? true : undefined));
+    clock.set(START + 2 * DAY);
+    await db('collect.attempts').insert({
+      invoice_id: p.id,
+      attempt: 1,
+      idempotency_key: chargeKey(p.id, 1),
+      gateway: 'stripe',
+      customer_ref: p.account.customerRef,
+      method_ref: p.account.methodRef,
+      method_label: 'Visa ending 4242',
+      amount: p.total,
+      currency: 'USD',
+      status: null,
+      at: new Date(clock.now()),
+    });
+    const chargeRequests = () => fake.requests.filter((r) => r.idempotencyKey === chargeKey(p.id, 1));
+    const body = JSON.stringify({ invoiceId: p.id, amount: p.total, methodType: 'cheque', meta: { cheque_number: '777' }, recordedBy: 'ops@example' });
+
+    const attempt = () => db('collect.attempts').where({ invoice_id: p.id }).select('attempt', 'status');
+    await collect.runNow();
+    expect(await attempt()).toEqual([{ attempt: 1, status: null }]);
+    expect(chargeRequests()).toEqual([]);
+    expect((await post('/payments/manual', body)).json).toMatchObject({ error: 'charge_in_flight', attempt: 1 });
+
+    clock.set(START + 2 * DAY + LEASE + 1000);
+    await collect.runNow();
+    expect(await attempt()).toEqual([{ attempt: 1, status: 'succeeded' }]);
+    expect(chargeRequests().map((r) => r.idempotencyKey)).toEqual([chargeKey(p.id, 1)]);
+    expect(fake.successfulCharges(p.id)).toBe(1);
+    const cheque = await post('/payments/manual', body);
+    expect(cheque).toMatchObject({ status: 201, json: { overpayment: '42.1' } });
   });
 });

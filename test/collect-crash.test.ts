@@ -71,6 +71,8 @@ beforeAll(async () => {
     COLLECT_GROUP_ID: `collect-crash-${suffix}`,
     COLLECT_INTERVAL_MS: '5000',
     COLLECT_CONCURRENCY: '6',
+    // Well above a call's 400 ms timeout: a claim left by a killed instance is settled by a run 3 s on.
+    COLLECT_CLAIM_LEASE_MS: '3000',
     KAFKA_SESSION_TIMEOUT_MS: '10000',
     ...fakeGatewayEnv(fake, BRANDS, 400),
   };

@@ -30,6 +30,12 @@ export interface CollectorDeps {
   clock: Clock;
   logger: Logger;
   gateways: GatewayProvider;
+  /**
+   * How long a claimed attempt (or refund) with no answer belongs to the turn that claimed it:
+   * longer than any gateway call takes. Younger, another turn is calling the gateway now and a
+   * second mover stops; older, its claimer died and the next run settles it with its key.
+   */
+  claimLeaseMs: number;
 }
 
 export interface InvoiceRow {
@@ -336,7 +342,8 @@ type Turn = { outcome: CollectOutcome } | { call: 'charge' | 'settle'; invoice: 
  * are made under the invoice's lock and committed; then the gateway is called with no
  * transaction open (a call may take the gateway's whole timeout); then its answer is
  * recorded under the lock again. Whoever comes in between sees the claimed attempt: another
- * turn meets the attempt's primary key (`taken`) or settles it with the same key; a manual
+ * turn stops (`taken`) while the claim is younger than its lease, and settles it with the
+ * same key once the claimer must have died; a manual
  * payment, refund or credit note is refused as `charge_in_flight` (operations.ts) until the
  * answer is in; a webhook is applied, and the answer it reported then changes nothing.
  */
@@ -378,6 +385,7 @@ async function decideTurn(deps: CollectorDeps, trx: Knex.Transaction, invoiceId:
     }
     if (decision.action === 'settle') {
       const attempt = attempts.find((a) => a.attempt === decision.attempt)!;
+      if (attempt.status === null && now - attempt.at.getTime() < deps.claimLeaseMs) return { outcome: 'taken' };
       if (gateway.id !== attempt.gateway) {
         // The brand moved to another gateway while this attempt was open: only ops can settle it.
         logger.error('open attempt on a gateway the brand no longer uses', { invoiceId, attempt: attempt.attempt, gateway: attempt.gateway });

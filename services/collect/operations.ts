@@ -233,7 +233,8 @@ export async function sendRefund(deps: CollectorDeps, gatewayFor: RefundGatewayF
 export async function settleRefunds(deps: CollectorDeps, gatewayFor: RefundGatewayFor, brand?: string): Promise<number> {
   const query = deps.db(`${T('refunds')} as r`)
     .join(`${T('invoices')} as i`, 'i.invoice_id', 'r.invoice_id')
-    .where((q) => void q.whereNull('r.status').orWhereIn('r.status', ['indeterminate', 'network_error']))
+    // One without any answer is another turn's while its claim is young (see claimLeaseMs).
+    .where((q) => void q.where((n) => void n.whereNull('r.status').where('r.created_at', '<', new Date(deps.clock.now() - deps.claimLeaseMs))).orWhereIn('r.status', ['indeterminate', 'network_error']))
     .select('r.*');
   if (brand) void query.where('i.brand', brand);
   const rows: RefundRow[] = await query;
