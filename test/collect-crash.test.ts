@@ -4,14 +4,13 @@ import knex from 'knex';
 import { publishReference } from '../contracts/reference.ts';
 import type { InvoiceEvent } from '../contracts/invoice.ts';
 import { seededRandom } from '../domain/prng.ts';
-import { envSuffix } from '../gateways/index.ts';
 import { BatchProducer } from '../runtime/kafka.ts';
 import { AvroSerde } from '../runtime/serde.ts';
 import type { PaymentRecord } from '../services/collect/records.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, brandTopics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
-import { collectReference, invoiceEvent, publishInvoices, readAll, scanForCardNumbers, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
+import { collectReference, fakeGatewayEnv, invoiceEvent, publishInvoices, readAll, scanForCardNumbers, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
 import { startFakeGateway, type FakeGateway, type Outcome } from './support/fake-gateway/index.ts';
 import { ServiceProcess } from './support/service-process.ts';
 
@@ -72,23 +71,11 @@ beforeAll(async () => {
     COLLECT_GROUP_ID: `collect-crash-${suffix}`,
     COLLECT_INTERVAL_MS: '5000',
     COLLECT_CONCURRENCY: '6',
+    // Well above a call's 400 ms timeout: a claim left by a killed instance is settled by a run 3 s on.
+    COLLECT_CLAIM_LEASE_MS: '3000',
     KAFKA_SESSION_TIMEOUT_MS: '10000',
+    ...fakeGatewayEnv(fake, BRANDS, 400),
   };
-  for (const b of BRANDS) {
-    const s = envSuffix(b.code);
-    env[`RATELINE_GATEWAY_${s}`] = b.gateway;
-    if (b.gateway === 'stripe') {
-      Object.assign(env, { [`STRIPE_SECRET_KEY_${s}`]: fake.stripe.secretKey, [`STRIPE_WEBHOOK_SECRET_${s}`]: fake.stripe.webhookSecret, [`STRIPE_BASE_URL_${s}`]: fake.url, [`STRIPE_TIMEOUT_MS_${s}`]: '400' });
-    } else {
-      Object.assign(env, {
-        [`PAYPAL_CLIENT_ID_${s}`]: fake.paypal.clientId,
-        [`PAYPAL_CLIENT_SECRET_${s}`]: fake.paypal.clientSecret,
-        [`PAYPAL_WEBHOOK_ID_${s}`]: fake.paypal.webhookId,
-        [`PAYPAL_BASE_URL_${s}`]: fake.url,
-        [`PAYPAL_TIMEOUT_MS_${s}`]: '400',
-      });
-    }
-  }
   service = new ServiceProcess('collect', env);
   service.start();
 });

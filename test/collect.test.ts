@@ -3,7 +3,6 @@ import { DateTime } from 'luxon';
 import knex from 'knex';
 import { ControllableClock } from '../domain/billrun/index.ts';
 import { publishReference } from '../contracts/reference.ts';
-import { envSuffix } from '../gateways/index.ts';
 import { BatchProducer } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { AvroSerde } from '../runtime/serde.ts';
@@ -13,7 +12,7 @@ import type { PaymentRecord } from '../services/collect/records.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, brandTopics, topics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
-import { collectReference, invoiceEvent, publishInvoices, readAll, scanForCardNumbers, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
+import { collectReference, fakeGatewayEnv, invoiceEvent, publishInvoices, readAll, scanForCardNumbers, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
 import { startFakeGateway, type FakeGateway } from './support/fake-gateway/index.ts';
 
 const suffix = uniqueSuffix();
@@ -106,19 +105,7 @@ const ageingCaughtUp = () =>
 beforeAll(async () => {
   // The fake and the webhook checks run on the simulated clock, as the gateway and rateline share real time in production.
   fake = await startFakeGateway({ now: () => clock.now() });
-  const env: Record<string, string> = {
-    [`RATELINE_GATEWAY_${envSuffix(US.code)}`]: 'stripe',
-    [`STRIPE_SECRET_KEY_${envSuffix(US.code)}`]: fake.stripe.secretKey,
-    [`STRIPE_WEBHOOK_SECRET_${envSuffix(US.code)}`]: fake.stripe.webhookSecret,
-    [`STRIPE_BASE_URL_${envSuffix(US.code)}`]: fake.url,
-    [`STRIPE_TIMEOUT_MS_${envSuffix(US.code)}`]: '500',
-    [`RATELINE_GATEWAY_${envSuffix(UK.code)}`]: 'paypal',
-    [`PAYPAL_CLIENT_ID_${envSuffix(UK.code)}`]: fake.paypal.clientId,
-    [`PAYPAL_CLIENT_SECRET_${envSuffix(UK.code)}`]: fake.paypal.clientSecret,
-    [`PAYPAL_WEBHOOK_ID_${envSuffix(UK.code)}`]: fake.paypal.webhookId,
-    [`PAYPAL_BASE_URL_${envSuffix(UK.code)}`]: fake.url,
-    [`PAYPAL_TIMEOUT_MS_${envSuffix(UK.code)}`]: '500',
-  };
+  const env = fakeGatewayEnv(fake, [US, UK], 500);
   for (const b of [US, UK]) {
     fake.script({ invoiceId: invoiceId(b, 'hard') }, 'hard_decline');
     fake.script({ invoiceId: invoiceId(b, 'later') }, 'hard_decline');

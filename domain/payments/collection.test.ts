@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CollectionError, chargeKey, classifyCharge, methodKey, nextCollectionAttempt, refundKey } from './index.ts';
-import type { AttemptRecord, CollectionInput } from './index.ts';
+import { money } from '../money/index.ts';
+import { CollectionError, applyPaymentEvent, chargeInFlight, chargeKey, classifyCharge, methodKey, nextCollectionAttempt, openPaymentState, refundKey } from './index.ts';
+import type { AttemptRecord, CollectionInput, PaymentEvent } from './index.ts';
 
 const policy = { zone: 'America/New_York', retryDays: [1, 3, 5, 7] };
 // 09:00 EST on Friday 2026-03-06: day 0. New York springs forward on Sunday 2026-03-08.
@@ -139,5 +140,40 @@ describe('nextCollectionAttempt', () => {
     const bad = { invoiceId: 'INV-1', dueAt, paid: false, attempts: [], now: dueAt, policy: { zone: 'UTC', retryDays: [0, 3, 1] } };
     expect(() => nextCollectionAttempt(bad)).toThrow(CollectionError);
     expect(() => nextCollectionAttempt(bad)).toThrow(/retryDays\[0\] = 0.*must increase \(3 then 1\)/);
+  });
+});
+
+describe('chargeInFlight', () => {
+  const open = openPaymentState('INV-1', money('107.25', 'USD'));
+  const event = (type: PaymentEvent['type'], chargeReference: string, amount = '107.25'): PaymentEvent => ({ eventId: `e-${type}-${chargeReference}`, type, invoiceId: 'INV-1', chargeReference, amount: money(amount, 'USD'), occurredAt: dueAt });
+  const attempt = (n: number, status: AttemptRecord['status'], reference: string | null = null): AttemptRecord => ({ attempt: n, at: dueAt, status, reference });
+
+  it('is the last attempt while its answer is missing or unknown', () => {
+    expect(chargeInFlight(open, [attempt(1, null)])).toMatchObject({ attempt: 1 });
+    expect(chargeInFlight(open, [attempt(1, 'indeterminate')])).toMatchObject({ attempt: 1 });
+    expect(chargeInFlight(open, [attempt(1, 'network_error')])).toMatchObject({ attempt: 1 });
+    // An earlier attempt's final answer does not hide a later one in flight, whatever the order given.
+    expect(chargeInFlight(open, [attempt(2, null), attempt(1, 'soft_decline')])).toMatchObject({ attempt: 2 });
+  });
+
+  it('is none once the gateway gave a final answer, or before any attempt', () => {
+    expect(chargeInFlight(open, [])).toBeUndefined();
+    for (const status of ['soft_decline', 'hard_decline', 'gateway_error'] as const) expect(chargeInFlight(open, [attempt(1, status)])).toBeUndefined();
+    expect(chargeInFlight(open, [attempt(1, null), attempt(2, 'soft_decline')])).toBeUndefined();
+  });
+
+  it('is a pending charge until a webhook ends it', () => {
+    const pending = applyPaymentEvent(open, event('charge.pending', 'pi_1')).state;
+    expect(chargeInFlight(pending, [attempt(1, 'pending', 'pi_1')])).toMatchObject({ attempt: 1 });
+    const failed = applyPaymentEvent(pending, event('charge.failed', 'pi_1')).state;
+    expect(chargeInFlight(failed, [attempt(1, 'pending', 'pi_1')])).toBeUndefined();
+  });
+
+  it('is none on a settled invoice, even with an attempt still unanswered (its webhook came first)', () => {
+    const paid = applyPaymentEvent(open, event('charge.succeeded', 'pi_1')).state;
+    expect(chargeInFlight(paid, [attempt(1, null)])).toBeUndefined();
+    // Partly paid by cheque, the rest in flight by card: still in flight.
+    const part = applyPaymentEvent(open, event('charge.succeeded', 'man_1', '50.00')).state;
+    expect(chargeInFlight(part, [attempt(1, null)])).toMatchObject({ attempt: 1 });
   });
 });

@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { chargeKey } from './keys.ts';
+import { isSettled, type InvoicePaymentState } from './state.ts';
 import type { ChargeResult, ChargeStatus } from './types.ts';
 
 /**
@@ -57,6 +58,8 @@ export interface AttemptRecord {
   readonly status: ChargeStatus | null;
   /** For `gateway_error`: whether it may pass by retrying. */
   readonly retryable?: boolean;
+  /** The gateway's reference of the charge, once it answered with one. */
+  readonly reference?: string | null;
 }
 
 export interface CollectionInput {
@@ -162,5 +165,30 @@ export function nextCollectionAttempt(input: CollectionInput): CollectionDecisio
       if (todayOffset < slot) return { action: 'wait', until: due.plus({ days: slot }).toISODate()!, nextAttempt };
       return { action: 'charge', attempt: nextAttempt, idempotencyKey: chargeKey(invoiceId, nextAttempt), scheduledDay: slot };
     }
+  }
+}
+
+/**
+ * The charge attempt whose outcome is still open on an unsettled invoice: saved before its
+ * gateway call and not answered yet, answered with an unknown outcome (settled later with the
+ * same key), or pending at the gateway with no webhook that ended it. Its answer may change
+ * what was paid, so nothing that depends on that (a manual payment, a refund, a credit note)
+ * is decided on the invoice until it ends. A settled invoice has none: whatever the attempt
+ * says, nothing more is owed.
+ */
+export function chargeInFlight(state: InvoicePaymentState, attempts: readonly AttemptRecord[]): AttemptRecord | undefined {
+  if (isSettled(state)) return undefined;
+  const last = attempts.reduce<AttemptRecord | undefined>((a, b) => (!a || b.attempt > a.attempt ? b : a), undefined);
+  if (!last) return undefined;
+  if (last.status === null) return last;
+  switch (classifyCharge({ status: last.status, retryable: last.retryable }).kind) {
+    case 'settle_same_attempt':
+      return last;
+    case 'await_webhook': {
+      const charge = last.reference ? state.charges[last.reference] : undefined;
+      return charge && charge.status !== 'pending' ? undefined : last;
+    }
+    default:
+      return undefined;
   }
 }

@@ -1,5 +1,5 @@
 export { MAX_KEY_LENGTH, PaymentKeyError, chargeKey, methodKey, refundKey } from './keys.ts';
-export { CollectionError, classifyCharge, nextCollectionAttempt } from './collection.ts';
+export { CollectionError, chargeInFlight, classifyCharge, nextCollectionAttempt } from './collection.ts';
 export type { AttemptRecord, ChargeClassification, CollectionDecision, CollectionInput, RetryPolicy } from './collection.ts';
 export { applyPaymentEvent, applyPaymentEvents, isSettled, openPaymentState, outstanding, reduceAmountDue } from './state.ts';
 export type {

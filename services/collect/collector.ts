@@ -3,6 +3,7 @@ import { compareMoney, money, zero } from '../../domain/money/index.ts';
 import type { Money } from '../../domain/money/index.ts';
 import {
   applyPaymentEvent,
+  chargeInFlight,
   isSettled,
   nextCollectionAttempt,
   openPaymentState,
@@ -29,6 +30,12 @@ export interface CollectorDeps {
   clock: Clock;
   logger: Logger;
   gateways: GatewayProvider;
+  /**
+   * How long a claimed attempt (or refund) with no answer belongs to the turn that claimed it:
+   * longer than any gateway call takes. Younger, another turn is calling the gateway now and a
+   * second mover stops; older, its claimer died and the next run settles it with its key.
+   */
+  claimLeaseMs: number;
 }
 
 export interface InvoiceRow {
@@ -172,7 +179,7 @@ const STATUS_OF: Record<PaymentEvent['type'], PaymentRecord['status']> = {
  * a move writes the new state, an outbox event and, for money received, a receipt row.
  */
 export async function applyEventInTransaction(trx: Knex.Transaction, event: PaymentEvent, ctx: ApplyContext): Promise<ApplyOutcome> {
-  const invoice: (InvoiceRow & { brand: string }) | undefined = await trx(T('invoices')).where({ invoice_id: event.invoiceId }).forUpdate().first();
+  const invoice = await lockInvoice(trx, event.invoiceId);
   if (!ctx.alreadyStored) {
     const inserted = await trx(T('payment_events'))
       .insert({
@@ -273,7 +280,7 @@ export async function writeOutbox(trx: Knex.Transaction, record: PaymentRecord, 
 const safeRef = (ref: string) => ref.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80);
 
 function toAttemptRecord(row: AttemptRow): AttemptRecord {
-  return { attempt: row.attempt, at: row.at.getTime(), status: row.status, ...(row.retryable !== null ? { retryable: row.retryable } : {}) };
+  return { attempt: row.attempt, at: row.at.getTime(), status: row.status, reference: row.reference, ...(row.retryable !== null ? { retryable: row.retryable } : {}) };
 }
 
 /** The columns that say where collection stands, from the decision for today. */
@@ -309,38 +316,92 @@ function decide(invoice: InvoiceRow, attempts: AttemptRow[], brand: Brand, now: 
 const FAILURE_KIND: Partial<Record<ChargeStatus, string>> = { hard_decline: 'hard_decline', soft_decline: 'soft_decline', gateway_error: 'gateway_error' };
 
 /**
- * Collects one invoice as of `now`: charges it (attempt saved with its key before the call),
- * settles an attempt whose outcome is unknown with the same key, or records why it waits.
- * Paid first: a settled invoice is never charged.
+ * The invoice's row, locked until the transaction ends. Every money movement on an invoice
+ * (charge claim and answer, webhook, manual payment, refund, credit note) takes it first and
+ * decides in the same transaction, so each decides from what the one before it committed.
+ */
+export function lockInvoice(trx: Knex.Transaction, invoiceId: string): Promise<InvoiceRow | undefined> {
+  return trx(T('invoices')).where({ invoice_id: invoiceId }).forUpdate().first();
+}
+
+/** The invoice's charge attempt still in flight (domain/payments `chargeInFlight`), read under the caller's lock. */
+export async function attemptInFlight(trx: Knex.Transaction, invoice: InvoiceRow): Promise<AttemptRow | undefined> {
+  const rows: AttemptRow[] = await trx(T('attempts')).where({ invoice_id: invoice.invoice_id });
+  const open = chargeInFlight(stateFromJson(invoice.state), rows.map(toAttemptRecord));
+  return open && rows.find((r) => r.attempt === open.attempt);
+}
+
+/** A claimed attempt to send (or settle) with no transaction open, or what the turn ended with. */
+type Turn = { outcome: CollectOutcome } | { call: 'charge' | 'settle'; invoice: InvoiceRow; attempt: AttemptRow; gateway: PaymentGateway; brand: Brand };
+
+/**
+ * Collects one invoice as of `now`: charges it, settles an attempt whose outcome is unknown
+ * with the same key, or records why it waits. Paid first: a settled invoice is never charged.
+ *
+ * The lock and the gateway call: the decision and the claim of the attempt (its row and key)
+ * are made under the invoice's lock and committed; then the gateway is called with no
+ * transaction open (a call may take the gateway's whole timeout); then its answer is
+ * recorded under the lock again. Whoever comes in between sees the claimed attempt: another
+ * turn stops (`taken`) while the claim is younger than its lease, and settles it with the
+ * same key once the claimer must have died; a manual
+ * payment, refund or credit note is refused as `charge_in_flight` (operations.ts) until the
+ * answer is in; a webhook is applied, and the answer it reported then changes nothing.
  */
 export async function collectInvoice(deps: CollectorDeps, invoiceId: string): Promise<CollectOutcome> {
-  const { db, tables, clock, logger } = deps;
-  const now = clock.now();
-  const invoice: InvoiceRow | undefined = await db(T('invoices')).where({ invoice_id: invoiceId }).first();
-  if (!invoice) return 'brand_unknown';
-  const brand = tables.brand(invoice.brand);
-  if (!brand) return 'brand_unknown';
-  const attempts: AttemptRow[] = await db(T('attempts')).where({ invoice_id: invoiceId }).orderBy('attempt');
-  const { decision, state } = decide(invoice, attempts, brand, now);
+  const turn = await inTransaction(deps.db, (trx) => decideTurn(deps, trx, invoiceId));
+  if ('outcome' in turn) return turn.outcome;
+  const { invoice, attempt, gateway, brand } = turn;
+  if (turn.call === 'charge') {
+    const result = await gateway.charge(chargeRequest(invoice, attempt));
+    await recordAnswer(deps, attempt, result, brand);
+    return result.status === 'succeeded' ? 'paid' : 'charged';
+  }
+  const lookup = await gateway.findCharge({ idempotencyKey: attempt.idempotency_key, invoiceId, customerId: attempt.customer_ref, ...(attempt.reference ? { reference: attempt.reference } : {}) });
+  // Not found, or the gateway cannot be asked: the same request with the same key, which the
+  // gateway answers from its idempotency store if the first one reached it.
+  const result = lookup.status === 'found' || lookup.status === 'error' ? lookup.result : await gateway.charge(chargeRequest(invoice, attempt));
+  await recordAnswer(deps, attempt, result, brand);
+  return 'settled';
+}
 
-  if (decision.action === 'charge') {
+async function decideTurn(deps: CollectorDeps, trx: Knex.Transaction, invoiceId: string): Promise<Turn> {
+  const { tables, logger } = deps;
+  const now = deps.clock.now();
+  const invoice = await lockInvoice(trx, invoiceId);
+  const brand = invoice && tables.brand(invoice.brand);
+  if (!invoice || !brand) return { outcome: 'brand_unknown' };
+  const attempts: AttemptRow[] = await trx(T('attempts')).where({ invoice_id: invoiceId }).orderBy('attempt');
+  const { decision, state } = decide(invoice, attempts, brand, now);
+  const setCollection = (columns: Record<string, unknown>) => trx(T('invoices')).where({ invoice_id: invoiceId }).update({ ...columns, updated_at: new Date(now) });
+
+  if (decision.action === 'charge' || decision.action === 'settle') {
     let gateway: PaymentGateway;
     try {
       gateway = deps.gateways.forBrand(brand);
     } catch (error) {
       logger.error('brand gateway unavailable', { brand: brand.code, error });
-      await db(T('invoices')).where({ invoice_id: invoiceId }).update({ collection: 'gateway_unavailable', updated_at: new Date(now) });
-      return 'gateway_unavailable';
+      if (decision.action === 'charge') await setCollection({ collection: 'gateway_unavailable' });
+      return { outcome: 'gateway_unavailable' };
+    }
+    if (decision.action === 'settle') {
+      const attempt = attempts.find((a) => a.attempt === decision.attempt)!;
+      if (attempt.status === null && now - attempt.at.getTime() < deps.claimLeaseMs) return { outcome: 'taken' };
+      if (gateway.id !== attempt.gateway) {
+        // The brand moved to another gateway while this attempt was open: only ops can settle it.
+        logger.error('open attempt on a gateway the brand no longer uses', { invoiceId, attempt: attempt.attempt, gateway: attempt.gateway });
+        return { outcome: 'gateway_unavailable' };
+      }
+      return { call: 'settle', invoice, attempt, gateway, brand };
     }
     const method = tables.customer(invoice.account_id)?.defaultPaymentMethod ?? null;
     if (!method || method.gateway !== gateway.id) {
-      await db(T('invoices')).where({ invoice_id: invoiceId }).update({ collection: 'no_payment_method', updated_at: new Date(now) });
-      return 'no_payment_method';
+      await setCollection({ collection: 'no_payment_method' });
+      return { outcome: 'no_payment_method' };
     }
     const amount = outstanding(state);
-    // Saved BEFORE the call: a crash from here on leaves an attempt with no answer, which the
-    // next run settles with this same key (never a new one).
-    const saved: AttemptRow[] = await db(T('attempts'))
+    // The claim, committed BEFORE the call: a crash from here on leaves an attempt with no
+    // answer, which the next run settles with this same key (never a new one).
+    const saved: AttemptRow[] = await trx(T('attempts'))
       .insert({
         invoice_id: invoiceId,
         attempt: decision.attempt,
@@ -358,42 +419,14 @@ export async function collectInvoice(deps: CollectorDeps, invoiceId: string): Pr
       .ignore()
       .returning('*');
     const attempt = saved[0];
-    if (!attempt) return 'taken'; // another instance (or turn) took this attempt
-    const result = await gateway.charge(chargeRequest(invoice, attempt));
-    await recordAnswer(deps, invoice, attempt, result, brand);
-    return result.status === 'succeeded' ? 'paid' : 'charged';
-  }
-
-  if (decision.action === 'settle') {
-    const attempt = attempts.find((a) => a.attempt === decision.attempt)!;
-    let gateway: PaymentGateway;
-    try {
-      gateway = deps.gateways.forBrand(brand);
-    } catch (error) {
-      logger.error('brand gateway unavailable', { brand: brand.code, error });
-      return 'gateway_unavailable';
-    }
-    if (gateway.id !== attempt.gateway) {
-      // The brand moved to another gateway while this attempt was open: only ops can settle it.
-      logger.error('open attempt on a gateway the brand no longer uses', { invoiceId, attempt: attempt.attempt, gateway: attempt.gateway });
-      return 'gateway_unavailable';
-    }
-    const request = chargeRequest(invoice, attempt);
-    const lookup = await gateway.findCharge({ idempotencyKey: attempt.idempotency_key, invoiceId, customerId: attempt.customer_ref, ...(attempt.reference ? { reference: attempt.reference } : {}) });
-    // Not found, or the gateway cannot be asked: the same request with the same key, which the
-    // gateway answers from its idempotency store if the first one reached it.
-    const result = lookup.status === 'found' || lookup.status === 'error' ? lookup.result : await gateway.charge(request);
-    await recordAnswer(deps, invoice, attempt, result, brand);
-    return 'settled';
+    return attempt ? { call: 'charge', invoice, attempt, gateway, brand } : { outcome: 'taken' };
   }
 
   const columns = collectionColumns(decision);
-  if (columns.collection !== invoice.collection || columns.next_attempt_on !== invoice.next_attempt_on || columns.stop_reason !== invoice.stop_reason) {
-    await db(T('invoices')).where({ invoice_id: invoiceId }).update({ ...columns, updated_at: new Date(now) });
-  }
-  if (decision.action === 'wait') return 'waiting';
-  if (decision.action === 'await_webhook') return 'awaiting_webhook';
-  return decision.reason === 'already_paid' ? 'paid' : 'stopped';
+  if (columns.collection !== invoice.collection || columns.next_attempt_on !== invoice.next_attempt_on || columns.stop_reason !== invoice.stop_reason) await setCollection(columns);
+  if (decision.action === 'wait') return { outcome: 'waiting' };
+  if (decision.action === 'await_webhook') return { outcome: 'awaiting_webhook' };
+  return { outcome: decision.reason === 'already_paid' ? 'paid' : 'stopped' };
 }
 
 function chargeRequest(invoice: InvoiceRow, attempt: AttemptRow): ChargeRequest {
@@ -408,23 +441,34 @@ function chargeRequest(invoice: InvoiceRow, attempt: AttemptRow): ChargeRequest 
   };
 }
 
-/** Stores a gateway's answer to an attempt, applies it as a payment fact and sets where collection stands, in one transaction. */
-async function recordAnswer(deps: CollectorDeps, invoice: InvoiceRow, attempt: AttemptRow, result: ChargeResult, brand: Brand): Promise<void> {
+const UNKNOWN: readonly (ChargeStatus | null)[] = [null, 'network_error', 'indeterminate'];
+
+/**
+ * Stores a gateway's answer to an attempt, applies it as a payment fact and sets where
+ * collection stands, in one transaction under the invoice's lock. An unknown outcome never
+ * overwrites a final answer another turn recorded meanwhile (same key, so same charge).
+ */
+async function recordAnswer(deps: CollectorDeps, attempt: AttemptRow, result: ChargeResult, brand: Brand): Promise<void> {
   const now = deps.clock.now();
   const reference = 'reference' in result ? result.reference : null;
   await inTransaction(deps.db, async (trx) => {
-    await trx(T('attempts'))
-      .where({ invoice_id: attempt.invoice_id, attempt: attempt.attempt })
-      .update({
-        status: result.status,
-        retryable: result.status === 'gateway_error' ? result.retryable : null,
-        code: 'code' in result ? result.code : null,
-        message: 'message' in result ? result.message.slice(0, 500) : null,
-        reference: reference ?? attempt.reference,
-        calls: trx.raw('calls + 1'),
-        at: new Date(now),
-        answered_at: new Date(now),
-      });
+    await lockInvoice(trx, attempt.invoice_id);
+    const where = { invoice_id: attempt.invoice_id, attempt: attempt.attempt };
+    const stored: { status: ChargeStatus | null } = await trx(T('attempts')).where(where).first('status');
+    if (!UNKNOWN.includes(result.status) || UNKNOWN.includes(stored.status)) {
+      await trx(T('attempts'))
+        .where(where)
+        .update({
+          status: result.status,
+          retryable: result.status === 'gateway_error' ? result.retryable : null,
+          code: 'code' in result ? result.code : null,
+          message: 'message' in result ? result.message.slice(0, 500) : null,
+          reference: reference ?? attempt.reference,
+          calls: trx.raw('calls + 1'),
+          at: new Date(now),
+          answered_at: new Date(now),
+        });
+    }
     const event = chargeEvent(attempt, result, now);
     if (event) {
       await applyEventInTransaction(trx, event, {
@@ -438,13 +482,13 @@ async function recordAnswer(deps: CollectorDeps, invoice: InvoiceRow, attempt: A
         ...('message' in result ? { failureMessage: result.message.slice(0, 500) } : {}),
       });
     }
-    const fresh: InvoiceRow = await trx(T('invoices')).where({ invoice_id: invoice.invoice_id }).first();
-    const attempts: AttemptRow[] = await trx(T('attempts')).where({ invoice_id: invoice.invoice_id }).orderBy('attempt');
+    const fresh: InvoiceRow = await trx(T('invoices')).where({ invoice_id: attempt.invoice_id }).first();
+    const attempts: AttemptRow[] = await trx(T('attempts')).where({ invoice_id: attempt.invoice_id }).orderBy('attempt');
     const { decision } = decide(fresh, attempts, brand, now);
-    await trx(T('invoices')).where({ invoice_id: invoice.invoice_id }).update({ ...collectionColumns(decision), updated_at: new Date(now) });
+    await trx(T('invoices')).where({ invoice_id: attempt.invoice_id }).update({ ...collectionColumns(decision), updated_at: new Date(now) });
   });
   if (result.status !== 'succeeded') {
-    deps.logger.info('charge answered', { invoiceId: invoice.invoice_id, attempt: attempt.attempt, status: result.status, code: 'code' in result ? result.code : undefined });
+    deps.logger.info('charge answered', { invoiceId: attempt.invoice_id, attempt: attempt.attempt, status: result.status, code: 'code' in result ? result.code : undefined });
   }
 }
 

@@ -39,6 +39,8 @@ export interface CollectOptions {
   groupId?: string;
   /** Gateway calls in flight at once (default COLLECT_CONCURRENCY or 4). */
   concurrency?: number;
+  /** How long an unanswered claim is left to its claimer before a run settles it (default COLLECT_CLAIM_LEASE_MS or 2 min). */
+  claimLeaseMs?: number;
   /** Where gateway credentials come from (default process.env): RATELINE_GATEWAY_<BRAND>, STRIPE_*_<BRAND>, PAYPAL_*_<BRAND>. */
   env?: Readonly<Record<string, string | undefined>>;
   registry?: GatewayRegistry;
@@ -75,6 +77,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
   const logger = deps.logger.child({ stage: 'collect' });
   const intervalMs = options.intervalMs ?? wholeNumberSetting(env, 'COLLECT_INTERVAL_MS', 300_000);
   const concurrency = Math.max(1, options.concurrency ?? wholeNumberSetting(env, 'COLLECT_CONCURRENCY', 4));
+  const claimLeaseMs = options.claimLeaseMs ?? wholeNumberSetting(env, 'COLLECT_CLAIM_LEASE_MS', 120_000);
   const groupId = options.groupId ?? env['COLLECT_GROUP_ID'] ?? GROUP_ID;
   let pattern = options.topicPattern ?? DEFAULT_INVOICE_PATTERN;
   if (!options.topicPattern && env['COLLECT_TOPIC_PATTERN']) {
@@ -111,7 +114,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
       return gateway;
     },
   };
-  const collector: CollectorDeps = { db, tables, clock: deps.clock, logger, gateways };
+  const collector: CollectorDeps = { db, tables, clock: deps.clock, logger, gateways, claimLeaseMs };
   const refundGateway: RefundGatewayFor = (invoice, chargeGateway) => {
     if (chargeGateway === manual.id) return manual;
     const brand = tables.brand(invoice.brand);
@@ -284,8 +287,9 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     close: () => db.destroy(),
   });
 
-  // Start-up pass: attempts in flight when the last process died are settled with their own
-  // key, invoices stored but never charged are charged, the outbox is emptied.
+  // Start-up pass: attempts left unanswered when the last process died are settled with their
+  // own key (once their claim's lease has passed: until then a later run does it), invoices
+  // stored but never charged are charged, the outbox is emptied.
   const startup = runNow().catch((error: unknown) => logger.error('start-up collection pass failed', { error }));
   const timer = intervalMs > 0 ? setInterval(() => void runNow().catch((error: unknown) => logger.error('scheduled collection run failed', { error })), intervalMs) : undefined;
   await startup;

@@ -9,7 +9,7 @@ import type { ManualGateway } from '../../gateways/manual/manual-gateway.ts';
 import type { PaymentGateway } from '../../gateways/types.ts';
 import { inTransaction } from '../../runtime/db.ts';
 import type { RatelineError } from '../../runtime/errors.ts';
-import { applyEventInTransaction, writeOutbox, type CollectorDeps, type InvoiceRow, type RefundRow } from './collector.ts';
+import { applyEventInTransaction, attemptInFlight, lockInvoice, writeOutbox, type CollectorDeps, type InvoiceRow, type RefundRow } from './collector.ts';
 import { stateFromJson, stateToJson } from './records.ts';
 import { SCHEMA } from './schema.ts';
 import type { CreditNoteInput, ManualPaymentInput, PaymentMethodInput, RefundInput } from './validate.ts';
@@ -24,62 +24,87 @@ export interface OpResult {
 
 const invalid = (problems: string[]): OpResult => ({ status: 422, body: { error: 'invalid_request', problems } });
 
-function amountProblems(raw: string, currency: string): string[] {
-  const decimals = new Decimal(raw).decimalPlaces();
+/** An ops request's currency and amount against its invoice. */
+function requestProblems(input: { amount: string; currency?: string }, invoice: InvoiceRow): string[] {
+  const problems: string[] = [];
+  if (input.currency && input.currency !== invoice.currency) problems.push(`currency ${input.currency} is not the invoice's (${invoice.currency})`);
+  const decimals = new Decimal(input.amount).decimalPlaces();
   try {
-    if (decimals > minorUnits(currency)) return [`amount ${raw} has more decimals than ${currency} allows (${minorUnits(currency)})`];
+    if (decimals > minorUnits(invoice.currency)) problems.push(`amount ${input.amount} has more decimals than ${invoice.currency} allows (${minorUnits(invoice.currency)})`);
   } catch (error) {
-    return [(error as Error).message];
+    problems.push((error as Error).message);
   }
-  return [];
+  return problems;
+}
+
+/**
+ * While a charge is in flight on the invoice (claimed, no final answer yet), nothing that
+ * depends on what was paid is decided on it: the request is refused, not queued. The clerk
+ * keeps the cheque or the refund in hand and asks again once the answer is in (seconds; an
+ * unknown outcome is settled by the next collection run), and then sees the invoice as it
+ * ended: paid by card (a cheque then is recorded as an overpayment), or still owed.
+ */
+async function refuseWhileCharging(trx: Knex.Transaction, invoice: InvoiceRow, what: string): Promise<OpResult | undefined> {
+  const attempt = await attemptInFlight(trx, invoice);
+  if (!attempt) return undefined;
+  const amount = money(attempt.amount, attempt.currency).amount.toFixed(minorUnits(attempt.currency));
+  return {
+    status: 409,
+    body: {
+      error: 'charge_in_flight',
+      attempt: attempt.attempt,
+      message: `a charge of ${amount} ${attempt.currency} on ${invoice.invoice_id} (attempt ${attempt.attempt}, since ${attempt.at.toISOString()}) has no final answer yet: ${what} again once it has (GET /invoices/${invoice.invoice_id}); an unknown outcome is settled by the next collection run`,
+    },
+  };
 }
 
 // ------------------------------------------------------------------ manual payments
 
 /**
- * A cheque or wire recorded by ops. Its key comes from the invoice, the method and the cheque
- * number / bank reference, so recording the same cheque twice is one payment; the same key with
- * another amount is refused. Validated through the manual gateway (card data refused).
+ * A cheque or wire recorded by ops, decided under the invoice's lock. Its key comes from the
+ * invoice, the method and the cheque number / bank reference, so recording the same cheque
+ * twice is one payment; the same key with another amount is refused. Validated through the
+ * manual gateway (card data refused). Money received beyond what is owed (the invoice was
+ * paid by card meanwhile, or the cheque is larger) is recorded, never refused: the cheque is
+ * the customer's money either way. The answer says `overpayment`; the invoice's payment
+ * state keeps paid above its amount due until it is refunded (or, with credit balances,
+ * becomes the customer's credit).
  */
 export async function recordManualPayment(deps: CollectorDeps, manual: ManualGateway, input: ManualPaymentInput): Promise<OpResult> {
-  const problems: string[] = [];
-  const invoice: InvoiceRow | undefined = await deps.db(T('invoices')).where({ invoice_id: input.invoiceId }).first();
-  if (!invoice) return invalid([`invoice ${input.invoiceId} is not known to collect`]);
-  if (input.currency && input.currency !== invoice.currency) problems.push(`currency ${input.currency} is not the invoice's (${invoice.currency})`);
-  problems.push(...amountProblems(input.amount, invoice.currency));
-  const amount = money(input.amount, invoice.currency);
   const canonicalMeta = JSON.stringify(Object.keys(input.meta).sort().map((k) => [k, input.meta[k]]));
   const key = `rl.man.${createHash('sha256').update(`${input.invoiceId}|${input.methodType}|${canonicalMeta}`).digest('base64url').slice(0, 32)}`;
   const paymentId = `pay-${input.invoiceId}-m${key.slice(-8)}`;
-
-  const earlier: { amount: string; payment_id: string } | undefined = await deps.db(T('manual_payments')).where({ idempotency_key: key }).first();
-  if (earlier) {
-    if (new Decimal(earlier.amount).eq(amount.amount)) return { status: 200, body: { paymentId: earlier.payment_id, duplicate: true } };
-    return { status: 409, body: { error: 'idempotency_conflict', problems: [`this ${input.methodType} was already recorded for ${input.invoiceId} with amount ${new Decimal(earlier.amount).toFixed()}`] } };
-  }
-  if (problems.length === 0) {
-    const owed = outstanding(stateFromJson(invoice.state));
-    if (compareMoney(amount, owed) > 0) problems.push(`amount ${amount.amount.toFixed()} ${amount.currency} exceeds what is owed (${owed.amount.toFixed()})`);
-  }
-  let event: PaymentEvent | undefined;
-  try {
-    event = manual.recordPayment({
-      idempotencyKey: key,
-      invoiceId: input.invoiceId,
-      amount,
-      methodType: input.methodType,
-      meta: input.meta,
-      receivedAt: input.receivedAt ?? deps.clock.now(),
-      recordedBy: input.recordedBy,
-    });
-  } catch (error) {
-    const listed = (error as RatelineError).details?.['problems'];
-    problems.push(...(Array.isArray(listed) ? (listed as string[]) : [(error as Error).message]));
-  }
-  if (problems.length > 0 || !event) return invalid(problems);
-  const label = input.methodType === 'cheque' ? `Cheque ${String(input.meta['cheque_number'])}` : `Wire ${String(input.meta['bank_reference'])}`;
   const now = deps.clock.now();
-  const applied = await inTransaction(deps.db, async (trx) => {
+  return inTransaction(deps.db, async (trx) => {
+    const invoice = await lockInvoice(trx, input.invoiceId);
+    if (!invoice) return invalid([`invoice ${input.invoiceId} is not known to collect`]);
+    const problems = requestProblems(input, invoice);
+    const amount = money(input.amount, invoice.currency);
+    const earlier: { amount: string; payment_id: string } | undefined = await trx(T('manual_payments')).where({ idempotency_key: key }).first();
+    if (earlier) {
+      if (new Decimal(earlier.amount).eq(amount.amount)) return { status: 200, body: { paymentId: earlier.payment_id, duplicate: true } };
+      return { status: 409, body: { error: 'idempotency_conflict', problems: [`this ${input.methodType} was already recorded for ${input.invoiceId} with amount ${new Decimal(earlier.amount).toFixed()}`] } };
+    }
+    if (problems.length > 0) return invalid(problems);
+    const busy = await refuseWhileCharging(trx, invoice, 'record the payment');
+    if (busy) return busy;
+    let event: PaymentEvent;
+    try {
+      event = manual.recordPayment({
+        idempotencyKey: key,
+        invoiceId: input.invoiceId,
+        amount,
+        methodType: input.methodType,
+        meta: input.meta,
+        receivedAt: input.receivedAt ?? now,
+        recordedBy: input.recordedBy,
+      });
+    } catch (error) {
+      const listed = (error as RatelineError).details?.['problems'];
+      return invalid(Array.isArray(listed) ? (listed as string[]) : [(error as Error).message]);
+    }
+    const beyond = subtractMoney(amount, outstanding(stateFromJson(invoice.state)));
+    const label = input.methodType === 'cheque' ? `Cheque ${String(input.meta['cheque_number'])}` : `Wire ${String(input.meta['bank_reference'])}`;
     await trx(T('manual_payments')).insert({
       idempotency_key: key,
       invoice_id: input.invoiceId,
@@ -91,9 +116,11 @@ export async function recordManualPayment(deps: CollectorDeps, manual: ManualGat
       recorded_by: input.recordedBy,
       payment_id: paymentId,
     });
-    return applyEventInTransaction(trx, event, { source: 'manual', paymentId, attempt: 0, gateway: 'manual', methodLabel: label, now, kind: 'manual' });
+    const applied = await applyEventInTransaction(trx, event, { source: 'manual', paymentId, attempt: 0, gateway: 'manual', methodLabel: label, now, kind: 'manual' });
+    const overpayment = beyond.amount.gt(0) ? beyond.amount.toFixed() : undefined;
+    if (overpayment) deps.logger.warn('manual payment beyond what is owed, recorded as an overpayment', { invoiceId: input.invoiceId, paymentId, overpayment, currency: amount.currency });
+    return { status: 201, body: { paymentId, changed: applied.changed, paymentStatus: applied.state?.status ?? null, ...(overpayment ? { overpayment } : {}) } };
   });
-  return { status: 201, body: { paymentId, changed: applied.changed, paymentStatus: applied.state?.status ?? null } };
 }
 
 // ------------------------------------------------------------------ refunds
@@ -103,60 +130,73 @@ const IN_FLIGHT = ['pending', 'indeterminate', 'network_error'];
 /** Gateway for a charge's refund: the manual one for cheques and wires, else the brand's. */
 export type RefundGatewayFor = (invoice: InvoiceRow, chargeGateway: string) => PaymentGateway;
 
-/**
- * A refund of (part of) a succeeded charge. The amount is checked against what was paid minus
- * refunds, including refunds still in flight, under the invoice's row lock, so two concurrent
- * requests cannot together refund more than was paid. The refund row and its key are saved
- * before the gateway call; an unknown outcome is re-sent with the same key by the next run.
- */
-export async function requestRefund(deps: CollectorDeps, gatewayFor: RefundGatewayFor, input: RefundInput, creditNoteId: string | null = null): Promise<OpResult> {
-  const now = deps.clock.now();
-  const prepared = await inTransaction(deps.db, async (trx): Promise<OpResult | { row: RefundRow; invoice: InvoiceRow }> => {
-    const invoice: InvoiceRow | undefined = await trx(T('invoices')).where({ invoice_id: input.invoiceId }).forUpdate().first();
-    if (!invoice) return invalid([`invoice ${input.invoiceId} is not known to collect`]);
-    const problems: string[] = [];
-    if (input.currency && input.currency !== invoice.currency) problems.push(`currency ${input.currency} is not the invoice's (${invoice.currency})`);
-    problems.push(...amountProblems(input.amount, invoice.currency));
-    if (problems.length > 0) return invalid(problems);
-    const amount = money(input.amount, invoice.currency);
-    const state = stateFromJson(invoice.state);
-    const refunds: RefundRow[] = await trx(T('refunds')).where({ invoice_id: invoice.invoice_id });
-    const inFlight = refunds.filter((r) => r.status === null || IN_FLIGHT.includes(r.status));
-    const refundedOrInFlight = inFlight.reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), state.refunded);
-    const plan = planRefund({ paid: state.paid, refunded: refundedOrInFlight }, amount);
-    if (!plan.ok) return invalid([...plan.problems]);
-    // The charge to refund: one with enough left once its own refunds (done or in flight) are counted.
-    const counted = refunds.filter((r) => r.status === 'succeeded' || r.status === null || IN_FLIGHT.includes(r.status));
-    const charge = Object.entries(state.charges)
-      .filter(([, c]) => c.status === 'succeeded')
-      .map(([reference, c]) => ({ reference, left: counted.filter((r) => r.charge_reference === reference).reduce((m, r) => subtractMoney(m, money(r.amount, r.currency)), c.amount) }))
-      .find((c) => compareMoney(c.left, amount) >= 0);
-    if (!charge) return invalid([`no single charge on ${invoice.invoice_id} has ${amount.amount.toFixed()} ${amount.currency} left to refund: split the refund`]);
-    const payment: { gateway: string } | undefined = await trx(T('payments')).where({ invoice_id: invoice.invoice_id, reference: charge.reference }).first('gateway');
-    const n = refunds.reduce((max, r) => Math.max(max, r.n), 0) + 1;
-    const row: RefundRow = {
-      refund_id: `refund-${invoice.invoice_id}-${n}`,
-      invoice_id: invoice.invoice_id,
-      n,
-      idempotency_key: refundKey(invoice.invoice_id, n),
-      gateway: payment?.gateway ?? 'unknown',
-      charge_reference: charge.reference,
-      amount: amount.amount.toFixed(),
-      currency: amount.currency,
-      reason: input.reason,
-      status: null,
-      reference: null,
-    };
-    await trx(T('refunds')).insert({ ...row, credit_note_id: creditNoteId, created_at: new Date(now) });
-    return { row, invoice };
-  });
-  if ('status' in prepared) return prepared;
-  const result = await sendRefund(deps, gatewayFor, prepared.invoice, prepared.row);
-  const status = result.status === 'succeeded' ? 201 : result.status === 'failed' ? 422 : 202;
-  return { status, body: { refundId: prepared.row.refund_id, status: result.status, ...('code' in result ? { code: result.code, message: result.message } : {}) } };
+interface ClaimedRefund {
+  row: RefundRow;
+  invoice: InvoiceRow;
 }
 
-/** Sends (or re-sends, with the same key) one refund and records the answer. */
+/**
+ * A refund of (part of) a succeeded charge, decided under the invoice's lock: checked against
+ * what was paid minus refunds, refunds still in flight included, so two concurrent requests
+ * cannot together refund more than was paid. The refund row and its key are committed before
+ * the gateway call; an unknown outcome is re-sent with the same key by the next run.
+ */
+export async function requestRefund(deps: CollectorDeps, gatewayFor: RefundGatewayFor, input: RefundInput): Promise<OpResult> {
+  const now = deps.clock.now();
+  const claimed = await inTransaction(deps.db, async (trx): Promise<OpResult | ClaimedRefund> => {
+    const invoice = await lockInvoice(trx, input.invoiceId);
+    if (!invoice) return invalid([`invoice ${input.invoiceId} is not known to collect`]);
+    const problems = requestProblems(input, invoice);
+    if (problems.length > 0) return invalid(problems);
+    return (await refuseWhileCharging(trx, invoice, 'ask for the refund')) ?? claimRefund(trx, invoice, money(input.amount, invoice.currency), input.reason, null, now);
+  });
+  if ('status' in claimed) return claimed;
+  return refundAnswer(claimed.row, await sendRefund(deps, gatewayFor, claimed.invoice, claimed.row));
+}
+
+/** Plans a refund on the locked invoice and saves its row and key, or says why not. */
+async function claimRefund(trx: Knex.Transaction, invoice: InvoiceRow, amount: Money, reason: string, creditNoteId: string | null, now: number): Promise<OpResult | ClaimedRefund> {
+  const state = stateFromJson(invoice.state);
+  const refunds: RefundRow[] = await trx(T('refunds')).where({ invoice_id: invoice.invoice_id });
+  const inFlight = refunds.filter((r) => r.status === null || IN_FLIGHT.includes(r.status));
+  const refundedOrInFlight = inFlight.reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), state.refunded);
+  const plan = planRefund({ paid: state.paid, refunded: refundedOrInFlight }, amount);
+  if (!plan.ok) return invalid([...plan.problems]);
+  // The charge to refund: one with enough left once its own refunds (done or in flight) are counted.
+  const counted = refunds.filter((r) => r.status === 'succeeded' || r.status === null || IN_FLIGHT.includes(r.status));
+  const charge = Object.entries(state.charges)
+    .filter(([, c]) => c.status === 'succeeded')
+    .map(([reference, c]) => ({ reference, left: counted.filter((r) => r.charge_reference === reference).reduce((m, r) => subtractMoney(m, money(r.amount, r.currency)), c.amount) }))
+    .find((c) => compareMoney(c.left, amount) >= 0);
+  if (!charge) return invalid([`no single charge on ${invoice.invoice_id} has ${amount.amount.toFixed()} ${amount.currency} left to refund: split the refund`]);
+  const payment: { gateway: string } | undefined = await trx(T('payments')).where({ invoice_id: invoice.invoice_id, reference: charge.reference }).first('gateway');
+  const n = refunds.reduce((max, r) => Math.max(max, r.n), 0) + 1;
+  const row: RefundRow = {
+    refund_id: `refund-${invoice.invoice_id}-${n}`,
+    invoice_id: invoice.invoice_id,
+    n,
+    idempotency_key: refundKey(invoice.invoice_id, n),
+    gateway: payment?.gateway ?? 'unknown',
+    charge_reference: charge.reference,
+    amount: amount.amount.toFixed(),
+    currency: amount.currency,
+    reason,
+    status: null,
+    reference: null,
+  };
+  await trx(T('refunds')).insert({ ...row, credit_note_id: creditNoteId, created_at: new Date(now) });
+  return { row, invoice };
+}
+
+function refundAnswer(row: RefundRow, result: RefundResult): OpResult {
+  const status = result.status === 'succeeded' ? 201 : result.status === 'failed' ? 422 : 202;
+  return { status, body: { refundId: row.refund_id, status: result.status, ...('code' in result ? { code: result.code, message: result.message } : {}) } };
+}
+
+/**
+ * Sends (or re-sends, with the same key) one refund and records the answer under the
+ * invoice's lock. A final answer recorded meanwhile (the run re-sent it) is not overwritten.
+ */
 export async function sendRefund(deps: CollectorDeps, gatewayFor: RefundGatewayFor, invoice: InvoiceRow, row: RefundRow): Promise<RefundResult> {
   let result: RefundResult;
   try {
@@ -167,8 +207,10 @@ export async function sendRefund(deps: CollectorDeps, gatewayFor: RefundGatewayF
   }
   const now = deps.clock.now();
   await inTransaction(deps.db, async (trx) => {
+    await lockInvoice(trx, row.invoice_id);
     await trx(T('refunds'))
       .where({ refund_id: row.refund_id })
+      .where((q) => void q.whereNull('status').orWhereIn('status', IN_FLIGHT))
       .update({
         status: result.status === 'gateway_error' && !result.retryable ? 'failed' : result.status === 'gateway_error' ? 'network_error' : result.status,
         reference: 'reference' in result ? result.reference : null,
@@ -191,7 +233,8 @@ export async function sendRefund(deps: CollectorDeps, gatewayFor: RefundGatewayF
 export async function settleRefunds(deps: CollectorDeps, gatewayFor: RefundGatewayFor, brand?: string): Promise<number> {
   const query = deps.db(`${T('refunds')} as r`)
     .join(`${T('invoices')} as i`, 'i.invoice_id', 'r.invoice_id')
-    .where((q) => void q.whereNull('r.status').orWhereIn('r.status', ['indeterminate', 'network_error']))
+    // One without any answer is another turn's while its claim is young (see claimLeaseMs).
+    .where((q) => void q.where((n) => void n.whereNull('r.status').where('r.created_at', '<', new Date(deps.clock.now() - deps.claimLeaseMs))).orWhereIn('r.status', ['indeterminate', 'network_error']))
     .select('r.*');
   if (brand) void query.where('i.brand', brand);
   const rows: RefundRow[] = await query;
@@ -206,18 +249,20 @@ export async function settleRefunds(deps: CollectorDeps, gatewayFor: RefundGatew
 
 /**
  * A credit note lowers the invoice: first what is still owed (so collection stops asking for
- * it), the rest, on a paid invoice, goes back as a refund. Emitted as a `credit_note` payment
- * event for the whole amount (ageing counts it against what is owed).
+ * it), the rest, on a paid invoice, goes back as a refund, claimed in the same transaction
+ * under the invoice's lock (so no refund asked meanwhile can take the money it plans to give
+ * back). Emitted as a `credit_note` payment event for the whole amount (ageing counts it
+ * against what is owed).
  */
 export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGatewayFor, input: CreditNoteInput): Promise<OpResult> {
   const now = deps.clock.now();
-  const issued = await inTransaction(deps.db, async (trx): Promise<OpResult | { id: string; refund: Money; reduces: Money; amount: Money }> => {
-    const invoice: InvoiceRow | undefined = await trx(T('invoices')).where({ invoice_id: input.invoiceId }).forUpdate().first();
+  const issued = await inTransaction(deps.db, async (trx): Promise<OpResult | { id: string; refund: Money; reduces: Money; amount: Money; claimed: ClaimedRefund | null }> => {
+    const invoice = await lockInvoice(trx, input.invoiceId);
     if (!invoice) return invalid([`invoice ${input.invoiceId} is not known to collect`]);
-    const problems: string[] = [];
-    if (input.currency && input.currency !== invoice.currency) problems.push(`currency ${input.currency} is not the invoice's (${invoice.currency})`);
-    problems.push(...amountProblems(input.amount, invoice.currency));
+    const problems = requestProblems(input, invoice);
     if (problems.length > 0) return invalid(problems);
+    const busy = await refuseWhileCharging(trx, invoice, 'issue the credit note');
+    if (busy) return busy;
     const amount = money(input.amount, invoice.currency);
     const state = stateFromJson(invoice.state);
     const notes: { n: number; amount: string }[] = await trx(T('credit_notes')).where({ invoice_id: invoice.invoice_id });
@@ -228,6 +273,12 @@ export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGat
     if (!plan.ok) return invalid([...plan.problems]);
     const n = notes.reduce((max, c) => Math.max(max, c.n), 0) + 1;
     const id = `cn-${invoice.invoice_id}-${n}`;
+    let claimed: ClaimedRefund | null = null;
+    if (plan.value.refund.amount.gt(0)) {
+      const refund = await claimRefund(trx, invoice, plan.value.refund, `credit note ${id}: ${input.reason}`.slice(0, 200), id, now);
+      if ('status' in refund) return refund;
+      claimed = refund;
+    }
     await trx(T('credit_notes')).insert({
       credit_note_id: id,
       invoice_id: invoice.invoice_id,
@@ -265,13 +316,10 @@ export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGat
       },
       now,
     );
-    return { id, refund: plan.value.refund, reduces: plan.value.reducesBalance, amount };
+    return { id, refund: plan.value.refund, reduces: plan.value.reducesBalance, amount, claimed };
   });
   if ('status' in issued) return issued;
-  let refund: OpResult | null = null;
-  if (issued.refund.amount.gt(0)) {
-    refund = await requestRefund(deps, gatewayFor, { invoiceId: input.invoiceId, amount: issued.refund.amount.toFixed(), reason: `credit note ${issued.id}: ${input.reason}`.slice(0, 200) }, issued.id);
-  }
+  const refund = issued.claimed && refundAnswer(issued.claimed.row, await sendRefund(deps, gatewayFor, issued.claimed.invoice, issued.claimed.row));
   return {
     status: 201,
     body: { creditNoteId: issued.id, amount: issued.amount.amount.toFixed(), reducesBalance: issued.reduces.amount.toFixed(), refund: issued.refund.amount.toFixed(), ...(refund ? { refundResult: refund.body } : {}) },

@@ -8,6 +8,8 @@ import { parseReferenceFile, type ReferenceData } from '../../domain/reference/i
 import { BatchProducer, closeThrowawayConsumer, standardHeaders } from '../../runtime/kafka.ts';
 import { loadSchema, type AvroSerde } from '../../runtime/serde.ts';
 import { brandTopics, valueSubject } from '../../topics/catalog.ts';
+import { envSuffix } from '../../gateways/index.ts';
+import type { FakeGateway } from './fake-gateway/index.ts';
 
 export interface BrandSpec {
   code: string;
@@ -77,6 +79,27 @@ export function collectReference(brands: BrandSpec[], accounts: AccountSpec[]): 
   });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
   return parsed.value;
+}
+
+/** The settings that point each brand's gateway plugin at the local fake gateway. */
+export function fakeGatewayEnv(fake: FakeGateway, brands: BrandSpec[], timeoutMs: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const b of brands) {
+    const s = envSuffix(b.code);
+    env[`RATELINE_GATEWAY_${s}`] = b.gateway;
+    if (b.gateway === 'stripe') {
+      Object.assign(env, { [`STRIPE_SECRET_KEY_${s}`]: fake.stripe.secretKey, [`STRIPE_WEBHOOK_SECRET_${s}`]: fake.stripe.webhookSecret, [`STRIPE_BASE_URL_${s}`]: fake.url, [`STRIPE_TIMEOUT_MS_${s}`]: String(timeoutMs) });
+    } else {
+      Object.assign(env, {
+        [`PAYPAL_CLIENT_ID_${s}`]: fake.paypal.clientId,
+        [`PAYPAL_CLIENT_SECRET_${s}`]: fake.paypal.clientSecret,
+        [`PAYPAL_WEBHOOK_ID_${s}`]: fake.paypal.webhookId,
+        [`PAYPAL_BASE_URL_${s}`]: fake.url,
+        [`PAYPAL_TIMEOUT_MS_${s}`]: String(timeoutMs),
+      });
+    }
+  }
+  return env;
 }
 
 /** A minimal invoice event of one fee line, as bill-run publishes it. */

@@ -30,6 +30,16 @@ export interface ChargeMatch {
   readonly invoiceId?: string;
 }
 
+/** A charge that took money, as the gateway knows it the moment it does. */
+export interface SuccessfulCharge {
+  readonly gateway: 'stripe' | 'paypal';
+  readonly invoiceId: string;
+  /** The PaymentIntent or capture id: the reference its webhook carries. */
+  readonly reference: string;
+  readonly amountMinor: bigint;
+  readonly currency: string;
+}
+
 export interface RecordedRequest {
   readonly gateway: 'stripe' | 'paypal';
   readonly method: string;
@@ -55,6 +65,8 @@ interface Reply {
   body: unknown;
   /** Hold the answer this long after the work is done (charge then time out). */
   delayMs?: number;
+  /** Hold the answer until this settles (a success listener's own work, e.g. its webhook delivered). */
+  hold?: Promise<unknown>;
 }
 
 interface StoredReply {
@@ -169,6 +181,7 @@ export class FakeGateway {
   #seq = 0;
   #now: () => number;
   #successByInvoice = new Map<string, number>();
+  #successListeners: ((charge: SuccessfulCharge) => unknown)[] = [];
   #intents = new Map<string, StripeIntent>();
   #orders = new Map<string, PayPalOrder>();
   #captures = new Map<string, PayPalCapture>();
@@ -268,6 +281,15 @@ export class FakeGateway {
     return this.#successByInvoice.get(invoiceId) ?? 0;
   }
 
+  /**
+   * Called as a charge takes money, before its answer is sent: the moment a real gateway
+   * sends its webhook, which may then reach rateline before the answer does. A listener that
+   * returns a promise holds the answer until it settles (the webhook first, for certain).
+   */
+  onSuccess(listener: (charge: SuccessfulCharge) => unknown): void {
+    this.#successListeners.push(listener);
+  }
+
   /** Recorded requests whose path starts with the prefix (query string excluded). */
   requestsTo(method: string, pathPrefix: string): RecordedRequest[] {
     return this.requests.filter((r) => r.method === method && r.path.startsWith(pathPrefix));
@@ -299,8 +321,10 @@ export class FakeGateway {
     return 'succeed';
   }
 
-  #countSuccess(invoiceId: string): void {
-    this.#successByInvoice.set(invoiceId, (this.#successByInvoice.get(invoiceId) ?? 0) + 1);
+  #countSuccess(charge: SuccessfulCharge): Promise<unknown> | undefined {
+    this.#successByInvoice.set(charge.invoiceId, (this.#successByInvoice.get(charge.invoiceId) ?? 0) + 1);
+    const held = this.#successListeners.map((listener) => listener(charge)).filter((r): r is Promise<unknown> => r instanceof Promise);
+    return held.length > 0 ? Promise.allSettled(held) : undefined;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -336,13 +360,17 @@ export class FakeGateway {
       res.writeHead(reply.status, headers);
       res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
     };
-    if (reply.delayMs && reply.delayMs > 0) {
-      const t = setTimeout(() => {
-        this.#timers.delete(t);
-        write();
-      }, reply.delayMs);
-      this.#timers.add(t);
-    } else write();
+    const delayed = () => {
+      if (reply.delayMs && reply.delayMs > 0) {
+        const t = setTimeout(() => {
+          this.#timers.delete(t);
+          write();
+        }, reply.delayMs);
+        this.#timers.add(t);
+      } else write();
+    };
+    if (reply.hold) void reply.hold.then(delayed, delayed);
+    else delayed();
   }
 
   /** Runs `work` once per idempotency key; a replay returns the stored reply, immediately. */
@@ -480,8 +508,8 @@ export class FakeGateway {
       intent.status = 'succeeded';
       intent.amount_received = amount;
       intent.latest_charge = `ch_${this.#next()}`;
-      this.#countSuccess(facts.invoiceId);
-      return { status: 200, body: intent, delayMs: typeof outcome === 'object' ? outcome.delayMs : undefined };
+      const hold = this.#countSuccess({ gateway: 'stripe', invoiceId: facts.invoiceId, reference: intent.id, amountMinor: facts.amountMinor, currency: intent.currency });
+      return { status: 200, body: intent, delayMs: typeof outcome === 'object' ? outcome.delayMs : undefined, hold };
     }
     if (outcome === 'fail') return { status: 500, body: { error: { type: 'api_error', message: 'An unknown error occurred' } } };
     const decline =
@@ -644,8 +672,8 @@ export class FakeGateway {
     const { refundedMinor: _r, orderId: _o, ...captureBody } = capture;
     const processor = outcome === 'soft_decline' ? { processor_response: { response_code: '5120' } } : {};
     order.purchase_units = [{ ...unit, payments: { captures: [{ ...captureBody, final_capture: true, ...processor, create_time: new Date(this.#now()).toISOString() }] } }];
-    if (capture.status === 'COMPLETED') this.#countSuccess(facts.invoiceId);
-    return { status: 201, body: this.#orderBody(order), delayMs: typeof outcome === 'object' ? outcome.delayMs : undefined };
+    const hold = capture.status === 'COMPLETED' ? this.#countSuccess({ gateway: 'paypal', invoiceId: facts.invoiceId, reference: capture.id, amountMinor: facts.amountMinor, currency: unit.amount.currency_code }) : undefined;
+    return { status: 201, body: this.#orderBody(order), delayMs: typeof outcome === 'object' ? outcome.delayMs : undefined, hold };
   }
 
   #paypalVerify(body: string): Reply {
