@@ -114,7 +114,8 @@ export async function startKafka(paths: StackPaths, ports: KafkaPorts, previousP
   const classpath = `${paths.kafkaLibs}/*`;
   if (!fs.existsSync(path.join(paths.kafkaData, 'meta.properties'))) {
     fs.mkdirSync(paths.kafkaData, { recursive: true });
-    execFileSync(java, ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', paths.kafkaConfig, '--standalone'], { stdio: 'pipe' });
+    // `--cluster-id=` joined: a base64url id may start with '-', which the tool would read as an option (1 start in 64 failed).
+    execFileSync(java, ['-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${newClusterId()}`, '-c', paths.kafkaConfig, '--standalone'], { stdio: 'pipe' });
   }
   const logFile = path.join(paths.logs, 'kafka.log');
   const startOffset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
