@@ -55,7 +55,9 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
       const { message, ...rest } = entry.log;
       logger[levelOfKafkaEntry(entry.level)](`kafka: ${message}`, { namespace: entry.namespace, ...rest });
     },
-    retry: { initialRetryTime: 200, maxRetryTime: 2_000, retries: 8 },
+    // About a minute of reconnecting (a broker restart with data takes 10-30 s): a client that gives up
+    // crashes its consumer, which then rejoins as a new member and waits out the old one's session.
+    retry: { initialRetryTime: 200, maxRetryTime: 2_000, retries: 30 },
   });
 }
 

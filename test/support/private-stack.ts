@@ -65,6 +65,9 @@ export class PrivateStack {
 
   async stop(): Promise<void> {
     await stopStack(this.env);
+    // The parts' logs outlive the stack, for a failure to be read after the run.
+    const logs = stackPaths(this.home).logs;
+    if (fs.existsSync(logs)) fs.cpSync(logs, `${this.home}-logs`, { recursive: true });
     fs.rmSync(this.home, { recursive: true, force: true });
   }
 }
