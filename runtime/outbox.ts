@@ -199,8 +199,8 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   };
 
   let current: Knex.Transaction | undefined;
-  /** One claim: rows in id order under the relay lock, sent, then marked in the same transaction. */
-  const claim = async (): Promise<number | 'busy'> => {
+  /** One claim: rows in id order (up to `lastId`) under the relay lock, sent, then marked in the same transaction. */
+  const claim = async (lastId?: string): Promise<number | 'busy'> => {
     const trx = await db.transaction();
     current = trx;
     try {
@@ -209,7 +209,9 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         await trx.rollback();
         return 'busy';
       }
-      const rows: OutboxRow[] = await trx(table).whereNull('published_at').orderBy('id').limit(batchSize).forUpdate().select('id', 'event_id', 'topic', 'msg_key', 'brand', 'schema', 'payload');
+      const pending = trx(table).whereNull('published_at');
+      if (lastId !== undefined) void pending.where('id', '<=', lastId);
+      const rows: OutboxRow[] = await pending.orderBy('id').limit(batchSize).forUpdate().select('id', 'event_id', 'topic', 'msg_key', 'brand', 'schema', 'payload');
       if (rows.length === 0) {
         await trx.commit();
         return 0;
@@ -301,9 +303,11 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         wakeUp?.();
         const finishing = (async () => {
           await running;
-          // What committed before the stop goes out now rather than at the next start.
-          while (!abandoned) {
-            const n = await claim();
+          // What committed before the stop goes out now rather than at the next start; what
+          // commits after is for another relay or the next start.
+          const [last] = await db(table).whereNull('published_at').max({ id: 'id' });
+          while (!abandoned && last?.id != null) {
+            const n = await claim(String(last.id));
             if (n === 'busy' || n === 0) return;
           }
         })().catch((error: unknown) => logger.warn('outbox relay stopped with events unsent; they go out at the next start', { table, error }));
