@@ -101,8 +101,8 @@ export async function enqueue(trx: Knex.Transaction, schema: string, events: rea
     if (problems.length > 0) throw new InvalidInputError('invalid_outbox_event', `event ${e.eventId} for ${e.topic} does not fit schema ${e.schema}: ${problems.join('; ')}`, { eventId: e.eventId, problems });
     return { event_id: e.eventId, topic: e.topic, msg_key: e.key, brand: e.brand, schema: e.schema, payload: json };
   });
-  const inserted = await trx(qualified(schema)).insert(rows).onConflict('event_id').ignore().returning('id');
   const table = qualified(schema);
+  const inserted = await trx(table).insert(rows).onConflict('event_id').ignore().returning('id');
   trx.executionPromise?.then(
     () => wakeRelays(table),
     () => undefined,
@@ -198,11 +198,11 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     return encoder;
   };
 
-  let current: Knex.Transaction | undefined;
+  const inFlight = new Set<Knex.Transaction>();
   /** One claim: rows in id order (up to `lastId`) under the relay lock, sent, then marked in the same transaction. */
   const claim = async (lastId?: string): Promise<number | 'busy'> => {
     const trx = await db.transaction();
-    current = trx;
+    inFlight.add(trx);
     try {
       const { rows: lock } = (await trx.raw('select pg_try_advisory_xact_lock(?, hashtext(?)) as ok', [RELAY_LOCK_CLASS, table])) as { rows: { ok: boolean }[] };
       if (!lock[0]?.ok) {
@@ -233,8 +233,14 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
       await trx.rollback().catch(() => undefined);
       throw err;
     } finally {
-      if (current === trx) current = undefined;
+      inFlight.delete(trx);
     }
+  };
+
+  /** The newest row pending now: drain and stop send up to it, not what keeps arriving after. */
+  const lastPendingId = async (): Promise<string | undefined> => {
+    const [row] = await db(table).whereNull('published_at').max({ id: 'id' });
+    return row?.id == null ? undefined : String(row.id);
   };
 
   let stopping = false;
@@ -287,13 +293,15 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   return {
     wake,
     drain: async () => {
+      const last = await lastPendingId();
       let sent = 0;
-      for (;;) {
-        const n = await claim();
+      while (last !== undefined) {
+        const n = await claim(last);
         if (n === 'busy') await sleep(BUSY_RETRY_MS);
-        else if (n === 0) return sent;
+        else if (n === 0) break;
         else sent += n;
       }
+      return sent;
     },
     isHealthy: () => healthy,
     stop: () =>
@@ -305,9 +313,9 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
           await running;
           // What committed before the stop goes out now rather than at the next start; what
           // commits after is for another relay or the next start.
-          const [last] = await db(table).whereNull('published_at').max({ id: 'id' });
-          while (!abandoned && last?.id != null) {
-            const n = await claim(String(last.id));
+          const last = await lastPendingId();
+          while (!abandoned && last !== undefined) {
+            const n = await claim(last);
             if (n === 'busy' || n === 0) return;
           }
         })().catch((error: unknown) => logger.warn('outbox relay stopped with events unsent; they go out at the next start', { table, error }));
@@ -315,7 +323,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
           // Usually a broker that does not answer: the rows stay unpublished and go out again.
           abandoned = true;
           logger.warn('outbox relay abandoned its claim on stop; those events are sent again later', { table });
-          await current?.rollback().catch(() => undefined);
+          await Promise.all([...inFlight].map((trx) => trx.rollback().catch(() => undefined)));
         }
         await within(producer.stop().catch(() => undefined), stopTimeoutMs);
         if (registry) for (const name of ['rateline_outbox_published_total', 'rateline_outbox_pending']) registry.removeSingleMetric(name);

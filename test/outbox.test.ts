@@ -124,7 +124,13 @@ describe('runtime/outbox: two relays over one table', () => {
     }
   });
 
-  it('enqueues an event id once, and refuses a payload that does not fit its schema in the transaction that made it', async () => {
+  it('wakes a relay when the transaction commits; enqueues an event id once; refuses a payload that does not fit its schema in the transaction that made it', async () => {
+    // Only the commit can bring this relay round: it polls once an hour.
+    for (const relay of relays) await relay.stop();
+    relays.push(await startOutboxRelay({ db: relayDbs[0]!, schema, kafka, serde, logger, pollMs: 3_600_000 }));
+    await inTransaction(db, (trx) => enqueue(trx, schema, [event('woken', 0)]));
+    await eventually('the woken relay published', async () => ((await db(`${schema}.outbox`).where('event_id', 'woken:0').first())?.published_at ? true : undefined));
+
     const first = await inTransaction(db, (trx) => enqueue(trx, schema, [event('again', 0)]));
     const second = await inTransaction(db, (trx) => enqueue(trx, schema, [event('again', 0), event('again', 1)]));
     expect([first, second]).toEqual([1, 1]);
@@ -186,8 +192,9 @@ describe('ageing: two instances on one database', () => {
     for (const day of [5, 35]) {
         clock.set(DUE + day * DAY);
       const reports = await Promise.all(instances.map((a) => a.runNow(brand.code)));
-      // Both aged every account; whichever committed a step first wrote it, the other wrote nothing new.
-      expect(reports.map((r) => r.brands[0]!.accounts)).toEqual([ACCOUNTS, ACCOUNTS]);
+      // Both aged this brand's accounts and no other's; whichever committed a step first wrote it,
+      // the other wrote nothing new.
+      expect(reports.map((r) => r.brands[0]!.accounts), JSON.stringify(reports)).toEqual([ACCOUNTS, ACCOUNTS]);
     }
     await Promise.all(instances.map((a) => a.flush()));
 

@@ -81,7 +81,8 @@ const ACTION: Record<LifecycleEvent['step'], string> = {
 };
 
 /** Money received that lowers what is owed: succeeded charges and manual payments, and credit notes. Refunds do not reopen dunning. */
-const COUNTS_AS_PAID = `(kind in ('charge', 'manual') and status = 'SUCCEEDED') or kind = 'credit_note'`;
+// Parenthesised whole: it follows a brand condition, which an unbracketed `or` would escape.
+const COUNTS_AS_PAID = `((kind in ('charge', 'manual') and status = 'SUCCEEDED') or kind = 'credit_note')`;
 
 export function toLifecycleRecord(brand: string, subscriptionId: string | null, e: LifecycleEvent): LifecycleRecord {
   return {
