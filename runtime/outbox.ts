@@ -102,12 +102,14 @@ export async function enqueue(trx: Knex.Transaction, schema: string, events: rea
     return { event_id: e.eventId, topic: e.topic, msg_key: e.key, brand: e.brand, schema: e.schema, payload: json };
   });
   const table = qualified(schema);
-  const inserted = await trx(table).insert(rows).onConflict('event_id').ignore().returning('id');
+  let inserted = 0;
+  // In slices: one statement's bind parameters are limited (65,535), a bill run's invoices are not.
+  for (let i = 0; i < rows.length; i += 1000) inserted += (await trx(table).insert(rows.slice(i, i + 1000)).onConflict('event_id').ignore().returning('id')).length;
   trx.executionPromise?.then(
     () => wakeRelays(table),
     () => undefined,
   );
-  return inserted.length;
+  return inserted;
 }
 
 // Relays of each table in this process, woken after a commit that enqueued; other processes

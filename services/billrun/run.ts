@@ -8,7 +8,7 @@ import type { SyncTaxEngine } from '../../domain/tax/index.ts';
 import { toInvoiceEvent } from '../../contracts/invoice.ts';
 import { inTransaction } from '../../runtime/db.ts';
 import type { Logger } from '../../runtime/log.ts';
-import { enqueue } from '../../runtime/outbox.ts';
+import { enqueue, type OutboxEvent } from '../../runtime/outbox.ts';
 import { brandTopics } from '../../topics/catalog.ts';
 import { SCHEMA } from './schema.ts';
 
@@ -157,6 +157,7 @@ export async function runBrandBillRun(
     const numbering = await trx(t('invoice_numbers')).where({ brand: brand.code }).forUpdate().first('last_number');
     const lastNumber = Number(numbering?.last_number ?? 0);
     const allocation = allocateInvoiceNumbers(brand, lastNumber, built.map((b) => ({ ...b, subscriptionId: b.billing.subscriptionId, periodIndex: b.billing.periodIndex })));
+    const events: OutboxEvent[] = [];
     for (const { invoice: b, invoiceNumber } of allocation.numbered) {
       const numbered = { ...b.invoice, invoiceNumber };
       const event = toInvoiceEvent(numbered, invoiceNumber, b.billing.kind);
@@ -174,11 +175,12 @@ export async function runBrandBillRun(
         total: numbered.total.toFixed(),
         document: JSON.stringify({ ...numbered, kind: b.billing.kind, periodIndex: b.billing.periodIndex }),
       });
-      await enqueue(trx, SCHEMA, [{ topic: brandTopics(brand.code).invoices.name, schema: 'invoice', key: numbered.accountId, eventId: numbered.invoiceId, brand: brand.code, payload: event }]);
+      events.push({ topic: brandTopics(brand.code).invoices.name, schema: 'invoice', key: numbered.accountId, eventId: numbered.invoiceId, brand: brand.code, payload: event });
       await markConsumed(trx, 'charges', b.chargeIds, numbered.invoiceId);
       await markConsumed(trx, 'rerated', b.rerateIds, numbered.invoiceId);
       result.invoiced.push({ invoiceId: numbered.invoiceId, invoiceNumber, subscriptionId: numbered.subscriptionId, periodIndex: b.billing.periodIndex, total: numbered.total.toFixed(2), currency: numbered.currency });
     }
+    await enqueue(trx, SCHEMA, events);
     if (allocation.numbered.length > 0) {
       await trx.raw(
         `insert into ${t('invoice_numbers')} (brand, last_number) values (?, ?) on conflict (brand) do update set last_number = excluded.last_number`,
