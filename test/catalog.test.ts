@@ -324,7 +324,7 @@ describe('the catalogue service', () => {
       expect(row).toBeDefined();
       // The running service's publisher finds it on its next poll.
       await eventually('the orphaned customer on ref.customers', () => latest<Customer>(topics.refCustomers.name, accountId2));
-      expect((await db('catalog.outbox').where({ msg_key: accountId2 }).first()).sent_at).not.toBeNull();
+      expect((await db('catalog.outbox').where({ msg_key: accountId2 }).first()).published_at).not.toBeNull();
     } finally {
       await db.destroy();
     }

@@ -11,12 +11,12 @@ import type { InvoiceEvent } from '../../contracts/invoice.ts';
 import { classifyFailure, ConfigError } from '../../runtime/errors.ts';
 import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
-import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
-import { loadSchema } from '../../runtime/serde.ts';
+import type { ConsumedRecord } from '../../runtime/kafka.ts';
+import { enqueue, startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
-import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { startStage } from '../../runtime/stage.ts';
 import { applyTopics } from '../../topics/apply.ts';
-import { topics, valueSubject } from '../../topics/catalog.ts';
+import { topics } from '../../topics/catalog.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 
 export const GROUP_ID = 'rateline-ageing';
@@ -83,7 +83,8 @@ const ACTION: Record<LifecycleEvent['step'], string> = {
 };
 
 /** Money received that lowers what is owed: succeeded charges and manual payments, and credit notes. Refunds do not reopen dunning. */
-const COUNTS_AS_PAID = `(kind in ('charge', 'manual') and status = 'SUCCEEDED') or kind = 'credit_note'`;
+// Parenthesised whole: it follows a brand condition, which an unbracketed `or` would escape.
+const COUNTS_AS_PAID = `((kind in ('charge', 'manual') and status = 'SUCCEEDED') or kind = 'credit_note')`;
 
 export function toLifecycleRecord(brand: string, subscriptionId: string | null, e: LifecycleEvent): LifecycleRecord {
   return {
@@ -121,38 +122,6 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
   await migrateService(db, SCHEMA, migrations);
   const store = offsets.store(db);
   const tables = new ReferenceTables(options.parentCompany ?? env['RATELINE_PARENT_COMPANY'] ?? 'ansr-group');
-
-  let encode: ((r: LifecycleRecord) => Buffer) | undefined;
-  const encoder = async () => {
-    if (!encode) {
-      await applyTopics(deps.kafka, deps.serde, [topics.accountLifecycle]);
-      encode = deps.serde.encoder<LifecycleRecord>(await deps.serde.register(valueSubject(topics.accountLifecycle.name), loadSchema('account.lifecycle')));
-    }
-    return encode;
-  };
-  let context: StageContext | undefined;
-  let publishing: Promise<number> = Promise.resolve(0);
-  const publishOnce = async (): Promise<number> => {
-    let published = 0;
-    for (;;) {
-      const rows: { event_id: string; brand: string; account_id: string; event: LifecycleRecord & { effectiveAt: string } }[] = await db(`${SCHEMA}.lifecycle_events`)
-        .whereNull('published_at')
-        .orderBy('seq')
-        .limit(1000)
-        .select('event_id', 'brand', 'account_id', 'event');
-      if (rows.length === 0 || !context) return published;
-      const enc = await encoder();
-      const messages: OutgoingMessage[] = rows.map((row) => {
-        const e = typeof row.event === 'string' ? (JSON.parse(row.event) as typeof row.event) : row.event;
-        return { key: row.account_id, value: enc({ ...e, effectiveAt: Date.parse(e.effectiveAt) }), headers: standardHeaders({ eventId: row.event_id, brand: row.brand }) };
-      });
-      await context.producer.send({ [topics.accountLifecycle.name]: messages });
-      await db(`${SCHEMA}.lifecycle_events`).whereIn('event_id', rows.map((r) => r.event_id)).update({ published_at: new Date(deps.clock.now()) });
-      published += rows.length;
-      context.metrics.recordsOut.inc({ topic: topics.accountLifecycle.name }, rows.length);
-    }
-  };
-  const flush = (): Promise<number> => (publishing = publishing.catch(() => 0).then(publishOnce));
 
   const handleBatch = async (records: ConsumedRecord[]) => {
     await deps.serde.prepare(records.map((r) => r.value));
@@ -208,7 +177,7 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
           report.failed.push({ brand: code, error: (error as Error).message });
         }
       }
-      report.published = await flush();
+      report.published = outbox ? await outbox.drain() : 0;
       logger.info('ageing run', { at: report.at, events: report.events, published: report.published });
       return report;
     });
@@ -216,6 +185,7 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
     return next;
   };
 
+  let outbox: OutboxRelay | undefined;
   const stage = await startStage(config, deps, {
     name: 'ageing',
     groupId,
@@ -225,24 +195,22 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
     onReference: (records) => applyReferenceRecords(tables, records, logger),
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(groupId),
-    routes: (ctx) => {
-      context = ctx;
-      return ageingRoutes(db, runNow);
-    },
+    routes: () => ageingRoutes(db, runNow),
+    healthChecks: { outbox: () => ({ ok: outbox?.isHealthy() ?? true }) },
     close: () => db.destroy(),
   });
-  // Events committed before a crash and not yet published go out first.
-  await flush().catch((error: unknown) => logger.error('lifecycle publish failed', { error }));
+  outbox = await startOutboxRelay({ db, schema: SCHEMA, kafka: deps.kafka, serde: deps.serde, logger, metrics: stage.metrics, prepareTopic: async () => void (await applyTopics(deps.kafka, deps.serde, [topics.accountLifecycle])) });
   const timer = intervalMs > 0 ? setInterval(() => void runNow().catch((error: unknown) => logger.error('scheduled ageing run failed', { error })), intervalMs) : undefined;
 
   return {
     name: 'ageing',
     url: stage.url,
     runNow,
-    flush,
+    flush: () => outbox!.drain(),
     stop: async () => {
       if (timer) clearInterval(timer);
       await running?.catch(() => undefined);
+      await outbox?.stop();
       await stage.stop();
     },
   };
@@ -294,27 +262,29 @@ async function ageBrand(db: Knex, brand: Brand, now: number, logger: ServiceDeps
     }
     // The state only grows with events: nothing new, nothing to write.
     if (result.events.length === 0) continue;
+    const records = result.events.map((e) => toLifecycleRecord(brand.code, data.subscriptions.get(e.invoiceId) ?? null, e));
     await inTransaction(db, async (trx) => {
-      if (result.events.length > 0) {
-        await trx(`${SCHEMA}.lifecycle_events`)
-          .insert(
-            result.events.map((e) => {
-              const record = toLifecycleRecord(brand.code, data.subscriptions.get(e.invoiceId) ?? null, e);
-              return {
-                event_id: e.eventId,
-                brand: brand.code,
-                account_id: accountId,
-                invoice_id: e.invoiceId,
-                step: e.step,
-                local_date: e.localDate,
-                event: JSON.stringify({ ...record, effectiveAt: new Date(record.effectiveAt).toISOString() }),
-                created_at: new Date(now),
-              };
-            }),
-          )
-          .onConflict('event_id')
-          .ignore();
-      }
+      await trx(`${SCHEMA}.lifecycle_events`)
+        .insert(
+          result.events.map((e, i) => ({
+            event_id: e.eventId,
+            brand: brand.code,
+            account_id: accountId,
+            invoice_id: e.invoiceId,
+            step: e.step,
+            local_date: e.localDate,
+            event: JSON.stringify({ ...records[i]!, effectiveAt: new Date(records[i]!.effectiveAt).toISOString() }),
+            created_at: new Date(now),
+          })),
+        )
+        .onConflict('event_id')
+        .ignore();
+      // Another instance ageing the same account at once writes the same ids: enqueued once.
+      await enqueue(
+        trx,
+        SCHEMA,
+        records.map((r) => ({ topic: topics.accountLifecycle.name, schema: topics.accountLifecycle.schema, key: accountId, eventId: r.eventId, brand: brand.code, payload: r })),
+      );
       await trx(`${SCHEMA}.accounts`)
         .insert({ account_id: accountId, brand: brand.code, emitted: JSON.stringify(result.state.emitted), status: result.status, updated_at: new Date(now) })
         .onConflict('account_id')
@@ -341,7 +311,11 @@ function ageingRoutes(db: Knex, runNow: (brand?: string) => Promise<AgeingReport
       const accountId = decodeURIComponent((req.url ?? '').split('?')[0]!.slice('/accounts/'.length));
       void (async () => {
         const account = await db(`${SCHEMA}.accounts`).where({ account_id: accountId }).first();
-        const events = await db(`${SCHEMA}.lifecycle_events`).where({ account_id: accountId }).orderBy('seq').select('event_id', 'step', 'invoice_id', 'local_date', 'published_at');
+        const events = await db(`${SCHEMA}.lifecycle_events as l`)
+          .leftJoin(`${SCHEMA}.outbox as o`, 'o.event_id', 'l.event_id')
+          .where({ 'l.account_id': accountId })
+          .orderBy('l.seq')
+          .select('l.event_id', 'l.step', 'l.invoice_id', 'l.local_date', 'o.published_at');
         if (!account && events.length === 0) return json(res, 404, { error: 'account_not_found', accountId });
         json(res, 200, { account: account ?? null, events });
       })().catch((error: Error) => json(res, 500, { error: 'query_failed', message: error.message }));

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import { offsetStore } from '../../runtime/db.ts';
+import { createOutboxTable } from '../../runtime/outbox.ts';
+import { topics } from '../../topics/catalog.ts';
 
 /** ageing's own PostgreSQL schema. */
 export const SCHEMA = 'ageing';
@@ -41,8 +43,8 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.text('status').notNullable();
         t.timestamp('updated_at', { useTz: true }).notNullable();
       });
-      // account.lifecycle events: the outbox, and with the event id as key the last guard that a
-      // step is never emitted twice whatever restarts happen.
+      // account.lifecycle events, with the event id as key the last guard that a step is never
+      // emitted twice whatever restarts happen (the outbox until 002).
       await db.schema.withSchema(SCHEMA).createTable('lifecycle_events', (t) => {
         t.text('event_id').primary();
         t.text('brand').notNullable();
@@ -57,6 +59,20 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.index(['account_id']);
       });
       await offsets.table(db);
+    },
+  },
+  '002_runtime_outbox': {
+    up: async (db) => {
+      // The events go out through runtime/outbox; the steps emitted so far move into it with
+      // whether they were published, in the order they were written.
+      await createOutboxTable(db, SCHEMA);
+      await db.raw(
+        `insert into ${SCHEMA}.outbox (event_id, topic, msg_key, brand, schema, payload, created_at, published_at)
+         select event_id, ?, account_id, brand, ?, jsonb_set(event, '{effectiveAt}', to_jsonb((extract(epoch from (event->>'effectiveAt')::timestamptz) * 1000)::bigint)), created_at, published_at
+         from ${SCHEMA}.lifecycle_events order by seq`,
+        [topics.accountLifecycle.name, topics.accountLifecycle.schema],
+      );
+      await db.schema.withSchema(SCHEMA).alterTable('lifecycle_events', (t) => t.dropColumn('published_at'));
     },
   },
 };

@@ -7,17 +7,16 @@ import { ReferenceTables } from '../../domain/reference/index.ts';
 import { BuiltinTaxEngine } from '../../domain/tax/index.ts';
 import type { UsageCharged } from '../../domain/mediation/index.ts';
 import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
-import type { InvoiceEvent } from '../../contracts/invoice.ts';
 import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
-import { standardHeaders, type ConsumedRecord } from '../../runtime/kafka.ts';
-import { loadSchema } from '../../runtime/serde.ts';
+import type { ConsumedRecord } from '../../runtime/kafka.ts';
+import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { startStage, type StageContext } from '../../runtime/stage.ts';
 import { sleep } from '../../runtime/time.ts';
 import { applyTopics } from '../../topics/apply.ts';
 import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference, priceModelsOf, reviveInvoice, type DocumentRendererRegistry } from '../../documents/index.ts';
-import { brandTopics, topics, valueSubject } from '../../topics/catalog.ts';
+import { brandTopics, topics } from '../../topics/catalog.ts';
 import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 
@@ -78,19 +77,6 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     since: options.settings?.since ?? (process.env.BILLRUN_SINCE ? new Date(process.env.BILLRUN_SINCE) : null),
   };
   const taxEngine = new BuiltinTaxEngine();
-  // Per brand: its topics are created and its subject registered the first time it bills.
-  const encoders = new Map<string, (event: InvoiceEvent) => Buffer>();
-  const encoderFor = async (brand: string) => {
-    let encode = encoders.get(brand);
-    if (!encode) {
-      const topic = brandTopics(brand).invoices.name;
-      await applyTopics(deps.kafka, deps.serde, Object.values(brandTopics(brand)));
-      encode = deps.serde.encoder<InvoiceEvent>(await deps.serde.register(valueSubject(topic), loadSchema('invoice')));
-      encoders.set(brand, encode);
-    }
-    return encode;
-  };
-
   const handleBatch = async (records: ConsumedRecord[]) => {
     await deps.serde.prepare(records.map((r) => r.value));
     const charged: UsageCharged[] = [];
@@ -115,40 +101,6 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   let running: Promise<BillRunReport> | undefined;
   let stage: Awaited<ReturnType<typeof startStage>> | undefined;
 
-  /**
-   * Sends committed invoices not yet published. Rows are claimed with FOR UPDATE SKIP LOCKED
-   * inside a transaction that marks them after the broker acknowledged, so two instances never
-   * send the same row; a crash after the send re-sends it later, under the same event id.
-   */
-  const publishPending = async (context: StageContext | undefined): Promise<number> => {
-    let published = 0;
-    for (;;) {
-      const sent = await inTransaction(db, async (trx) => {
-        const rows: { invoice_id: string; brand: string; account_id: string; payload: Buffer }[] = await trx(`${SCHEMA}.invoices`)
-          .whereNull('published_at')
-          .orderBy(['brand', 'invoice_number'])
-          .limit(500)
-          .forUpdate()
-          .skipLocked()
-          .select('invoice_id', 'brand', 'account_id', 'payload');
-        if (rows.length === 0) return 0;
-        if (!context) throw new Error('bill-run producer not started');
-        const byTopic: Record<string, { key: string; value: Buffer; headers: Record<string, string> }[]> = {};
-        for (const row of rows) {
-          await encoderFor(row.brand); // creates the brand's topics once
-          const topic = brandTopics(row.brand).invoices.name;
-          (byTopic[topic] ??= []).push({ key: row.account_id, value: row.payload, headers: standardHeaders({ eventId: row.invoice_id, brand: row.brand }) });
-        }
-        await context.producer.send(byTopic);
-        await trx(`${SCHEMA}.invoices`).whereIn('invoice_id', rows.map((r) => r.invoice_id)).update({ published_at: new Date(deps.clock.now()) });
-        for (const [topic, list] of Object.entries(byTopic)) context.metrics.recordsOut.inc({ topic }, list.length);
-        return rows.length;
-      });
-      if (sent === 0) return published;
-      published += sent;
-    }
-  };
-
   let context: StageContext | undefined;
   let stopping = false;
   const runNow = (only?: string): Promise<BillRunReport> => {
@@ -168,8 +120,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
         }
         try {
           logger.info('bill run started', { brand: brand.code, at: now.toISOString() });
-          const encode = await encoderFor(brand.code);
-          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, encode, logger });
+          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger });
           report.brands.push(result);
           report.invoices += result.invoiced.length;
           report.held += result.held.length;
@@ -185,7 +136,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
           report.failed.push({ brand: brand.code, error: (error as Error).message });
         }
       }
-      report.published = await publishPending(context);
+      report.published = outbox ? await outbox.drain() : 0;
       logger.info('bill run', { at: report.at, invoices: report.invoices, held: report.held, published: report.published, failed: report.failed.length });
       return report;
     });
@@ -218,6 +169,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     }
   };
 
+  let outbox: OutboxRelay | undefined;
   stage = await startStage(config, deps, {
     name: 'billrun',
     groupId: GROUP_ID,
@@ -231,14 +183,22 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
       context = ctx;
       return billRunRoutes(db, runNow, tables);
     },
+    healthChecks: { outbox: () => ({ ok: outbox?.isHealthy() ?? true }) },
     close: () => db.destroy(),
+  });
+  // Each brand's topics are created the first time it has an invoice to send.
+  outbox = await startOutboxRelay({
+    db,
+    schema: SCHEMA,
+    kafka: deps.kafka,
+    serde: deps.serde,
+    logger,
+    metrics: stage.metrics,
+    prepareTopic: async (_topic, brand) => void (await applyTopics(deps.kafka, deps.serde, Object.values(brandTopics(brand!)))),
   });
 
   const intervalMs = options.intervalMs ?? wholeNumberSetting(process.env, 'BILLRUN_INTERVAL_MS', 60_000);
   const timer = intervalMs > 0 ? setInterval(() => void runNow().catch((error: unknown) => logger.error('scheduled bill run failed', { error })), intervalMs) : undefined;
-  // Invoices committed before a crash and not yet published go out first.
-  await publishPending(context);
-
   const started = stage;
   return {
     name: 'billrun',
@@ -248,6 +208,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
       stopping = true;
       if (timer) clearInterval(timer);
       await running?.catch(() => undefined);
+      await outbox?.stop();
       await started.stop();
     },
   };
@@ -389,12 +350,15 @@ function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunRepo
     },
     '/invoices': (req, res) => {
       const params = new URL(req.url ?? '/', 'http://x').searchParams;
-      const query = db(`${SCHEMA}.invoices`).select('invoice_id', 'invoice_number', 'brand', 'account_id', 'subscription_id', 'period_index', 'kind', 'issued_at', 'due_at', 'currency', 'total', 'published_at');
+      // Invoices published before the runtime outbox (billrun 002) carry their own published_at.
+      const query = db(`${SCHEMA}.invoices as i`)
+        .leftJoin(`${SCHEMA}.outbox as o`, 'o.event_id', 'i.invoice_id')
+        .select('i.invoice_id', 'i.invoice_number', 'i.brand', 'i.account_id', 'i.subscription_id', 'i.period_index', 'i.kind', 'i.issued_at', 'i.due_at', 'i.currency', 'i.total', db.raw('coalesce(o.published_at, i.published_at) as published_at'));
       for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['subscriptionId', 'subscription_id'], ['invoiceId', 'invoice_id']] as const) {
         const value = params.get(param);
-        if (value) void query.where(column, value);
+        if (value) void query.where(`i.${column}`, value);
       }
-      query.orderBy('invoice_number').limit(Math.min(Number(params.get('limit') ?? 100) || 100, 1000)).then(
+      query.orderBy('i.invoice_number').limit(Math.min(Number(params.get('limit') ?? 100) || 100, 1000)).then(
         (rows) => json(res, 200, { invoices: rows }),
         (error: Error) => json(res, 500, { error: 'query_failed', message: error.message }),
       );

@@ -5,9 +5,11 @@ import { buildInvoice, type Invoice } from '../../domain/invoicing/index.ts';
 import { periodFor } from '../../domain/periods/index.ts';
 import type { Brand, ReferenceTables } from '../../domain/reference/index.ts';
 import type { SyncTaxEngine } from '../../domain/tax/index.ts';
-import { toInvoiceEvent, type InvoiceEvent } from '../../contracts/invoice.ts';
+import { toInvoiceEvent } from '../../contracts/invoice.ts';
 import { inTransaction } from '../../runtime/db.ts';
 import type { Logger } from '../../runtime/log.ts';
+import { enqueue, type OutboxEvent } from '../../runtime/outbox.ts';
+import { brandTopics } from '../../topics/catalog.ts';
 import { SCHEMA } from './schema.ts';
 
 export interface BillRunSettings {
@@ -52,11 +54,11 @@ const t = (name: string) => `${SCHEMA}.${name}`;
  * One brand's bill run at `now` (createBillRun): everything due and not yet invoiced, in one
  * transaction under a per-brand advisory lock, so two instances never bill a brand at once and
  * a crash leaves nothing half done. Invoices, their gapless numbers, the charges and
- * re-rating differences they consumed, and the encoded event (the outbox row) commit together.
+ * re-rating differences they consumed, and the invoice event (in the outbox) commit together.
  */
 export async function runBrandBillRun(
   db: Knex,
-  args: { brand: Brand; tables: ReferenceTables; now: Date; settings: BillRunSettings; taxEngine: SyncTaxEngine; encode: (event: InvoiceEvent) => Buffer; logger: Logger },
+  args: { brand: Brand; tables: ReferenceTables; now: Date; settings: BillRunSettings; taxEngine: SyncTaxEngine; logger: Logger },
 ): Promise<BrandRunResult> {
   const { brand, tables, now, settings } = args;
   return inTransaction(db, async (trx) => {
@@ -155,6 +157,7 @@ export async function runBrandBillRun(
     const numbering = await trx(t('invoice_numbers')).where({ brand: brand.code }).forUpdate().first('last_number');
     const lastNumber = Number(numbering?.last_number ?? 0);
     const allocation = allocateInvoiceNumbers(brand, lastNumber, built.map((b) => ({ ...b, subscriptionId: b.billing.subscriptionId, periodIndex: b.billing.periodIndex })));
+    const events: OutboxEvent[] = [];
     for (const { invoice: b, invoiceNumber } of allocation.numbered) {
       const numbered = { ...b.invoice, invoiceNumber };
       const event = toInvoiceEvent(numbered, invoiceNumber, b.billing.kind);
@@ -171,12 +174,13 @@ export async function runBrandBillRun(
         currency: numbered.currency,
         total: numbered.total.toFixed(),
         document: JSON.stringify({ ...numbered, kind: b.billing.kind, periodIndex: b.billing.periodIndex }),
-        payload: args.encode(event),
       });
+      events.push({ topic: brandTopics(brand.code).invoices.name, schema: 'invoice', key: numbered.accountId, eventId: numbered.invoiceId, brand: brand.code, payload: event });
       await markConsumed(trx, 'charges', b.chargeIds, numbered.invoiceId);
       await markConsumed(trx, 'rerated', b.rerateIds, numbered.invoiceId);
       result.invoiced.push({ invoiceId: numbered.invoiceId, invoiceNumber, subscriptionId: numbered.subscriptionId, periodIndex: b.billing.periodIndex, total: numbered.total.toFixed(2), currency: numbered.currency });
     }
+    await enqueue(trx, SCHEMA, events);
     if (allocation.numbered.length > 0) {
       await trx.raw(
         `insert into ${t('invoice_numbers')} (brand, last_number) values (?, ?) on conflict (brand) do update set last_number = excluded.last_number`,

@@ -1,5 +1,8 @@
 import type { Knex } from 'knex';
 import { offsetStore } from '../../runtime/db.ts';
+import { createOutboxTable, enqueue } from '../../runtime/outbox.ts';
+import { avroType, loadSchema } from '../../runtime/serde.ts';
+import { brandTopics } from '../../topics/catalog.ts';
 
 /** bill-run's own PostgreSQL schema. */
 export const SCHEMA = 'billrun';
@@ -56,6 +59,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.decimal('total', 24, 6).notNullable();
         t.jsonb('document').notNullable();
         // The Avro record as published: the outbox row; published_at null until the broker has it.
+        // (Both unused from 002 on, where invoices go out through runtime/outbox.)
         t.binary('payload').notNullable();
         t.timestamp('published_at', { useTz: true });
         t.unique(['subscription_id', 'period_index']);
@@ -78,6 +82,28 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.timestamp('last_seen', { useTz: true }).notNullable();
       });
       await offsets.table(db);
+    },
+  },
+  '002_runtime_outbox': {
+    up: async (db) => {
+      // Invoices go out through runtime/outbox. Those not yet published move into it, read back
+      // from their stored Avro body (after the 5-byte wire header) and checked to re-encode to
+      // the same bytes, so a body written with another schema stops the migration, never a
+      // wrong event.
+      await createOutboxTable(db, SCHEMA);
+      await db.raw(`alter table ${SCHEMA}.invoices alter column payload drop not null`);
+      const type = avroType(loadSchema('invoice'));
+      const rows: { invoice_id: string; brand: string; account_id: string; payload: Buffer }[] = await db(`${SCHEMA}.invoices`)
+        .whereNull('published_at')
+        .orderBy(['brand', 'invoice_number'])
+        .select('invoice_id', 'brand', 'account_id', 'payload');
+      const events = rows.map((r) => {
+        const body = r.payload.subarray(5);
+        const event = type.fromBuffer(body);
+        if (!type.toBuffer(event).equals(body)) throw new Error(`invoice ${r.invoice_id} was stored with another invoice schema: publish it with the previous version first`);
+        return { topic: brandTopics(r.brand).invoices.name, schema: 'invoice', key: r.account_id, eventId: r.invoice_id, brand: r.brand, payload: event };
+      });
+      await db.transaction((trx) => enqueue(trx, SCHEMA, events));
     },
   },
 };

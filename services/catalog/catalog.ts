@@ -11,7 +11,7 @@ import { inTransaction } from '../../runtime/db.ts';
 import type { Clock } from '../../runtime/time.ts';
 import { ApiError, assertValid, conflict, forbiddenBrand, invalid, notFound } from './errors.ts';
 import { applyTransition, checkLifecycleConfig, lifecyclePolicy, type Action, type LifecycleConfig, type Status } from './lifecycle.ts';
-import { enqueue, type OutboxMessage } from './outbox.ts';
+import { enqueue, type OutboxEvent } from '../../runtime/outbox.ts';
 import {
   addDays,
   addMonths,
@@ -32,7 +32,7 @@ import {
   type RatingRuleData,
   type SubscriptionData,
 } from './records.ts';
-import { t } from './schema.ts';
+import { SCHEMA, t } from './schema.ts';
 import { accessCreate, accessExisting, listScope, type Principal } from './scope.ts';
 import { mergeProblems, validateBody, type Problem } from './validation.ts';
 
@@ -84,19 +84,15 @@ export class Catalog {
     private readonly db: Knex,
     readonly parentCompany: string,
     private readonly clock: Clock,
-    /** Called after a transaction that wrote to the outbox commits. */
-    private readonly published: () => void = () => undefined,
   ) {}
 
-  private async write<T>(work: (trx: Knex.Transaction, out: OutboxMessage[]) => Promise<T>): Promise<T> {
-    const out: OutboxMessage[] = [];
-    const result = await inTransaction(this.db, async (trx) => {
+  private async write<T>(work: (trx: Knex.Transaction, out: OutboxEvent[]) => Promise<T>): Promise<T> {
+    return inTransaction(this.db, async (trx) => {
+      const out: OutboxEvent[] = [];
       const value = await work(trx, out);
-      await enqueue(trx, out);
+      await enqueue(trx, SCHEMA, out);
       return value;
     });
-    if (out.length > 0) this.published();
-    return result;
   }
 
   /** The parent company's row; made on first start. */
@@ -465,7 +461,7 @@ export class Catalog {
     return problems;
   }
 
-  private async recordLifecycle(trx: Knex.Transaction, out: OutboxMessage[], s: SubscriptionData, revision: number, action: string, from: string | null, reason: string, at: number): Promise<void> {
+  private async recordLifecycle(trx: Knex.Transaction, out: OutboxEvent[], s: SubscriptionData, revision: number, action: string, from: string | null, reason: string, at: number): Promise<void> {
     const eventId = `lifecycle:${s.subscriptionId}:${revision}:${action}`;
     await trx(t('lifecycle_events')).insert({ event_id: eventId, subscription_id: s.subscriptionId, brand: s.brand, account_id: s.accountId, action, from_status: from, to_status: s.status, reason, effective_at: new Date(at) });
     out.push(lifecycleMessage({ eventId, brand: s.brand, accountId: s.accountId, subscriptionId: s.subscriptionId, action, reason, invoiceId: null, effectiveAt: at }));
@@ -590,7 +586,7 @@ export class Catalog {
     return { number: row.number, brand: row.brand, state: row.subscription_id ? 'assigned' : 'stock', subscriptionId: row.subscription_id, assignments: assignmentsView(row.assignments), revision: row.revision };
   }
 
-  private async saveNumber(trx: Knex.Transaction, out: OutboxMessage[], row: { number: string; brand: string; revision: number }, assignments: NumberAssignment[], holder: string | null) {
+  private async saveNumber(trx: Knex.Transaction, out: OutboxEvent[], row: { number: string; brand: string; revision: number }, assignments: NumberAssignment[], holder: string | null) {
     const record = numberRecord(row.number, assignments);
     const problems = recordProblems('number', record);
     if (problems.length > 0) throw conflict('invalid_assignment', `the number's history would be invalid`, problems);
@@ -705,7 +701,7 @@ export class Catalog {
   }
 
   /** Releases every number a subscription holds (a cancellation), at `at`. */
-  private async releaseNumbersOf(trx: Knex.Transaction, out: OutboxMessage[], subscriptionId: string, at: number): Promise<string[]> {
+  private async releaseNumbersOf(trx: Knex.Transaction, out: OutboxEvent[], subscriptionId: string, at: number): Promise<string[]> {
     const rows = (await trx(t('numbers')).where({ subscription_id: subscriptionId }).orderBy('number').forUpdate()) as NonNullable<Awaited<ReturnType<Catalog['numberRow']>>>[];
     for (const row of rows) await this.saveNumber(trx, out, row, closeOpen(row.assignments, at), null);
     return rows.map((r) => r.number);

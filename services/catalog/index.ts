@@ -3,20 +3,20 @@ import { createDb, migrateService } from '../../runtime/db.ts';
 import { BatchProducer } from '../../runtime/kafka.ts';
 import { StageHealth } from '../../runtime/consumer-loop.ts';
 import { createServiceMetrics, type ServiceMetrics } from '../../runtime/metrics.ts';
+import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { Catalog } from './catalog.ts';
 import { loadCatalogConfig, type CatalogConfig } from './config.ts';
 import { bootstrapAdminKey } from './keys.ts';
 import { openApiDocument } from './openapi.ts';
-import { startOutboxPublisher, type OutboxPublisher } from './outbox.ts';
 import { migrations, SCHEMA } from './schema.ts';
 import { startApiServer } from './server.ts';
 import { startDunningListener } from './dunning.ts';
 
 export interface RunningCatalog extends RunningService {
   metrics: ServiceMetrics;
-  /** Publishes what the outbox holds now (tests; stop does it too). */
-  outbox: OutboxPublisher;
+  /** The relay of the catalogue's outbox (drain: publish what it holds now). */
+  outbox: OutboxRelay;
   catalog: Catalog;
 }
 
@@ -38,10 +38,11 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
     await db.destroy();
     throw err;
   }
-  const producer = await BatchProducer.connect(deps.kafka);
-  const outbox = startOutboxPublisher({ db, producer, serde: deps.serde, logger, metrics, pollMs: options.outboxPollMs });
-  const catalog = new Catalog(db, options.parentCompany, deps.clock, () => outbox.nudge());
+  const outbox = await startOutboxRelay({ db, schema: SCHEMA, kafka: deps.kafka, serde: deps.serde, logger, metrics, pollMs: options.outboxPollMs });
+  const catalog = new Catalog(db, options.parentCompany, deps.clock);
   const health = new StageHealth(metrics);
+  // Only the dunning listener's dead letters: every event the catalogue publishes goes through its outbox.
+  const producer = await BatchProducer.connect(deps.kafka);
   await catalog.ensureParent();
   const server = await startApiServer({
     config: config.http,
@@ -50,7 +51,7 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
     metrics,
     logger,
     openApi: openApiDocument,
-    checks: { producer: () => ({ ok: producer.isConnected }), outbox: () => ({ ok: outbox.isHealthy() }), dunning: health.check },
+    checks: { outbox: () => ({ ok: outbox.isHealthy() }), dunning: health.check },
   });
 
   const dunning = options.applyDunning ?? process.env.CATALOG_APPLY_DUNNING !== 'false' ? await startDunningListener({ kafka: deps.kafka, serde: deps.serde, db, catalog, logger, producer, metrics, health }) : undefined;
@@ -79,10 +80,9 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
         clearInterval(sweep);
         await sweeping;
         await dunning?.stop();
+        await producer.stop();
         await server.close();
         await outbox.stop();
-        await outbox.drain().catch((error: unknown) => logger.warn('outbox left unsent; it is sent on the next start', { error }));
-        await producer.stop();
         await db.destroy();
       })()),
   };

@@ -23,7 +23,7 @@ import {
 import { referenceTopicOf } from '../../contracts/reference.ts';
 import { topics } from '../../topics/catalog.ts';
 import type { LifecycleConfig } from './lifecycle.ts';
-import type { OutboxMessage } from './outbox.ts';
+import type { OutboxEvent } from '../../runtime/outbox.ts';
 import type { Problem } from './validation.ts';
 
 /** A brand as stored and served. */
@@ -169,7 +169,7 @@ export function recordProblems<K extends ReferenceKind>(kind: K, record: Referen
 }
 
 /** The outbox message of a reference record: its topic, schema and natural key. */
-export function referenceMessage<K extends ReferenceKind>(kind: K, record: ReferenceRecords[K], revision: number, brand: string | null): OutboxMessage {
+export function referenceMessage<K extends ReferenceKind>(kind: K, record: ReferenceRecords[K], revision: number, brand: string | null): OutboxEvent {
   const { topic, schema } = referenceTopicOf[kind];
   const key = referenceKey(kind, record);
   return { topic, schema, key, eventId: `${kind}:${key}:${revision}`, brand, payload: record };
@@ -186,6 +186,6 @@ export interface LifecycleEvent {
   effectiveAt: number;
 }
 
-export function lifecycleMessage(event: LifecycleEvent): OutboxMessage {
+export function lifecycleMessage(event: LifecycleEvent): OutboxEvent {
   return { topic: topics.accountLifecycle.name, schema: topics.accountLifecycle.schema, key: event.accountId, eventId: event.eventId, brand: event.brand, payload: event };
 }

@@ -113,6 +113,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       });
       // Written in the same transaction as the change it announces; the publisher sends and
       // marks it. A crash between send and mark re-sends: compaction and event ids absorb it.
+      // (003 turns it into runtime/outbox's table.)
       await s().createTable('outbox', (tb) => {
         tb.bigIncrements('id').primary();
         tb.text('topic').notNullable();
@@ -137,6 +138,16 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         tb.timestamp('applied_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
         tb.primary(['event_id', 'subscription_id']);
       });
+    },
+  },
+  '003_runtime_outbox': {
+    up: async (db) => {
+      // The outbox of 001 in runtime/outbox's shape: sent_at is published_at, and an event id is
+      // enqueued once (a duplicate left by the old publisher was the same event).
+      await db.raw(`alter table ${t('outbox')} rename column sent_at to published_at`);
+      await db.raw(`alter index ${SCHEMA}.outbox_unsent rename to outbox_pending`);
+      await db.raw(`delete from ${t('outbox')} a using ${t('outbox')} b where a.event_id = b.event_id and a.id > b.id`);
+      await db.raw(`alter table ${t('outbox')} add constraint outbox_event_id_unique unique (event_id)`);
     },
   },
 };

@@ -12,11 +12,13 @@ import {
 import type { AttemptRecord, ChargeResult, ChargeStatus, CollectionDecision, InvoicePaymentState, PaymentEvent } from '../../domain/payments/index.ts';
 import type { Brand, ReferenceTables } from '../../domain/reference/index.ts';
 import type { InvoiceEvent } from '../../contracts/invoice.ts';
+import { brandTopics } from '../../topics/catalog.ts';
 import type { PaymentGateway, ChargeRequest } from '../../gateways/types.ts';
 import { inTransaction } from '../../runtime/db.ts';
 import type { Logger } from '../../runtime/log.ts';
+import { enqueue } from '../../runtime/outbox.ts';
 import type { Clock } from '../../runtime/time.ts';
-import { attemptPaymentId, paymentRecordToJson, stateFromJson, stateToJson, type PaymentRecord } from './records.ts';
+import { attemptPaymentId, stateFromJson, stateToJson, type PaymentRecord } from './records.ts';
 import { SCHEMA } from './schema.ts';
 
 /** A brand's gateway, built once from ref.brands and the environment. */
@@ -247,7 +249,7 @@ export async function applyEventInTransaction(trx: Knex.Transaction, event: Paym
     eventId: `${paymentId}:${STATUS_OF[event.type]}`,
     methodLabel,
   };
-  await writeOutbox(trx, record, ctx.now);
+  await writeOutbox(trx, record);
   if (event.type === 'charge.succeeded') {
     await trx(T('payments'))
       .insert({
@@ -270,11 +272,10 @@ export async function applyEventInTransaction(trx: Knex.Transaction, event: Paym
   return { changed: true, state };
 }
 
-export async function writeOutbox(trx: Knex.Transaction, record: PaymentRecord, now: number): Promise<void> {
-  await trx(T('outbox'))
-    .insert({ event_id: record.eventId, brand: record.brand, account_id: record.accountId, event: JSON.stringify(paymentRecordToJson(record)), created_at: new Date(now) })
-    .onConflict('event_id')
-    .ignore();
+/** The payment event on the brand's payments topic, keyed by account, once per event id. */
+export async function writeOutbox(trx: Knex.Transaction, record: PaymentRecord): Promise<void> {
+  const eventId = record.eventId ?? `${record.paymentId}:${record.status}`;
+  await enqueue(trx, SCHEMA, [{ topic: brandTopics(record.brand).payments.name, schema: 'payment', key: record.accountId, eventId, brand: record.brand, payload: record }]);
 }
 
 const safeRef = (ref: string) => ref.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80);

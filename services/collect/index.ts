@@ -13,15 +13,14 @@ import type { PaymentGateway } from '../../gateways/types.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
-import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
-import { loadSchema } from '../../runtime/serde.ts';
+import type { ConsumedRecord } from '../../runtime/kafka.ts';
+import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
-import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { startStage } from '../../runtime/stage.ts';
 import { applyTopics } from '../../topics/apply.ts';
-import { brandTopics, topics, valueSubject } from '../../topics/catalog.ts';
+import { brandTopics, topics } from '../../topics/catalog.ts';
 import { collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
 import { issueCreditNote, receiveWebhook, recordManualPayment, requestRefund, settleRefunds, storePaymentMethod, type OpResult, type RefundGatewayFor } from './operations.ts';
-import { paymentRecordFromJson, type PaymentRecord, type PaymentRecordJson } from './records.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 import { cardDataProblems, parseCreditNote, parseManualPayment, parsePaymentMethod, parseRefund, type Parsed } from './validate.ts';
 
@@ -124,46 +123,6 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     return gateway;
   };
 
-  // ---------------------------------------------------------------- outbox
-  const encoders = new Map<string, (record: PaymentRecord) => Buffer>();
-  const encoderFor = async (brand: string) => {
-    let encode = encoders.get(brand);
-    if (!encode) {
-      const topic = brandTopics(brand).payments.name;
-      await applyTopics(deps.kafka, deps.serde, Object.values(brandTopics(brand)));
-      encode = deps.serde.encoder<PaymentRecord>(await deps.serde.register(valueSubject(topic), loadSchema('payment')));
-      encoders.set(brand, encode);
-    }
-    return encode;
-  };
-  let context: StageContext | undefined;
-  let publishing: Promise<number> = Promise.resolve(0);
-  const publishOnce = async (): Promise<number> => {
-    let published = 0;
-    for (;;) {
-      const rows: { seq: string; event_id: string; brand: string; account_id: string; event: PaymentRecordJson }[] = await db(`${SCHEMA}.outbox`)
-        .whereNull('published_at')
-        .orderBy('seq')
-        .limit(1000)
-        .select('seq', 'event_id', 'brand', 'account_id', 'event');
-      if (rows.length === 0 || !context) return published;
-      const byTopic: Record<string, OutgoingMessage[]> = {};
-      for (const row of rows) {
-        const encode = await encoderFor(row.brand);
-        const record = paymentRecordFromJson(typeof row.event === 'string' ? (JSON.parse(row.event) as PaymentRecordJson) : row.event);
-        (byTopic[brandTopics(row.brand).payments.name] ??= []).push({ key: row.account_id, value: encode(record), headers: standardHeaders({ eventId: row.event_id, brand: row.brand }) });
-      }
-      await context.producer.send(byTopic);
-      await db(`${SCHEMA}.outbox`).whereIn('seq', rows.map((r) => r.seq)).update({ published_at: new Date(deps.clock.now()) });
-      published += rows.length;
-      for (const [topic, list] of Object.entries(byTopic)) context.metrics.recordsOut.inc({ topic }, list.length);
-    }
-  };
-  // One publisher at a time in this process; another instance may send a row twice, and
-  // consumers drop it by its event id.
-  const flush = (): Promise<number> => (publishing = publishing.catch(() => 0).then(publishOnce));
-  const flushSoon = () => void flush().catch((error: unknown) => logger.error('outbox publish failed (retried on the next change or run)', { error }));
-
   // ---------------------------------------------------------------- collecting
   // One turn per invoice at a time in this process (the consumer and a run may both reach it);
   // across instances the attempt's primary key decides who charges.
@@ -222,7 +181,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
         after = ids[ids.length - 1]!;
       }
       report.refundsSettled = await settleRefunds(collector, refundGateway, brand);
-      report.published = await flush();
+      report.published = outbox ? await outbox.drain() : 0;
       logger.info('collection run', { at: report.at, invoices: report.invoices, outcomes: report.outcomes, failed: report.failed.length });
       return report;
     });
@@ -242,7 +201,6 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
       const ids = [...queue].slice(0, 500);
       for (const id of ids) queue.delete(id);
       await collectMany(ids);
-      flushSoon();
     }
   };
   const enqueue = (ids: string[]) => {
@@ -270,6 +228,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     enqueue(fresh);
   };
 
+  let outbox: OutboxRelay | undefined;
   const stage = await startStage(config, deps, {
     name: 'collect',
     groupId,
@@ -280,11 +239,21 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(groupId),
     routes: (ctx) => {
-      context = ctx;
       metrics.outcomes = new client.Counter({ name: 'rateline_collect_outcomes_total', help: 'Invoice collection turns, by outcome', labelNames: ['outcome'], registers: [ctx.metrics.registry] });
-      return collectRoutes({ db, collector, manual, refundGateway, runNow, flushSoon, tables, logger });
+      return collectRoutes({ db, collector, manual, refundGateway, runNow, tables, logger });
     },
+    healthChecks: { outbox: () => ({ ok: outbox?.isHealthy() ?? true }) },
     close: () => db.destroy(),
+  });
+  // Payment events go out on their brand's topic, created the first time the brand has one.
+  outbox = await startOutboxRelay({
+    db,
+    schema: SCHEMA,
+    kafka: deps.kafka,
+    serde: deps.serde,
+    logger,
+    metrics: stage.metrics,
+    prepareTopic: async (_topic, brand) => void (await applyTopics(deps.kafka, deps.serde, Object.values(brandTopics(brand!)))),
   });
 
   // Start-up pass: attempts left unanswered when the last process died are settled with their
@@ -298,12 +267,13 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     name: 'collect',
     url: stage.url,
     runNow,
-    flush,
+    flush: () => outbox!.drain(),
     stop: async () => {
       stopping = true;
       if (timer) clearInterval(timer);
       await draining;
       await running?.catch(() => undefined);
+      await outbox?.stop();
       await stage.stop();
     },
   };
@@ -317,7 +287,6 @@ interface RouteDeps {
   manual: ManualGateway;
   refundGateway: RefundGatewayFor;
   runNow(brand?: string): Promise<CollectionReport>;
-  flushSoon(): void;
   tables: ReferenceTables;
   logger: CollectorDeps['logger'];
 }
@@ -365,7 +334,6 @@ function collectRoutes(r: RouteDeps): Record<string, http.RequestListener> {
         const parsed = parse(body);
         if (!parsed.ok) return json(res, 422, { error: 'invalid_request', problems: parsed.problems });
         const result = await op(parsed.value);
-        r.flushSoon();
         json(res, result.status, result.body);
       })().catch((error: Error) => {
         r.logger.error('ops request failed', { path: req.url, error });
@@ -389,7 +357,6 @@ function collectRoutes(r: RouteDeps): Record<string, http.RequestListener> {
       void (async () => {
         const raw = await readBody(req);
         const result = await receiveWebhook(r.collector, match[1]!, match[2]!, raw, req.headers);
-        r.flushSoon();
         json(res, result.status, result.body);
       })().catch((error: Error) => {
         r.logger.error('webhook failed', { path: req.url, error });

@@ -314,7 +314,6 @@ export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGat
         eventId: `${id}:ISSUED`,
         methodLabel: null,
       },
-      now,
     );
     return { id, refund: plan.value.refund, reduces: plan.value.reducesBalance, amount, claimed };
   });

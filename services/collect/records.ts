@@ -23,17 +23,6 @@ export interface PaymentRecord {
   methodLabel: string | null;
 }
 
-/** The outbox row's JSON: amounts as decimal strings, instants as ISO 8601 (never a JS number for money). */
-export type PaymentRecordJson = Omit<PaymentRecord, 'amount' | 'occurredAt'> & { amount: string; occurredAt: string };
-
-export function paymentRecordToJson(r: PaymentRecord): PaymentRecordJson {
-  return { ...r, amount: r.amount.toFixed(), occurredAt: new Date(r.occurredAt).toISOString() };
-}
-
-export function paymentRecordFromJson(j: PaymentRecordJson): PaymentRecord {
-  return { ...j, amount: new Decimal(j.amount), occurredAt: Date.parse(j.occurredAt) };
-}
-
 interface MoneyJson {
   amount: string;
   currency: string;

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { offsetStore } from '../../runtime/db.ts';
+import { brandTopics } from '../../topics/catalog.ts';
 
 /** collect's own PostgreSQL schema. Instants are timestamptz, money numeric: no card data anywhere. */
 export const SCHEMA = 'collect';
@@ -149,7 +150,8 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.primary(['account_id', 'n']);
       });
       // Payment events to publish on brand.<code>.payments, written in the transaction that made them
-      // (as JSON, encoded with the brand's registered schema when published).
+      // (as JSON, encoded with the brand's registered schema when published). 002 turns it into
+      // runtime/outbox's table.
       await db.schema.withSchema(SCHEMA).createTable('outbox', (t) => {
         t.bigIncrements('seq').primary();
         t.text('event_id').notNullable().unique();
@@ -161,6 +163,25 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       });
       await db.raw(`create index outbox_unpublished on ${SCHEMA}.outbox (seq) where published_at is null`);
       await offsets.table(db);
+    },
+  },
+  '002_runtime_outbox': {
+    up: async (db) => {
+      // The outbox of 001 in runtime/outbox's shape, rows kept: the payload is the record as avsc
+      // takes it (instants in epoch ms), the topic and schema are on each row.
+      const o = `${SCHEMA}.outbox`;
+      await db.raw(`alter table ${o} rename column seq to id`);
+      await db.raw(`alter table ${o} rename column account_id to msg_key`);
+      await db.raw(`alter table ${o} rename column event to payload`);
+      await db.raw(`alter table ${o} add column topic text, add column schema text not null default 'payment'`);
+      await db.raw(`alter table ${o} alter column schema drop default, alter column created_at set default now()`);
+      await db.raw(`alter index ${SCHEMA}.outbox_unpublished rename to outbox_pending`);
+      await db.raw(
+        `update ${o} set payload = jsonb_set(payload, '{occurredAt}', to_jsonb((extract(epoch from (payload->>'occurredAt')::timestamptz) * 1000)::bigint))`,
+      );
+      const brands: string[] = await db(o).distinct('brand').pluck('brand');
+      for (const brand of brands) await db(o).where({ brand }).update({ topic: brandTopics(brand).payments.name });
+      await db.raw(`alter table ${o} alter column topic set not null, alter column brand drop not null`);
     },
   },
 };
