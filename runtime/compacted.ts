@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { AvroSerde } from './serde.ts';
 import { InvalidInputError } from './errors.ts';
-import { closeThrowawayConsumer, decodeHeaders } from './kafka.ts';
+import { decodeHeaders, deleteGroup, superviseConsumer } from './kafka.ts';
 import { sleep } from './time.ts';
 import type { Logger } from './log.ts';
 import { sendToDeadLetter, type DeadLetterSink } from './consumer-loop.ts';
@@ -59,55 +59,56 @@ export async function readCompactedTopics(
   // A throwaway group: kafkajs needs one, and offsets are never committed.
   const groupId = `rateline-ref-${randomUUID()}`;
   let stopping = false;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
-  await consumer.connect();
-  await consumer.subscribe({ topics, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch, resolveOffset }) => {
-      // An id the registry does not know is set aside by decode below; a registry that is away
-      // is waited for, since skipping would leave the tables without the record.
-      for (let delay = 250; ; delay = Math.min(2 * delay, 5_000)) {
-        try {
-          await serde.prepare(batch.messages.map((m) => m.value));
-          break;
-        } catch (error) {
-          if (stopping) return;
-          logger.warn('reading reference schemas failed, retrying', { topic: batch.topic, error, delayMs: delay });
-          await sleep(delay);
-        }
-      }
-      const schema = schemaOfTopic(batch.topic);
-      const records: CompactedRecord[] = [];
-      for (const message of batch.messages) {
-        const key = message.key?.toString('utf8');
-        try {
-          if (key === undefined) throw new InvalidInputError('missing_key', 'a reference record without a key cannot be applied');
-          // A null value is a tombstone: the entity was deleted.
-          records.push({ topic: batch.topic, key, value: message.value ? serde.decode(message.value, schema) : null });
-        } catch (error) {
-          // Every instance reads every reference record, so each sets a bad one aside once per start.
-          logger.error('undecodable reference record skipped', { topic: batch.topic, key, offset: message.offset, error });
-          if (deadLetters) {
-            const record = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: decodeHeaders(message.headers), timestamp: Number(message.timestamp) };
-            await sendToDeadLetter(record, error, { ...deadLetters, logger }).catch((sendError: unknown) => logger.error('dead-lettering a reference record failed', { error: sendError }));
+  const supervised = await superviseConsumer(kafka, { groupId, maxWaitTimeInMs: 500 }, logger, async (consumer) => {
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, resolveOffset }) => {
+        // An id the registry does not know is set aside by decode below; a registry that is away
+        // is waited for, since skipping would leave the tables without the record.
+        for (let delay = 250; ; delay = Math.min(2 * delay, 5_000)) {
+          try {
+            await serde.prepare(batch.messages.map((m) => m.value));
+            break;
+          } catch (error) {
+            if (stopping) return;
+            logger.warn('reading reference schemas failed, retrying', { topic: batch.topic, error, delayMs: delay });
+            await sleep(delay);
           }
         }
-      }
-      apply(records);
-      const last = batch.messages[batch.messages.length - 1];
-      if (last) {
-        resolveOffset(last.offset);
-        markProgress(batch.topic, batch.partition, BigInt(last.offset) + 1n);
-      }
-    },
+        const schema = schemaOfTopic(batch.topic);
+        const records: CompactedRecord[] = [];
+        for (const message of batch.messages) {
+          const key = message.key?.toString('utf8');
+          try {
+            if (key === undefined) throw new InvalidInputError('missing_key', 'a reference record without a key cannot be applied');
+            // A null value is a tombstone: the entity was deleted.
+            records.push({ topic: batch.topic, key, value: message.value ? serde.decode(message.value, schema) : null });
+          } catch (error) {
+            // Every instance reads every reference record, so each sets a bad one aside once per start.
+            logger.error('undecodable reference record skipped', { topic: batch.topic, key, offset: message.offset, error });
+            if (deadLetters) {
+              const record = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: decodeHeaders(message.headers), timestamp: Number(message.timestamp) };
+              await sendToDeadLetter(record, error, { ...deadLetters, logger }).catch((sendError: unknown) => logger.error('dead-lettering a reference record failed', { error: sendError }));
+            }
+          }
+        }
+        apply(records);
+        const last = batch.messages[batch.messages.length - 1];
+        if (last) {
+          resolveOffset(last.offset);
+          markProgress(batch.topic, batch.partition, BigInt(last.offset) + 1n);
+        }
+      },
+    });
   });
   return {
     ready,
     isCaughtUp: () => targets.size === 0,
     stop: () => {
       stopping = true;
-      return closeThrowawayConsumer(kafka, consumer, groupId);
+      return supervised.stop().then(() => deleteGroup(kafka, groupId));
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import kafkajs, { type Consumer, type EachBatchPayload, type ICustomPartitioner, type IHeaders, type Kafka, type Producer, type LogEntry } from 'kafkajs';
+import kafkajs, { type Consumer, type ConsumerConfig, type EachBatchPayload, type ICustomPartitioner, type IHeaders, type Kafka, type Producer, type LogEntry } from 'kafkajs';
 
 // kafkajs is CommonJS: take its values from the default export so every Node version resolves them.
 const { Kafka: KafkaClient, logLevel, CompressionTypes, Partitioners } = kafkajs;
@@ -234,6 +234,11 @@ export class BatchProducer {
 export async function closeThrowawayConsumer(kafka: Kafka, consumer: Consumer, groupId: string): Promise<void> {
   await consumer.stop();
   await consumer.disconnect();
+  await deleteGroup(kafka, groupId);
+}
+
+/** Deletes a consumer group that is done with (best effort: an ops job leaves nothing behind). */
+export async function deleteGroup(kafka: Kafka, groupId: string): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   await admin.deleteGroups([groupId]).catch(() => undefined);
@@ -269,8 +274,6 @@ export interface ConsumerOptions {
    * seeks back).
    */
   storedOffsets?(): Promise<Map<string, string>>;
-  /** Told when the client gives up for good (kafkajs will not restart it). */
-  onFatal?(error: unknown): void;
   logger?: Logger;
   /**
    * With patterns among `topics`: how often to look for topics created since (a new brand's
@@ -344,7 +347,7 @@ async function consumePatterns(kafka: Kafka, options: ConsumerOptions, patterns:
 
 async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames: string[]): Promise<RunningConsumer & { consumer: Consumer }> {
   const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
-  const consumer = kafka.consumer({
+  const consumerConfig: ConsumerConfig = {
     groupId: options.groupId,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
@@ -353,7 +356,7 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
     // Rides out a broker restart without crashing: a consumer that crashes rejoins under a new
     // member id and waits for the broker to expire the old one (a whole session timeout).
     retry: { initialRetryTime: 300, maxRetryTime: 1_000, retries: 300 },
-  });
+  };
   let running = false;
   let stopping = false;
   const waits = new Set<() => void>();
@@ -368,22 +371,15 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
       const timer = setTimeout(done, ms);
       waits.add(done);
     });
-  consumer.on(consumer.events.CRASH, (event) => {
-    running = false;
-    const { error, restart } = event.payload;
-    options.logger?.error('consumer crashed', { error, restart, groupId: options.groupId });
-    if (!restart) options.onFatal?.(error);
-  });
-
   // Partitions assigned since the last join whose stored offset has not been applied yet.
   let unchecked = new Set<string>();
   let stored: Promise<Map<string, string>> | undefined;
-  consumer.on(consumer.events.GROUP_JOIN, (event) => {
+  const onJoin = (event: { payload: { memberAssignment: Record<string, number[]> } }) => {
     running = true;
     if (!options.storedOffsets) return;
     unchecked = new Set(Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)));
     stored = undefined;
-  });
+  };
   /** The stored offsets, read once per assignment; waits out a database outage (or a stop). */
   const loadStored = async (): Promise<Map<string, string> | undefined> => {
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
@@ -399,81 +395,130 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
     }
   };
 
-  await consumer.connect();
-  await consumer.subscribe({ topics: topicNames, fromBeginning: options.fromBeginning ?? true });
-  await consumer.run({
-    // Offsets are resolved only after a batch is processed; kafkajs commits resolved offsets at
-    // most once a second (and on stop), saving a round trip per batch. A crash can redeliver up to
-    // a second of records: every consumer is idempotent on event ids, and stateful stages keep
-    // their offsets in their own database anyway.
-    autoCommit: true,
-    autoCommitInterval: 1000,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
-    eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload) => {
-      if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-      let messages = batch.messages;
-      const where = `${batch.topic}:${batch.partition}`;
-      if (unchecked.has(where)) {
-        const offsets = await loadStored();
-        if (offsets === undefined) return;
-        unchecked.delete(where);
-        const next = offsets.get(where);
-        if (next !== undefined) {
-          if (BigInt(next) < BigInt(messages[0]!.offset)) {
-            consumer.seek({ topic: batch.topic, partition: batch.partition, offset: next });
-            return;
-          }
-          messages = messages.filter((m) => BigInt(m.offset) >= BigInt(next));
-          if (messages.length === 0) {
-            resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
-            return;
+  const supervised = await superviseConsumer(kafka, consumerConfig, options.logger, async (consumer) => {
+    consumer.on(consumer.events.GROUP_JOIN, onJoin);
+    consumer.on(consumer.events.CRASH, () => void (running = false));
+    await consumer.connect();
+    await consumer.subscribe({ topics: topicNames, fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      // Offsets are resolved only after a batch is processed; kafkajs commits resolved offsets at
+      // most once a second (and on stop), saving a round trip per batch. A crash can redeliver up to
+      // a second of records: every consumer is idempotent on event ids, and stateful stages keep
+      // their offsets in their own database anyway.
+      autoCommit: true,
+      autoCommitInterval: 1000,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload) => {
+        if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+        let messages = batch.messages;
+        const where = `${batch.topic}:${batch.partition}`;
+        if (unchecked.has(where)) {
+          const offsets = await loadStored();
+          if (offsets === undefined) return;
+          unchecked.delete(where);
+          const next = offsets.get(where);
+          if (next !== undefined) {
+            if (BigInt(next) < BigInt(messages[0]!.offset)) {
+              consumer.seek({ topic: batch.topic, partition: batch.partition, offset: next });
+              return;
+            }
+            messages = messages.filter((m) => BigInt(m.offset) >= BigInt(next));
+            if (messages.length === 0) {
+              resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
+              return;
+            }
           }
         }
-      }
-      const records: ConsumedRecord[] = messages.map((m) => {
-        // Headers are decoded when first read: most stages never read them.
-        let headers: Record<string, string> | undefined;
-        return {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          key: m.key,
-          value: m.value,
-          get headers() {
-            return (headers ??= decodeHeaders(m.headers));
-          },
-          set headers(value) {
-            headers = value;
-          },
-          timestamp: Number(m.timestamp),
-        };
-      });
-      try {
-        await options.handle(records, { isStopping: () => stopping, pause, heartbeat });
-      } catch (error) {
-        if (error instanceof BatchAbandoned) return; // uncommitted: the next owner takes it again
-        throw error;
-      }
-      const last = messages[messages.length - 1]!;
-      const next = (BigInt(last.offset) + 1n).toString();
-      resolveOffset(last.offset);
-      await commitOffsetsIfNecessary();
-      options.onLag?.(batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
-      await heartbeat();
-    },
+        const records: ConsumedRecord[] = messages.map((m) => {
+          // Headers are decoded when first read: most stages never read them.
+          let headers: Record<string, string> | undefined;
+          return {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key,
+            value: m.value,
+            get headers() {
+              return (headers ??= decodeHeaders(m.headers));
+            },
+            set headers(value) {
+              headers = value;
+            },
+            timestamp: Number(m.timestamp),
+          };
+        });
+        try {
+          await options.handle(records, { isStopping: () => stopping, pause, heartbeat });
+        } catch (error) {
+          if (error instanceof BatchAbandoned) return; // uncommitted: the next owner takes it again
+          throw error;
+        }
+        const last = messages[messages.length - 1]!;
+        const next = (BigInt(last.offset) + 1n).toString();
+        resolveOffset(last.offset);
+        await commitOffsetsIfNecessary();
+        options.onLag?.(batch.topic, batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
+        await heartbeat();
+      },
+    });
   });
   running = true;
   return {
-    consumer,
+    get consumer() {
+      return supervised.current();
+    },
     isRunning: () => running,
     stop: async () => {
       stopping = true;
       for (const wake of [...waits]) wake();
       // kafkajs waits for the batch in hand to finish, then leaves the group.
+      await supervised.stop();
+      running = false;
+    },
+  };
+}
+
+/**
+ * A consumer that is started again when kafkajs gives up on it. kafkajs restarts a crashed
+ * consumer only for errors it deems retriable; a broker away longer than its retries (a connection
+ * error wrapped as non-retriable) leaves the consumer dead for good, and the service with it. Here a
+ * new consumer is made and set up again (with backoff) until `stop`.
+ */
+export async function superviseConsumer(kafka: Kafka, config: ConsumerConfig, logger: Logger | undefined, setUp: (consumer: Consumer) => Promise<void>): Promise<{ current(): Consumer; stop(): Promise<void> }> {
+  let stopped = false;
+  let consumer = kafka.consumer(config);
+  let relaunch: NodeJS.Timeout | undefined;
+  const watch = (c: Consumer) =>
+    c.on(c.events.CRASH, (event) => {
+      const { error, restart } = event.payload;
+      logger?.error('consumer crashed', { error, restart, groupId: config.groupId });
+      if (!restart && !stopped) schedule(1_000);
+    });
+  const schedule = (delayMs: number) => {
+    relaunch = setTimeout(() => {
+      if (stopped) return;
+      consumer = kafka.consumer(config);
+      watch(consumer);
+      setUp(consumer).then(
+        () => logger?.warn('consumer started again after a crash', { groupId: config.groupId }),
+        (error: unknown) => {
+          logger?.error('starting the consumer again failed; retrying', { error, groupId: config.groupId });
+          void consumer.disconnect().catch(() => undefined);
+          schedule(Math.min(2 * delayMs, 10_000));
+        },
+      );
+    }, delayMs);
+  };
+  watch(consumer);
+  await setUp(consumer);
+  return {
+    current: () => consumer,
+    stop: async () => {
+      stopped = true;
+      clearTimeout(relaunch);
       await consumer.stop();
       await consumer.disconnect();
-      running = false;
     },
   };
 }

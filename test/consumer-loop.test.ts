@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import kafkajs from 'kafkajs';
 import { applyTopics } from '../topics/apply.ts';
 import { BatchProducer, runBatchConsumer, type ConsumedRecord } from '../runtime/kafka.ts';
 import { resilientHandler, StageHealth } from '../runtime/consumer-loop.ts';
@@ -139,6 +140,33 @@ describe('the consumer loop against the real broker', () => {
     const offsets = await admin.fetchOffsets({ groupId, topics: [input.name] });
     await admin.disconnect();
     expect(offsets[0]!.partitions[0]!.offset).toBe('-1');
+  });
+
+  it('a consumer kafkajs gives up on (a non-retriable crash, as after a long broker outage) is started again and goes on', async () => {
+    const kafka = testKafka();
+    const input = testTopic('crash-in', { partitions: 1 });
+    await applyTopics(kafka, undefined, [input]);
+    const producer = await BatchProducer.connect(kafka);
+    await producer.send({ [input.name]: [1, 2, 3].map((i) => ({ key: 'k', value: Buffer.from(`r${i}`) })) });
+    const processed: string[] = [];
+    let crashes = 0;
+    const consumer = await runBatchConsumer(kafka, {
+      groupId: `crash-${uniqueSuffix()}`,
+      topics: [input.name],
+      handle: async (records) => {
+        // kafkajs does not restart a consumer whose error is not retriable: it would stay dead.
+        if (crashes++ === 0) throw new kafkajs.KafkaJSNonRetriableError('Connection error: connect ECONNREFUSED');
+        for (const r of records) processed.push(r.value!.toString());
+      },
+    });
+    try {
+      await eventually('the records processed after the crash', () => (processed.length === 3 ? true : undefined), 30_000);
+      expect(processed).toEqual(['r1', 'r2', 'r3']);
+      expect(consumer.isRunning()).toBe(true);
+    } finally {
+      await consumer.stop();
+      await producer.stop();
+    }
   });
 
   it('serves /metrics for Prometheus and /healthz that reports a failing check', async () => {
