@@ -61,13 +61,31 @@ async function produceCdrs(cdrs: CdrRawRecord[]): Promise<void> {
   }
 }
 
-async function scenarioWithReference(size: number): Promise<{ scenario: Scenario; outcomes: Outcomes }> {
-  const scenario = buildScenario(uniqueSuffix(), size);
-  await publishReference(scenario.reference, producer, serde);
-  const outcomes = await collectOutcomes(kafka, serde, scenario.source);
-  readers.push(outcomes);
-  return { scenario, outcomes };
+/**
+ * Every test's scenario, its reference data and its outcome reader are made before any fault: a
+ * test reader is harness, and a new group joining right after broker kills took over a minute.
+ */
+const scenarios = new Map<string, { scenario: Scenario; outcomes: Outcomes }>();
+async function prepareScenarios(sizes: Record<string, number>): Promise<void> {
+  for (const [name, size] of Object.entries(sizes)) {
+    const scenario = buildScenario(uniqueSuffix(), size);
+    await publishReference(scenario.reference, producer, serde);
+    const outcomes = await collectOutcomes(kafka, serde, scenario.source);
+    readers.push(outcomes);
+    scenarios.set(name, { scenario, outcomes });
+  }
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await eventually('every outcome reader in its group', async () => {
+      const { groups } = await admin.describeGroups(readers.map((r) => r.groupId));
+      return groups.every((g) => g.state === 'Stable') ? true : undefined;
+    }, 120_000);
+  } finally {
+    await admin.disconnect();
+  }
 }
+const scenarioWithReference = async (name: string) => scenarios.get(name)!;
 
 const rejectedTotal = (s: Scenario) => Object.values(s.expected.rejectedByReason).reduce((a, b) => a + b, 0);
 
@@ -149,6 +167,7 @@ beforeAll(async () => {
   for (const p of processes.values()) p.start();
   for (const p of processes.values()) await startedOnce(p);
   deadLetterReader = await runBatchConsumer(kafka, { groupId: `dlq-${uniqueSuffix()}`, topics: [topics.deadLetter.name], handle: async (records) => void deadLetters.push(...records) });
+  await prepareScenarios({ poison: 10_000, broker: 30_000, postgres: 30_000, registry: 10_000, sigterm: 5_000 });
 }, 300_000);
 
 afterAll(async () => {
@@ -203,7 +222,7 @@ describe('every consumer, each in its own process, fed poison while good records
     const rawPoisons = await poisons(topics.cdrRaw.name, 'cdr.raw', true);
     batch[topics.cdrRaw.name] = rawPoisons.map((p) => ({ key: p.key, value: p.value }));
 
-    const { scenario, outcomes } = await scenarioWithReference(10_000);
+    const { scenario, outcomes } = await scenarioWithReference('poison');
     const producedAt = Date.now();
     await sendSurely(batch);
     // Good records behind the poison, on every input.
@@ -292,7 +311,7 @@ describe('infrastructure faults while CDRs flow through the four mediation servi
   const seconds = (list: number[]) => list.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ');
 
   it('the broker SIGKILLed 3 times: every service recovers by itself, totals exact, nothing charged twice', { timeout: 600_000 }, async () => {
-    const { scenario, outcomes } = await scenarioWithReference(30_000);
+    const { scenario, outcomes } = await scenarioWithReference('broker');
     const recoveries = await threeFaults(scenario, outcomes, () => stack.signal('kafka', 'SIGKILL'));
     console.log(`[faults] broker SIGKILLed 3 times: charging went on ${seconds(recoveries)} after the broker was back`);
     await expectExactTotals(scenario, outcomes, 'after 3 broker kills');
@@ -301,7 +320,7 @@ describe('infrastructure faults while CDRs flow through the four mediation servi
   });
 
   it('PostgreSQL stopped immediately 3 times: every service recovers by itself, totals exact, nothing charged twice', { timeout: 600_000 }, async () => {
-    const { scenario, outcomes } = await scenarioWithReference(30_000);
+    const { scenario, outcomes } = await scenarioWithReference('postgres');
     // SIGQUIT is PostgreSQL's immediate shutdown (pg_ctl stop -m immediate): no checkpoint, clients cut off.
     const recoveries = await threeFaults(scenario, outcomes, () => stack.signal('postgres', 'SIGQUIT'));
     console.log(`[faults] PostgreSQL stopped 3 times: charging went on ${seconds(recoveries)} after it was back`);
@@ -312,7 +331,7 @@ describe('infrastructure faults while CDRs flow through the four mediation servi
   });
 
   it('the registry stopped for 30 s while records with a schema version it must fetch arrive: retried, nothing dead-lettered, nothing lost', { timeout: 400_000 }, async () => {
-    const { scenario, outcomes } = await scenarioWithReference(10_000);
+    const { scenario, outcomes } = await scenarioWithReference('registry');
     // A newer compatible version of cdr.raw (an added optional field): ingest has never seen its id.
     const v2 = loadSchema('cdr.raw') as { fields: unknown[] };
     const v2Id = await serde.register(valueSubject(topics.cdrRaw.name), { ...v2, fields: [...v2.fields, { name: 'trunkGroup', type: ['null', 'string'], default: null }] } as never);
@@ -341,7 +360,7 @@ describe('infrastructure faults while CDRs flow through the four mediation servi
   });
 
   it('SIGTERM in the middle of a backoff ends the process within 10 s; the next start finishes the work exactly once', { timeout: 400_000 }, async () => {
-    const { scenario, outcomes } = await scenarioWithReference(5_000);
+    const { scenario, outcomes } = await scenarioWithReference('sigterm');
     await stack.signal('postgres', 'SIGQUIT');
     await produceCdrs(scenario.cdrs);
     // ingest cannot store its de-duplication rows: it backs off, with a growing delay.

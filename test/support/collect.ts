@@ -10,14 +10,16 @@ export interface Outcomes {
   charged: Map<string, UsageChargedRecord[]>;
   rejected: Map<string, CdrRejectedRecord[]>;
   reader: RunningConsumer;
+  groupId: string;
 }
 
 /** Reads usage.charged and cdr.rejected from the beginning, keeping this source's records by event id. */
 export async function collectOutcomes(kafka: Kafka, serde: AvroSerde, source: string): Promise<Outcomes> {
   const charged = new Map<string, UsageChargedRecord[]>();
   const rejected = new Map<string, CdrRejectedRecord[]>();
+  const groupId = `collect-${source}-${uniqueSuffix()}`;
   const reader = await runBatchConsumer(kafka, {
-    groupId: `collect-${source}-${uniqueSuffix()}`,
+    groupId,
     topics: [topics.usageCharged.name, topics.cdrRejected.name],
     handle: async (records) => {
       await serde.prepare(records.map((r) => r.value));
@@ -35,5 +37,5 @@ export async function collectOutcomes(kafka: Kafka, serde: AvroSerde, source: st
       }
     },
   });
-  return { charged, rejected, reader };
+  return { charged, rejected, reader, groupId };
 }
