@@ -49,8 +49,14 @@ export async function runDemo(config: RuntimeConfig, brands: string[], print: (l
       eachBatch: async ({ batch }) => {
         await serde.prepare(batch.messages.map((m) => m.value));
         for (const message of batch.messages) {
-          if (!message.value) continue;
-          const cdr = serde.decode<SampleCdr>(message.value);
+          // cdr.raw is written by platforms we do not control: a record that does not decode is
+          // not ours and must not stop the search (ingest rejects it with its reason).
+          let cdr: SampleCdr;
+          try {
+            cdr = serde.decode<SampleCdr>(message.value, 'cdr.raw');
+          } catch {
+            continue;
+          }
           if (cdr.cdrId === sent.cdrId) {
             clearTimeout(timer);
             resolve(cdr);
