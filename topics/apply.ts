@@ -3,7 +3,7 @@ import kafkajs from 'kafkajs';
 const { ConfigResourceTypes } = kafkajs;
 import type { AvroSerde } from '../runtime/serde.ts';
 import { loadSchema } from '../runtime/serde.ts';
-import { valueSubject, type TopicSpec } from './catalog.ts';
+import { brandTopics, valueSubject, type TopicSpec } from './catalog.ts';
 
 export interface ApplyOptions {
   replicationFactor?: number;
@@ -96,4 +96,15 @@ export async function applyTopics(kafka: Kafka, serde: AvroSerde | undefined, sp
     }
   }
   return changes;
+}
+
+/**
+ * For an outbox relay publishing on per-brand topics: creates the brand's topics and registers
+ * their schemas the first time the brand has an event to send.
+ */
+export function brandTopicsPreparer(kafka: Kafka, serde: AvroSerde): (topic: string, brand: string | null) => Promise<void> {
+  return async (topic, brand) => {
+    if (brand === null) throw new Error(`an event for ${topic} carries no brand: its brand topics cannot be created`);
+    await applyTopics(kafka, serde, Object.values(brandTopics(brand)));
+  };
 }

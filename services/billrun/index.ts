@@ -14,7 +14,7 @@ import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { startStage, type StageContext } from '../../runtime/stage.ts';
 import { sleep } from '../../runtime/time.ts';
-import { applyTopics } from '../../topics/apply.ts';
+import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference, priceModelsOf, reviveInvoice, type DocumentRendererRegistry } from '../../documents/index.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
 import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
@@ -194,7 +194,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     serde: deps.serde,
     logger,
     metrics: stage.metrics,
-    prepareTopic: async (_topic, brand) => void (await applyTopics(deps.kafka, deps.serde, Object.values(brandTopics(brand!)))),
+    prepareTopic: brandTopicsPreparer(deps.kafka, deps.serde),
   });
 
   const intervalMs = options.intervalMs ?? wholeNumberSetting(process.env, 'BILLRUN_INTERVAL_MS', 60_000);

@@ -17,7 +17,7 @@ import type { ConsumedRecord } from '../../runtime/kafka.ts';
 import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { startStage } from '../../runtime/stage.ts';
-import { applyTopics } from '../../topics/apply.ts';
+import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
 import { collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
 import { issueCreditNote, receiveWebhook, recordManualPayment, requestRefund, settleRefunds, storePaymentMethod, type OpResult, type RefundGatewayFor } from './operations.ts';
@@ -253,7 +253,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     serde: deps.serde,
     logger,
     metrics: stage.metrics,
-    prepareTopic: async (_topic, brand) => void (await applyTopics(deps.kafka, deps.serde, Object.values(brandTopics(brand!)))),
+    prepareTopic: brandTopicsPreparer(deps.kafka, deps.serde),
   });
 
   // Start-up pass: attempts left unanswered when the last process died are settled with their
