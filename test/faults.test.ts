@@ -26,7 +26,8 @@ import { ServiceProcess } from './support/service-process.ts';
  * middle of a backoff. Every count, second and cent is compared with the scenario's independent
  * calculation (test/support/mediation-scenario.ts).
  */
-const stack = new PrivateStack(39_000);
+// Below the kernel's ephemeral range (32768 and up), so no client's outgoing connection can hold one of its ports.
+const stack = new PrivateStack(29_000);
 const brand = `poison-${uniqueSuffix()}`;
 const services = ['ingest', 'resolve', 'rate', 'drawdown', 'billrun', 'collect', 'ageing', 'catalog'] as const;
 type ServiceName = (typeof services)[number];
@@ -73,6 +74,7 @@ async function prepareScenarios(sizes: Record<string, number>): Promise<void> {
     const outcomes = await collectOutcomes(kafka, serde, scenario.source);
     readers.push(outcomes);
     scenarios.set(name, { scenario, outcomes });
+    setupStep(`scenario ${name} (${size} CDRs) published`);
   }
   const admin = kafka.admin();
   await admin.connect();
@@ -145,8 +147,24 @@ async function msUntilProgress(outcomes: Outcomes, since: number): Promise<numbe
   return Date.now() - since;
 }
 
+// Each step of the set-up prints how long it took: a slow CI run then says where its time went.
+const setupStarted = Date.now();
+const setupStep = (step: string) => console.log(`[faults setup] ${step} after ${((Date.now() - setupStarted) / 1000).toFixed(1)} s`);
+
 beforeAll(async () => {
+  try {
+    await setUp();
+  } catch (error) {
+    // What each part and service last said, so a failed set-up in CI can be read from its output.
+    for (const p of processes.values()) console.log(`[faults setup] ${p.name} log, last lines:\n${p.logTail(20)}`);
+    console.log(`[faults setup] private stack logs: ${stack.logTails(20)}`);
+    throw error;
+  }
+}, 600_000);
+
+async function setUp(): Promise<void> {
   const endpoints = await stack.start();
+  setupStep('private stack up');
   const config = loadRuntimeConfig('faults', { KAFKA_BROKERS: endpoints.kafkaBrokers, SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl, DATABASE_URL: endpoints.databaseUrl });
   kafka = createKafka(config.kafka, silentLogger);
   serde = new AvroSerde(endpoints.schemaRegistryUrl);
@@ -166,9 +184,11 @@ beforeAll(async () => {
   for (const name of services) processes.set(name, new ServiceProcess(name, env));
   for (const p of processes.values()) p.start();
   for (const p of processes.values()) await startedOnce(p);
+  setupStep(`${processes.size} services started`);
   deadLetterReader = await runBatchConsumer(kafka, { groupId: `dlq-${uniqueSuffix()}`, topics: [topics.deadLetter.name], handle: async (records) => void deadLetters.push(...records) });
   await prepareScenarios({ poison: 10_000, broker: 30_000, postgres: 30_000, registry: 10_000, sigterm: 5_000 });
-}, 300_000);
+  setupStep('scenarios and their readers ready');
+}
 
 afterAll(async () => {
   for (const r of readers) await r.reader.stop().catch(() => undefined);

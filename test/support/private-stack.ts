@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { tailOf } from './service-process.ts';
 import { readStackState, stackHome, stackPaths, startStack, stopStack, type StackEndpoints } from '../../infra/stack/index.ts';
 
 /**
@@ -61,6 +62,13 @@ export class PrivateStack {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`${part} (pid ${pid}) did not end after ${signal}`);
+  }
+
+  /** The last lines of each part's log. */
+  logTails(lines: number): string {
+    const logs = stackPaths(this.home).logs;
+    const files = fs.existsSync(logs) ? fs.readdirSync(logs) : [];
+    return files.map((file) => `\n--- ${file}\n${tailOf(path.join(logs, file), lines)}`).join('') || `(nothing in ${logs})`;
   }
 
   async stop(): Promise<void> {

@@ -37,6 +37,11 @@ export class ServiceProcess {
     }
   }
 
+  /** The last lines of its log, as written. */
+  logTail(lines: number): string {
+    return tailOf(this.logFile, lines);
+  }
+
   /** The ops endpoint (/metrics, /healthz) of the latest start, from its "started" log line. */
   opsUrl(): string | undefined {
     const lines = this.logLines().filter((line) => line.msg === 'started');
@@ -81,5 +86,14 @@ export class ServiceProcess {
     const took = Date.now() - started;
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     return took;
+  }
+}
+
+/** The last lines of a text file, or what kept it from being read. */
+export function tailOf(file: string, lines: number): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch (error) {
+    return `(${file}: ${(error as Error).message})`;
   }
 }
