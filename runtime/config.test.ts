@@ -12,7 +12,7 @@ describe('loadRuntimeConfig', () => {
     });
     expect(config.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'rateline-ingest', sessionTimeoutMs: 10_000, maxBytesPerPartition: 4 * 1024 * 1024, partitionsConcurrently: 1 });
     expect(config.registry.url).toBe('http://registry:8081');
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 9100 });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 9100, opsPort: 0 });
   });
 
   it('falls back to the local stack endpoints when the environment is silent', () => {

@@ -19,8 +19,10 @@ export interface PostgresConfig {
 }
 export interface HttpConfig {
   host: string;
-  /** 0 picks a free port (tests, several services in one process). */
+  /** The API's port (HTTP_PORT); 0 picks a free port (tests, several services in one process). */
   port: number;
+  /** The ops listener's port (/metrics, /healthz; OPS_PORT), apart from the API. */
+  opsPort?: number;
 }
 export interface RuntimeConfig {
   kafka: KafkaConfig;
@@ -94,7 +96,7 @@ export function loadRuntimeConfig(serviceName: string, env: NodeJS.ProcessEnv = 
     },
     registry: { url: parseUrl('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL || defaults.schemaRegistryUrl, ['http:', 'https:'], problems) },
     postgres: { url: parseUrl('DATABASE_URL', env.DATABASE_URL || defaults.databaseUrl, ['postgres:', 'postgresql:'], problems) },
-    http: { host: env.HTTP_HOST ?? '127.0.0.1', port: parsePort('HTTP_PORT', env.HTTP_PORT, 0, problems) },
+    http: { host: env.HTTP_HOST ?? '127.0.0.1', port: parsePort('HTTP_PORT', env.HTTP_PORT, 0, problems), opsPort: parsePort('OPS_PORT', env.OPS_PORT, 0, problems) },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -18,6 +18,8 @@ export interface RunningService {
   name: string;
   /** The ops endpoint (/metrics, /healthz). */
   url: string;
+  /** The API (a catalogue key on every route that reads customer data or moves money), if the service has one. */
+  apiUrl?: string;
   /** Finish the batch in hand, commit, flush producers, disconnect. */
   stop(): Promise<void>;
 }
@@ -63,7 +65,7 @@ export async function runMain(name: string, start: StartService, defaults: Endpo
     deps.logger.error('start failed', { error: err, code: err instanceof RatelineError ? err.code : undefined });
     process.exit(1);
   }
-  deps.logger.info('started', { ops: service.url });
+  deps.logger.info('started', { ops: service.url, ...(service.apiUrl ? { api: service.apiUrl } : {}) });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) process.exit(130);

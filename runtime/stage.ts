@@ -1,8 +1,11 @@
-import type http from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from './config.ts';
+import { KeyTable, type ApiKeyRecord } from './auth.ts';
 import { readCompactedTopics, type CompactedReader, type CompactedRecord } from './compacted.ts';
 import { resilientHandler, StageHealth } from './consumer-loop.ts';
-import { startOpsServer, type HealthCheck } from './http.ts';
+import { startHttp, startOpsServer, type HealthCheck } from './http.ts';
+import { topics } from '../topics/catalog.ts';
+import { applyTopics } from '../topics/apply.ts';
 import { BatchProducer, runBatchConsumer, type ConsumedRecord, type OutgoingMessage, type RunningConsumer } from './kafka.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 import type { RunningService, ServiceDeps } from './service.ts';
@@ -31,9 +34,27 @@ export interface StageDefinition {
   handleBatch(records: ConsumedRecord[], context: StageContext): Promise<void>;
   storedOffsets?(): Promise<Map<string, string>>;
   healthChecks?: Record<string, HealthCheck>;
-  routes?(context: StageContext): Record<string, http.RequestListener>;
+  /** The stage's API: its routes need a catalogue key (read from ref.api-keys) unless marked public. */
+  api?(context: StageContext): StageApi;
+  /** Extra routes on the ops listener (maintenance that reads no customer data). */
+  opsRoutes?(context: StageContext): (app: FastifyInstance) => void;
   /** Release what the stage owns (database pool, ...) after the consumer and producer stopped. */
   close?(): Promise<void>;
+}
+
+export interface StageApi {
+  title: string;
+  description: string;
+  /** Shared schemas (`$id` set), listed in the OpenAPI components. */
+  schemas?: Record<string, unknown>[];
+  routes(app: FastifyInstance): void | Promise<void>;
+}
+
+/** A record of ref.api-keys as the key table holds it. */
+function apiKeyRecord(value: unknown): ApiKeyRecord | null {
+  if (value === null) return null;
+  const v = value as { keyId: string; brand: string | null; keyHash: string; expiresAt: number | bigint | null; revokedAt: number | bigint | null };
+  return { keyId: v.keyId, brand: v.brand, keyHash: v.keyHash, expiresAt: v.expiresAt === null ? null : Number(v.expiresAt), revokedAt: v.revokedAt === null ? null : Number(v.revokedAt) };
 }
 
 /**
@@ -48,9 +69,22 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
   const producer = await BatchProducer.connect(deps.kafka);
   const context: StageContext = { producer, metrics };
 
+  // A stage with an API verifies keys from the catalogue's ref.api-keys, read with its reference data.
+  const keys = new KeyTable();
+  const referenceTopics = [...(stage.referenceTopics ?? []), ...(stage.api ? [topics.refApiKeys.name] : [])];
+  const onReference = (records: CompactedRecord[]) => {
+    const others: CompactedRecord[] = [];
+    for (const record of records) {
+      if (record.topic === topics.refApiKeys.name) keys.apply(record.key, apiKeyRecord(record.value));
+      else others.push(record);
+    }
+    if (others.length > 0) stage.onReference?.(others);
+  };
+  // The key topic is the catalogue's, but a stage may start first: it then waits with no keys.
+  if (stage.api) await applyTopics(deps.kafka, deps.serde, [topics.refApiKeys]);
   let reference: CompactedReader | undefined;
-  if (stage.referenceTopics?.length) {
-    reference = await readCompactedTopics(deps.kafka, deps.serde, stage.referenceTopics, (records) => stage.onReference?.(records), logger, {
+  if (referenceTopics.length > 0) {
+    reference = await readCompactedTopics(deps.kafka, deps.serde, referenceTopics, onReference, logger, {
       service: stage.name,
       producer,
       deadLetterTopic: stage.deadLetterTopic,
@@ -80,23 +114,31 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
     ...(stage.storedOffsets ? { storedOffsets: stage.storedOffsets } : {}),
   });
 
-  const server = await startOpsServer(
-    config.http,
-    metrics.registry,
-    {
-      consumer: () => ({ ok: consumer?.isRunning() ?? false }),
-      processing: health.check,
-      producer: () => ({ ok: producer.isConnected }),
-      reference: () => ({ ok: reference?.isCaughtUp() ?? true }),
-      ...stage.healthChecks,
-    },
-    stage.routes?.(context) ?? {},
-  );
+  const checks: Record<string, HealthCheck> = {
+    consumer: () => ({ ok: consumer?.isRunning() ?? false }),
+    processing: health.check,
+    producer: () => ({ ok: producer.isConnected }),
+    reference: () => ({ ok: reference?.isCaughtUp() ?? true }),
+    ...stage.healthChecks,
+  };
+  const api = stage.api?.(context);
+  let server: { url: string; apiUrl?: string; close(): Promise<void> };
+  try {
+    server = api
+      ? await startHttp(config.http, metrics.registry, checks, { ...api, verifier: keys, logger, metrics, now: () => deps.clock.now() }, stage.opsRoutes?.(context))
+      : await startOpsServer(config.http, metrics.registry, checks, stage.opsRoutes?.(context));
+  } catch (err) {
+    await consumer.stop();
+    await producer.stop();
+    await reference?.stop();
+    throw err;
+  }
 
   let stopped: Promise<void> | undefined;
   return {
     name: stage.name,
     url: server.url,
+    ...(server.apiUrl ? { apiUrl: server.apiUrl } : {}),
     metrics,
     stop: () =>
       (stopped ??= (async () => {

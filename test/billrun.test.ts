@@ -12,6 +12,7 @@ import { startBillRun, type RunningBillRun } from '../services/billrun/index.ts'
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, brandTopics, topics, valueSubject } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
+import { publishTestKeys, withKey, type TestKey } from './support/api-keys.ts';
 
 const run = uniqueSuffix();
 const brand = `t${run}-bl`;
@@ -82,9 +83,13 @@ async function billRunAt(iso: string): Promise<RunningBillRun> {
   return service;
 }
 
+let keys: { parent: TestKey; own: TestKey; other: TestKey };
+
 beforeAll(async () => {
   const data = reference();
   await applyTopics(kafka, serde, allTopics([brand]));
+  const [parent, own, other] = await publishTestKeys(kafka, serde, [{ brand: null }, { brand }, { brand: `${brand}-other` }]);
+  keys = { parent: parent!, own: own!, other: other! };
   const producer = await BatchProducer.connect(kafka);
   await publishReference(data, producer, serde);
   await producer.stop();
@@ -156,16 +161,33 @@ describe('the bill-run service on the real stack', () => {
     expect(marchEvent.taxes.map((t) => [t.taxCode, money(t.amount)])).toEqual([['US-NY-SALES', '1.20']]);
 
     // The documents a customer receives, and the agent's statement (20% of the fee in the first 12 periods).
-    const pdf = await fetch(`${a.url}/invoices/${encodeURIComponent(march[0]!.invoiceId)}.pdf`);
+    const pdf = await fetch(`${a.apiUrl}/invoices/${encodeURIComponent(march[0]!.invoiceId)}.pdf`, { headers: withKey(keys.own) });
     expect(pdf.headers.get('content-type')).toBe('application/pdf');
     expect(Buffer.from(await pdf.arrayBuffer()).subarray(0, 5).toString()).toBe('%PDF-');
-    const html = await (await fetch(`${a.url}/invoices/${encodeURIComponent(march[0]!.invoiceId)}.html`)).text();
+    const html = await (await fetch(`${a.apiUrl}/invoices/${encodeURIComponent(march[0]!.invoiceId)}.html`, { headers: withKey(keys.own) })).text();
     expect(html).toContain(`${brand.toUpperCase()}-000002`);
     expect(html).toContain('Hudson Dental &amp; Sons &lt;NY&gt;');
-    const statements = (await (await fetch(`${a.url}/commission-statements?month=2026-03&agent=${brand}-agent`)).json()) as { statements: { totals: { currency: string; commission: string }[] }[] };
+    const statements = (await (await fetch(`${a.apiUrl}/commission-statements?month=2026-03&agent=${brand}-agent`, { headers: withKey(keys.own) })).json()) as { statements: { totals: { currency: string; commission: string }[] }[] };
     expect(statements.statements).toHaveLength(1);
     expect(statements.statements[0]!.totals).toMatchObject([{ currency: 'USD', commission: '6' }]);
-    expect((await fetch(`${a.url}/commission-statements?month=2026-3`)).status).toBe(400);
+    expect((await fetch(`${a.apiUrl}/commission-statements?month=2026-3`, { headers: withKey(keys.parent) })).status).toBe(400);
+
+    // Every route: no key 401; another brand's key gets nothing (404 or an empty list), never this brand's data.
+    const invoiceId = encodeURIComponent(march[0]!.invoiceId);
+    const get = (path: string, key?: TestKey) => fetch(`${a.apiUrl}${path}`, { headers: key ? withKey(key) : {} });
+    for (const path of [`/invoices/${invoiceId}.json`, `/invoices?brand=${brand}`, '/commission-statements?month=2026-03']) expect((await get(path)).status, path).toBe(401);
+    expect((await fetch(`${a.apiUrl}/bill-runs`, { method: 'POST' })).status).toBe(401);
+    for (const format of ['json', 'html', 'pdf', 'email']) expect((await get(`/invoices/${invoiceId}.${format}`, keys.other)).status, format).toBe(404);
+    expect((await get(`/invoices/${invoiceId}.json`, keys.parent)).status).toBe(200);
+    expect(await (await get(`/invoices?brand=${brand}`, keys.other)).json()).toEqual({ invoices: [] });
+    expect(((await (await get('/invoices', keys.other)).json()) as { invoices: unknown[] }).invoices).toEqual([]);
+    expect(new Set(((await (await get('/invoices', keys.own)).json()) as { invoices: { brand: string }[] }).invoices.map((i) => i.brand))).toEqual(new Set([brand]));
+    expect(((await (await get(`/commission-statements?month=2026-03&agent=${brand}-agent`, keys.other)).json()) as { statements: unknown[] }).statements).toEqual([]);
+    expect((await fetch(`${a.apiUrl}/bill-runs?brand=${brand}`, { method: 'POST', headers: withKey(keys.other) })).status).toBe(404);
+    // The brand's own key runs its own brand only (the same day again bills nothing).
+    const own = (await (await fetch(`${a.apiUrl}/bill-runs`, { method: 'POST', headers: withKey(keys.own) })).json()) as { invoices: number; brands: { brand: string }[] };
+    expect(own.invoices).toBe(0);
+    expect(own.brands.map((b) => b.brand)).toEqual([brand]);
 
     // April: nothing carried twice; only the fee.
     clock.set(Date.parse('2026-04-10T12:00:00Z'));

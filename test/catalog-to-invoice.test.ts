@@ -32,7 +32,7 @@ const charged = new Map<string, UsageChargedRecord>();
 const invoices: InvoiceEvent[] = [];
 
 async function api(method: string, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${catalog.url}${path}`, { method, headers: { 'x-api-key': adminKey, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${catalog.apiUrl}${path}`, { method, headers: { 'x-api-key': adminKey, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const json = (await res.json()) as Record<string, unknown>;
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;

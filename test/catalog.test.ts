@@ -30,7 +30,7 @@ const seen = new Map<string, Map<string, unknown[]>>();
 
 type Json = Record<string, unknown>;
 async function call(method: string, path: string, key: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${catalog.url}${path}`, {
+  const res = await fetch(`${catalog.apiUrl}${path}`, {
     method,
     headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -123,7 +123,7 @@ describe('the catalogue service', () => {
   let keyB = '';
 
   it('serves its OpenAPI document', async () => {
-    const res = await fetch(`${catalog.url}/openapi.json`);
+    const res = await fetch(`${catalog.apiUrl}/openapi.json`);
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toContain('/subscriptions/{subscriptionId}/transitions');

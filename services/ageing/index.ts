@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import type { Knex } from 'knex';
 import type { Decimal } from 'decimal.js';
 import { ageAccount, validateDunningPolicy } from '../../domain/ageing/index.ts';
@@ -14,7 +13,9 @@ import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import type { ConsumedRecord } from '../../runtime/kafka.ts';
 import { enqueue, startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
-import { startStage } from '../../runtime/stage.ts';
+import { startStage, type StageApi } from '../../runtime/stage.ts';
+import { brandFilter, seesBrand } from '../../runtime/auth.ts';
+import { brandQuery, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
 import { applyTopics } from '../../topics/apply.ts';
 import { topics } from '../../topics/catalog.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
@@ -195,7 +196,7 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
     onReference: (records) => applyReferenceRecords(tables, records, logger),
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(groupId),
-    routes: () => ageingRoutes(db, runNow),
+    api: () => ageingApi(db, runNow),
     healthChecks: { outbox: () => ({ ok: outbox?.isHealthy() ?? true }) },
     close: () => db.destroy(),
   });
@@ -205,6 +206,7 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
   return {
     name: 'ageing',
     url: stage.url,
+    ...(stage.apiUrl ? { apiUrl: stage.apiUrl } : {}),
     runNow,
     flush: () => outbox!.drain(),
     stop: async () => {
@@ -295,30 +297,38 @@ async function ageBrand(db: Knex, brand: Brand, now: number, logger: ServiceDeps
   return { brand: brand.code, accounts: byAccount.size, events, ...(held.length > 0 ? { held } : {}) };
 }
 
-function ageingRoutes(db: Knex, runNow: (brand?: string) => Promise<AgeingReport>): Record<string, http.RequestListener> {
-  const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+function ageingApi(db: Knex, runNow: (brand?: string) => Promise<AgeingReport>): StageApi {
+  const accountSchema = { type: 'object', properties: { account: { type: ['object', 'null'], additionalProperties: true }, events: { type: 'array', items: { type: 'object', additionalProperties: true } } } };
   return {
-    '/ageing-runs': (req, res) => {
-      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
-      const brand = new URL(req.url ?? '/', 'http://x').searchParams.get('brand') ?? undefined;
-      runNow(brand).then(
-        (report) => json(res, 200, report),
-        (error: Error) => json(res, 500, { error: 'ageing_run_failed', message: error.message }),
+    title: 'rateline ageing',
+    description: "Ageing runs and each account's dunning status. A brand's key sees its own brand only.",
+    routes: (app) => {
+      app.post<{ Querystring: { brand?: string } }>(
+        '/ageing-runs',
+        { schema: { operationId: 'runAgeing', summary: "Age every brand's accounts (or one brand's) now", tags: ['ageing'], querystring: brandQuery, response: { 200: { description: 'The run report', type: 'object', additionalProperties: true }, ...problemResponses } } },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') throw notFound(`brand ${request.query.brand}`);
+          return send(reply, { status: 200, body: await runNow(scope.brand) });
+        },
       );
-    },
-    // /accounts/<id>: the account's dunning status and the steps it went through.
-    '/accounts/': (req, res) => {
-      const accountId = decodeURIComponent((req.url ?? '').split('?')[0]!.slice('/accounts/'.length));
-      void (async () => {
-        const account = await db(`${SCHEMA}.accounts`).where({ account_id: accountId }).first();
-        const events = await db(`${SCHEMA}.lifecycle_events as l`)
-          .leftJoin(`${SCHEMA}.outbox as o`, 'o.event_id', 'l.event_id')
-          .where({ 'l.account_id': accountId })
-          .orderBy('l.seq')
-          .select('l.event_id', 'l.step', 'l.invoice_id', 'l.local_date', 'o.published_at');
-        if (!account && events.length === 0) return json(res, 404, { error: 'account_not_found', accountId });
-        json(res, 200, { account: account ?? null, events });
-      })().catch((error: Error) => json(res, 500, { error: 'query_failed', message: error.message }));
+      // /accounts/<id>: the account's dunning status and the steps it went through.
+      app.get<{ Params: { accountId: string } }>(
+        '/accounts/:accountId',
+        { schema: { operationId: 'getAccountAgeing', summary: "An account's dunning status and the steps it went through", tags: ['ageing'], params: { type: 'object', properties: { accountId: { type: 'string' } }, required: ['accountId'] }, response: { 200: { description: 'The account', ...accountSchema }, ...problemResponses } } },
+        async (request, reply) => {
+          const { accountId } = request.params;
+          const account: { brand: string } | undefined = await db(`${SCHEMA}.accounts`).where({ account_id: accountId }).first();
+          const events: { brand?: string }[] = await db(`${SCHEMA}.lifecycle_events as l`)
+            .leftJoin(`${SCHEMA}.outbox as o`, 'o.event_id', 'l.event_id')
+            .where({ 'l.account_id': accountId })
+            .orderBy('l.seq')
+            .select('l.event_id', 'l.step', 'l.invoice_id', 'l.local_date', 'o.published_at', 'l.brand');
+          const brand = account?.brand ?? events[0]?.brand;
+          if (brand === undefined || !seesBrand(principalOf(request), brand)) throw notFound(`account ${accountId}`, 'account_not_found');
+          return send(reply, { status: 200, body: { account: account ?? null, events: events.map(({ brand: _brand, ...e }) => e) } });
+        },
+      );
     },
   };
 }

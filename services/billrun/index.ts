@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import client from 'prom-client';
 import { DateTime } from 'luxon';
 import { monthlyStatements } from '../../domain/commissions/index.ts';
@@ -12,7 +11,9 @@ import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import type { ConsumedRecord } from '../../runtime/kafka.ts';
 import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
-import { startStage, type StageContext } from '../../runtime/stage.ts';
+import { startStage, type StageApi, type StageContext } from '../../runtime/stage.ts';
+import { brandFilter, seesBrand } from '../../runtime/auth.ts';
+import { brandQuery, HttpError, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
 import { sleep } from '../../runtime/time.ts';
 import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference, priceModelsOf, reviveInvoice, type DocumentRendererRegistry } from '../../documents/index.ts';
@@ -179,9 +180,9 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     onReference: (records) => applyReferenceRecords(tables, records, logger),
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(GROUP_ID),
-    routes: (ctx) => {
+    api: (ctx) => {
       context = ctx;
-      return billRunRoutes(db, runNow, tables);
+      return billRunApi(db, runNow, tables);
     },
     healthChecks: { outbox: () => ({ ok: outbox?.isHealthy() ?? true }) },
     close: () => db.destroy(),
@@ -203,6 +204,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   return {
     name: 'billrun',
     url: started.url,
+    ...(started.apiUrl ? { apiUrl: started.apiUrl } : {}),
     runNow,
     stop: async () => {
       stopping = true;
@@ -219,7 +221,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
  * invoice's brand-local tax point; the agent is the customer's selling agent; the rule is the
  * brand's. Refunds reduce commissions once collect publishes them (not read here yet).
  */
-async function commissionStatements(db: Knex, tables: ReferenceTables, month: string, agent: string | null) {
+async function commissionStatements(db: Knex, tables: ReferenceTables, month: string, agent: string | null, brand?: string) {
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw Object.assign(new Error(`month "${month}" is not YYYY-MM`), { code: 'invalid_commission_input' });
   // Tax points of the month fall within a day of its UTC bounds in any zone.
   const start = DateTime.fromISO(`${month}-01`, { zone: 'utc' });
@@ -228,7 +230,7 @@ async function commissionStatements(db: Knex, tables: ReferenceTables, month: st
     .andWhere('issued_at', '<', start.plus({ months: 1, days: 2 }).toJSDate())
     .select('document');
   const invoices = rows.map((r) => reviveInvoice(r.document)).filter((i) => i.taxPoint.startsWith(month));
-  const brands = tables.brands().filter((b) => b.commission !== null);
+  const brands = tables.brands().filter((b) => b.commission !== null && (brand === undefined || b.code === brand));
   const subscriptions = [...new Set(invoices.map((i) => i.subscriptionId))].flatMap((id) => {
     const s = tables.subscription(id);
     return s ? [{ subscriptionId: id, agentId: tables.customer(s.accountId)?.agentId ?? null, anchor: new Date(s.anchor) }] : [];
@@ -317,50 +319,81 @@ async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[
   );
 }
 
-/** Ops endpoints: run now, list and read invoices (the stored document, with unrounded amounts for audit). */
-function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables): Record<string, http.RequestListener> {
-  const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+/** The API: run now, list and read invoices (the stored document, with unrounded amounts for audit), agents' statements. */
+function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables): StageApi {
   const documents = builtinDocumentRenderers();
   return {
-    // /invoices/<id>.json (the stored audit copy), .html, .pdf, .email (the notification, as JSON).
-    '/invoices/': (req, res) => {
-      const match = /^\/invoices\/([^/]+)\.(json|html|pdf|email)$/.exec(decodeURIComponent((req.url ?? '').split('?')[0]!));
-      if (!match || req.method !== 'GET') return json(res, 404, { error: 'not_found', hint: 'GET /invoices/<invoiceId>.(json|html|pdf|email)' });
-      const [, invoiceId, format] = match as unknown as [string, string, string];
-      renderStoredInvoice(db, tables, documents, invoiceId, format).then(
-        (out) => (out === undefined ? json(res, 404, { error: 'invoice_not_found', invoiceId }) : res.writeHead(200, { 'content-type': out.type }).end(out.body)),
-        (error: Error) => json(res, 422, { error: 'render_failed', message: error.message }),
+    title: 'rateline bill-run',
+    description: "Bill runs, the invoices they issued and agents' commission statements. A brand's key sees its own brand only.",
+    routes: (app) => {
+      // /invoices/<id>.json (the stored audit copy), .html, .pdf, .email (the notification, as JSON).
+      app.get<{ Params: { document: string } }>(
+        '/invoices/:document',
+        { schema: { operationId: 'getInvoiceDocument', summary: 'An invoice as <invoiceId>.json (stored copy), .html, .pdf or .email', tags: ['invoices'], params: { type: 'object', properties: { document: { type: 'string', pattern: '^.+\\.(json|html|pdf|email)$' } }, required: ['document'] }, response: { 200: { description: 'The document (JSON, HTML or PDF)', content: { 'application/json': { schema: { type: 'object', additionalProperties: true } }, 'text/html': { schema: { type: 'string' } }, 'application/pdf': { schema: { type: 'string', format: 'binary' } } } }, ...problemResponses } } },
+        async (request, reply) => {
+          const [, invoiceId, format] = /^(.+)\.(json|html|pdf|email)$/.exec(request.params.document)!;
+          const owner: { brand: string } | undefined = await db(`${SCHEMA}.invoices`).where({ invoice_id: invoiceId }).first('brand');
+          if (!owner || !seesBrand(principalOf(request), owner.brand)) throw notFound(`invoice ${invoiceId}`, 'invoice_not_found');
+          let out: Awaited<ReturnType<typeof renderStoredInvoice>>;
+          try {
+            out = await renderStoredInvoice(db, tables, documents, invoiceId!, format!);
+          } catch (error) {
+            throw new HttpError(422, 'render_failed', (error as Error).message);
+          }
+          if (!out) throw notFound(`invoice ${invoiceId}`, 'invoice_not_found');
+          return send(reply, { status: 200, type: out.type, body: out.body });
+        },
       );
-    },
-    '/bill-runs': (req, res) => {
-      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
-      const brand = new URL(req.url ?? '/', 'http://x').searchParams.get('brand') ?? undefined;
-      runNow(brand).then(
-        (report) => json(res, 200, report),
-        (error: Error) => json(res, 500, { error: 'bill_run_failed', message: error.message }),
+      app.post<{ Querystring: { brand?: string } }>(
+        '/bill-runs',
+        { schema: { operationId: 'runBills', summary: "Bill every brand (or one) now; a brand's key bills its own brand", tags: ['bill-runs'], querystring: brandQuery, response: { 200: { description: 'The run report', type: 'object', additionalProperties: true }, ...problemResponses } } },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') throw notFound(`brand ${request.query.brand}`);
+          return send(reply, { status: 200, body: await runNow(scope.brand) });
+        },
       );
-    },
-    // Agents' monthly statements from the invoices issued (fee, discount, proration and credit lines).
-    '/commission-statements': (req, res) => {
-      const params = new URL(req.url ?? '/', 'http://x').searchParams;
-      commissionStatements(db, tables, params.get('month') ?? '', params.get('agent')).then(
-        (statements) => json(res, 200, { statements }),
-        (error: Error & { code?: string }) => json(res, error.code === 'invalid_commission_input' ? 400 : 500, { error: error.code ?? 'statement_failed', message: error.message }),
+      // Agents' monthly statements from the invoices issued (fee, discount, proration and credit lines).
+      app.get<{ Querystring: { month: string; agent?: string } }>(
+        '/commission-statements',
+        { schema: { operationId: 'listCommissionStatements', summary: "Agents' statements of a month; a brand's key gets its brand's invoices only", tags: ['commissions'], querystring: { type: 'object', properties: { month: { type: 'string', description: 'YYYY-MM' }, agent: { type: 'string' } }, required: ['month'], additionalProperties: false }, response: { 200: { description: 'Statements', type: 'object', properties: { statements: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, ...problemResponses } } },
+        async (request, reply) => {
+          const principal = principalOf(request);
+          try {
+            const statements = await commissionStatements(db, tables, request.query.month, request.query.agent ?? null, principal.kind === 'brand' ? principal.brand : undefined);
+            return send(reply, { status: 200, body: { statements } });
+          } catch (error) {
+            if ((error as { code?: string }).code === 'invalid_commission_input') throw new HttpError(400, 'invalid_commission_input', (error as Error).message);
+            throw error;
+          }
+        },
       );
-    },
-    '/invoices': (req, res) => {
-      const params = new URL(req.url ?? '/', 'http://x').searchParams;
-      // Invoices published before the runtime outbox (billrun 002) carry their own published_at.
-      const query = db(`${SCHEMA}.invoices as i`)
-        .leftJoin(`${SCHEMA}.outbox as o`, 'o.event_id', 'i.invoice_id')
-        .select('i.invoice_id', 'i.invoice_number', 'i.brand', 'i.account_id', 'i.subscription_id', 'i.period_index', 'i.kind', 'i.issued_at', 'i.due_at', 'i.currency', 'i.total', db.raw('coalesce(o.published_at, i.published_at) as published_at'));
-      for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['subscriptionId', 'subscription_id'], ['invoiceId', 'invoice_id']] as const) {
-        const value = params.get(param);
-        if (value) void query.where(`i.${column}`, value);
-      }
-      query.orderBy('i.invoice_number').limit(Math.min(Number(params.get('limit') ?? 100) || 100, 1000)).then(
-        (rows) => json(res, 200, { invoices: rows }),
-        (error: Error) => json(res, 500, { error: 'query_failed', message: error.message }),
+      app.get<{ Querystring: { brand?: string; accountId?: string; subscriptionId?: string; invoiceId?: string; limit?: number } }>(
+        '/invoices',
+        {
+          schema: {
+            operationId: 'listInvoices',
+            summary: 'Invoices issued, by brand, account, subscription or id',
+            tags: ['invoices'],
+            querystring: { type: 'object', properties: { brand: { type: 'string' }, accountId: { type: 'string' }, subscriptionId: { type: 'string' }, invoiceId: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false },
+            response: { 200: { description: 'Invoices', type: 'object', properties: { invoices: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, ...problemResponses },
+          },
+        },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') return send(reply, { status: 200, body: { invoices: [] } });
+          // Invoices published before the runtime outbox (billrun 002) carry their own published_at.
+          const query = db(`${SCHEMA}.invoices as i`)
+            .leftJoin(`${SCHEMA}.outbox as o`, 'o.event_id', 'i.invoice_id')
+            .select('i.invoice_id', 'i.invoice_number', 'i.brand', 'i.account_id', 'i.subscription_id', 'i.period_index', 'i.kind', 'i.issued_at', 'i.due_at', 'i.currency', 'i.total', db.raw('coalesce(o.published_at, i.published_at) as published_at'));
+          const filters = { ...request.query, brand: scope.brand };
+          for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['subscriptionId', 'subscription_id'], ['invoiceId', 'invoice_id']] as const) {
+            const value = filters[param];
+            if (value) void query.where(`i.${column}`, value);
+          }
+          const rows = await query.orderBy('i.invoice_number').limit(request.query.limit ?? 100);
+          return send(reply, { status: 200, body: { invoices: rows } });
+        },
       );
     },
   };

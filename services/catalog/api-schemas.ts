@@ -30,14 +30,19 @@ export const DUNNING_ACTIONS = ['reminder', 'suspend', 'cancel', 'write_off'] as
 
 export const componentSchemas: Record<string, Schema> = {
   Problem: object({ path: { type: 'string', description: 'Where, e.g. `priceModels[0].tiers[1].unitPrice`; empty for the whole request.' }, message: { type: 'string' } }, ['path', 'message']),
-  Error: object(
-    {
+  Error: {
+    type: 'object',
+    description: 'RFC 9457 problem details (application/problem+json), the same in every service.',
+    properties: {
+      type: { type: 'string' },
+      title: { type: 'string' },
+      status: { type: 'integer' },
       error: { type: 'string', description: 'A stable snake_case code, e.g. invalid_request, not_found, forbidden_brand.' },
-      message: { type: 'string' },
+      detail: { type: 'string' },
       problems: { type: 'array', items: ref('Problem') },
     },
-    ['error'],
-  ),
+    required: ['type', 'title', 'status', 'error'],
+  },
   Money: {
     title: 'Money',
     type: 'string',
@@ -202,7 +207,7 @@ export const componentSchemas: Record<string, Schema> = {
     },
     ['companyId', 'usageType', 'effectiveFrom', 'freeSeconds', 'freeMode', 'minimumSeconds', 'initialIncrement', 'mainIncrement'],
   ),
-  ApiKeyRequest: object({ brand: nullable(ref('BrandCode')), label: text() }, ['label'], 'brand null makes a parent key.'),
+  ApiKeyRequest: object({ brand: nullable(ref('BrandCode')), label: text(), expiresAt: nullable(ref('Instant')) }, ['label'], 'brand null makes a parent key; expiresAt null: never expires.'),
 
   // Responses: the stored representation (the input plus what the catalogue adds).
   Brand: { type: 'object', description: 'A brand: the BrandInput fields with parentCompany, revision and updatedAt.' },
@@ -211,5 +216,6 @@ export const componentSchemas: Record<string, Schema> = {
   Subscription: { type: 'object', description: 'A subscription with status, trialEndsAt, cancelledAt, commitment, planChanges and numbers.' },
   Number: { type: 'object', description: 'A number: brand, state (stock or assigned), and its assignment history.' },
   RatingRule: { type: 'object', description: 'A rating rule version.' },
-  ApiKeyCreated: object({ keyId: { type: 'string' }, key: { type: 'string', description: 'Shown once; only its sha-256 is kept.' }, brand: nullable({ type: 'string' }), label: { type: 'string' } }, ['keyId', 'key', 'brand', 'label']),
+  ApiKeyCreated: object({ keyId: { type: 'string' }, key: { type: 'string', description: 'Shown once; only its sha-256 is kept.' }, brand: nullable({ type: 'string' }), label: { type: 'string' }, expiresAt: nullable({ type: 'string' }) }, ['keyId', 'key', 'brand', 'label', 'expiresAt']),
+  ApiKeyRevoked: object({ keyId: { type: 'string' }, brand: nullable({ type: 'string' }), label: { type: 'string' }, revokedAt: { type: 'string' } }, ['keyId', 'brand', 'label', 'revokedAt']),
 };

@@ -4,8 +4,10 @@ import { ConfigError } from '../../runtime/errors.ts';
 export interface CatalogConfig {
   /** The parent company's id: owner of the shared catalogue and default rating rules. */
   parentCompany: string;
-  /** The first parent API key; unset, one is made and logged on the first start. */
+  /** The first parent API key; unset, one is made on the first start and written to adminKeyFile. */
   adminKey: string | undefined;
+  /** Where a made first key is written, mode 0600 (CATALOG_ADMIN_KEY_FILE; default $RATELINE_HOME/catalog-admin-key). */
+  adminKeyFile?: string;
   /** How often the outbox publisher looks for rows when nothing nudged it. */
   outboxPollMs: number;
   /** How often ended trials are activated (0: never, e.g. when another job does it). */
@@ -27,5 +29,5 @@ export function loadCatalogConfig(env: NodeJS.ProcessEnv = process.env): Catalog
   const trialSweepMs = rawSweep ? Number(rawSweep) : 60_000;
   if (!Number.isInteger(trialSweepMs) || trialSweepMs < 0) problems.push(`CATALOG_TRIAL_SWEEP_MS=${rawSweep} must be a whole number of milliseconds (0 turns the sweep off)`);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { parentCompany, adminKey, outboxPollMs, trialSweepMs };
+  return { parentCompany, adminKey, outboxPollMs, trialSweepMs, ...(env.CATALOG_ADMIN_KEY_FILE ? { adminKeyFile: env.CATALOG_ADMIN_KEY_FILE } : {}) };
 }

@@ -1,15 +1,10 @@
-import { RatelineError } from '../../runtime/errors.ts';
+import { HttpError } from '../../runtime/http.ts';
 import type { Problem } from './validation.ts';
 
-/** An error with its HTTP status and, for invalid requests, every problem found. */
-export class ApiError extends RatelineError {
-  constructor(
-    readonly status: number,
-    code: string,
-    message: string,
-    readonly problems: Problem[] = [],
-  ) {
-    super(code, message, { retryable: false, details: { status } });
+/** An error with its HTTP status and, for invalid requests, every problem (the runtime's HTTP error). */
+export class ApiError extends HttpError {
+  constructor(status: number, code: string, message: string, problems: Problem[] = []) {
+    super(status, code, message, problems);
     this.name = 'ApiError';
   }
 }

@@ -7,7 +7,11 @@ import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { Catalog } from './catalog.ts';
 import { loadCatalogConfig, type CatalogConfig } from './config.ts';
-import { bootstrapAdminKey } from './keys.ts';
+import fs from 'node:fs';
+import { applyTopics } from '../../topics/apply.ts';
+import { topics } from '../../topics/catalog.ts';
+import path from 'node:path';
+import { bootstrapAdminKey, publishAllKeys } from './keys.ts';
 import { openApiDocument } from './openapi.ts';
 import { migrations, SCHEMA } from './schema.ts';
 import { startApiServer } from './server.ts';
@@ -20,10 +24,23 @@ export interface RunningCatalog extends RunningService {
   catalog: Catalog;
 }
 
+/** Where the first parent key is written: CATALOG_ADMIN_KEY_FILE, else the local stack's home. */
+export function defaultAdminKeyFile(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CATALOG_ADMIN_KEY_FILE || path.join(env.RATELINE_HOME || path.join(process.cwd(), '.rateline'), 'catalog-admin-key');
+}
+
+/** Writes the key readable by its owner only (0600, also when the file existed with wider modes). */
+function writeAdminKeyFile(file: string, key: string): string {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  return file;
+}
+
 /**
  * catalog: the REST API over the catalogue's PostgreSQL schema. Every change is written with
  * its ref.* (and account.lifecycle) records into an outbox in one transaction; the outbox
- * publisher sends them to Kafka. `url` serves the API, /openapi.json, /metrics and /healthz.
+ * publisher sends them to Kafka. `apiUrl` serves the API and /openapi.json, `url` /metrics and /healthz.
  */
 export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, options: CatalogConfig = loadCatalogConfig()): Promise<RunningCatalog> {
   const logger = deps.logger.child({ service: 'catalog' });
@@ -32,8 +49,14 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
   try {
     await migrateService(db, SCHEMA, migrations);
     const created = await bootstrapAdminKey(db, options.adminKey);
-    // Printed once, on the first start without CATALOG_ADMIN_KEY: only its hash is kept.
-    if (created) logger.warn('made the first parent API key; keep it, it is not shown again', { keyId: created.keyId, apiKey: created.key });
+    // On the first start without CATALOG_ADMIN_KEY: the key goes to a file only its owner reads, never to a log.
+    if (created) {
+      const file = writeAdminKeyFile(options.adminKeyFile ?? defaultAdminKeyFile(), created.key);
+      logger.warn('made the first parent API key and wrote it to a file only its owner can read (mode 0600); keep it, only its hash is stored', { keyId: created.keyId, file });
+    }
+    // Every service verifies keys from ref.api-keys: the topic first, then what it must hold.
+    await applyTopics(deps.kafka, deps.serde, [topics.refApiKeys]);
+    await publishAllKeys(db);
   } catch (err) {
     await db.destroy();
     throw err;
@@ -51,6 +74,7 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
     metrics,
     logger,
     openApi: openApiDocument,
+    now: () => deps.clock.now(),
     checks: { outbox: () => ({ ok: outbox.isHealthy() }), dunning: health.check },
   });
 
@@ -72,6 +96,7 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
   return {
     name: 'catalog',
     url: server.url,
+    apiUrl: server.apiUrl,
     metrics,
     outbox,
     catalog,

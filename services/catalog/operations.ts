@@ -5,9 +5,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Catalog, ListQuery, Reply } from './catalog.ts';
 import { ApiError, invalid, notFound } from './errors.ts';
-import type { Method } from './router.ts';
 import type { Principal } from './scope.ts';
 import { validateBody } from './validation.ts';
+
+export type Method = 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
 export interface OperationContext {
   catalog: Catalog;
@@ -16,7 +17,9 @@ export interface OperationContext {
   query: URLSearchParams;
   body: unknown;
   idempotencyKey: string | undefined;
-  createApiKey(options: { brand: string | null; label: string }): Promise<unknown>;
+  now: Date;
+  createApiKey(options: { brand: string | null; label: string; expiresAt?: Date | null }): Promise<unknown>;
+  revokeApiKey(keyId: string): Promise<unknown>;
 }
 
 export interface QueryParam {
@@ -140,11 +143,28 @@ export const operations: Operation[] = [
       if (c.principal.kind !== 'parent') throw new ApiError(403, 'forbidden', "only the parent company's key makes keys");
       const problems = validateBody('ApiKeyRequest', c.body);
       if (problems.length > 0) throw invalid(problems);
-      const b = c.body as { brand?: string | null; label: string };
+      const b = c.body as { brand?: string | null; label: string; expiresAt?: string | null };
       if (b.brand) await c.catalog.getBrand(c.principal, b.brand).catch(() => {
         throw invalid([{ path: 'brand', message: `unknown brand "${b.brand}"` }]);
       });
-      return { status: 201, body: await c.createApiKey({ brand: b.brand ?? null, label: b.label }) };
+      const expiresAt = b.expiresAt ? new Date(b.expiresAt) : null;
+      if (expiresAt && expiresAt.getTime() <= c.now.getTime()) throw invalid([{ path: 'expiresAt', message: 'must be in the future' }]);
+      return { status: 201, body: await c.createApiKey({ brand: b.brand ?? null, label: b.label, expiresAt }) };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api-keys/{keyId}/revoke',
+    operationId: 'revokeApiKey',
+    summary: 'Revoke a key (parent key only): every service refuses it (401) once it has read the revocation from ref.api-keys',
+    tag: 'keys',
+    response: 'ApiKeyRevoked',
+    statuses: [200],
+    run: async (c) => {
+      if (c.principal.kind !== 'parent') throw new ApiError(403, 'forbidden', "only the parent company's key revokes keys");
+      const revoked = await c.revokeApiKey(c.params.keyId!);
+      if (!revoked) throw notFound(`API key ${c.params.keyId}`);
+      return { status: 200, body: revoked };
     },
   },
 ];

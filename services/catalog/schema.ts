@@ -150,4 +150,10 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.raw(`alter table ${t('outbox')} add constraint outbox_event_id_unique unique (event_id)`);
     },
   },
+  '004_api_key_expiry': {
+    up: async (db) => {
+      // A key may expire; every key's state is published on ref.api-keys for the other services.
+      await db.raw(`alter table ${t('api_keys')} add column expires_at timestamptz`);
+    },
+  },
 };

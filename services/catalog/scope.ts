@@ -4,7 +4,9 @@
  * (plans, rating rules), changes only its own, and learns nothing of other brands: another
  * brand's object is "not found", not "forbidden".
  */
-export type Principal = { readonly kind: 'parent'; readonly keyId: string } | { readonly kind: 'brand'; readonly brand: string; readonly keyId: string };
+import type { Principal } from '../../runtime/auth.ts';
+
+export type { Principal };
 
 export type Access = 'ok' | 'not_found' | 'forbidden';
 

@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { Knex } from 'knex';
 import { Decimal } from 'decimal.js';
@@ -16,7 +16,9 @@ import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import type { ConsumedRecord } from '../../runtime/kafka.ts';
 import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
-import { startStage } from '../../runtime/stage.ts';
+import { startStage, type StageApi } from '../../runtime/stage.ts';
+import { brandFilter, seesBrand } from '../../runtime/auth.ts';
+import { brandQuery, HttpError, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
 import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
 import { collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
@@ -238,9 +240,9 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     onReference: (records) => applyReferenceRecords(tables, records, logger),
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(groupId),
-    routes: (ctx) => {
+    api: (ctx) => {
       metrics.outcomes = new client.Counter({ name: 'rateline_collect_outcomes_total', help: 'Invoice collection turns, by outcome', labelNames: ['outcome'], registers: [ctx.metrics.registry] });
-      return collectRoutes({ db, collector, manual, refundGateway, runNow, tables, logger });
+      return collectApi({ db, collector, manual, refundGateway, runNow, tables, logger });
     },
     healthChecks: { outbox: () => ({ ok: outbox?.isHealthy() ?? true }) },
     close: () => db.destroy(),
@@ -266,6 +268,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
   return {
     name: 'collect',
     url: stage.url,
+    ...(stage.apiUrl ? { apiUrl: stage.apiUrl } : {}),
     runNow,
     flush: () => outbox!.drain(),
     stop: async () => {
@@ -291,119 +294,136 @@ interface RouteDeps {
   logger: CollectorDeps['logger'];
 }
 
-const MAX_BODY = 1024 * 1024;
+/** Collect's problems are "field: what is wrong" sentences: as problem-details entries. */
+const asProblems = (problems: readonly string[]) => problems.map((p) => ({ path: /^([\w.[\]]+): /.exec(p)?.[1] ?? '', message: p }));
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error('body too large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+/** The brand an object of collect's belongs to (undefined: no such object), for the key's scope. */
+async function brandOf(db: Knex, table: 'invoices' | 'payments', column: string, id: string): Promise<string | undefined> {
+  const row: { brand: string } | undefined = await db(`${SCHEMA}.${table}`).where({ [column]: id }).first('brand');
+  return row?.brand;
 }
 
-const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+const anyObject = { type: 'object', additionalProperties: true } as const;
 
-function collectRoutes(r: RouteDeps): Record<string, http.RequestListener> {
+function collectApi(r: RouteDeps): StageApi {
   const documents = builtinDocumentRenderers();
 
-  /** A JSON ops request: card data is refused before anything reads it (and nothing logs the body). */
-  const jsonOp =
-    <T>(parse: (body: unknown) => Parsed<T>, op: (input: T) => Promise<OpResult>): http.RequestListener =>
-    (req, res) => {
-      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
-      void (async () => {
-        let body: unknown;
-        try {
-          body = JSON.parse((await readBody(req)).toString('utf8'));
-        } catch {
-          return json(res, 400, { error: 'invalid_json', problems: ['the body must be JSON (at most 1 MB)'] });
-        }
-        const card = cardDataProblems(body);
-        if (card.length > 0) {
-          r.logger.warn('request with card data refused', { path: req.url, fields: card.length });
-          return json(res, 422, { error: 'card_data_refused', problems: card });
-        }
-        const parsed = parse(body);
-        if (!parsed.ok) return json(res, 422, { error: 'invalid_request', problems: parsed.problems });
-        const result = await op(parsed.value);
-        json(res, result.status, result.body);
-      })().catch((error: Error) => {
-        r.logger.error('ops request failed', { path: req.url, error });
-        json(res, 500, { error: 'internal_error', message: error.message });
-      });
-    };
+  /**
+   * A JSON request that moves money or stores a payment method: card data is refused before
+   * anything reads it (and nothing logs the body); the object it names must be of the key's brand.
+   */
+  const jsonOp = <T>(app: FastifyInstance, path: string, operationId: string, summary: string, parse: (body: unknown) => Parsed<T>, brandOfInput: (input: T) => Promise<string | undefined>, op: (input: T) => Promise<OpResult>) =>
+    app.post(path, { schema: { operationId, summary, tags: ['operations'], body: anyObject, response: { 200: { description: 'Done', ...anyObject }, 201: { description: 'Done', ...anyObject }, 409: { description: 'Conflicts with a charge in flight or the invoice state', ...anyObject }, ...problemResponses } } }, async (request, reply) => {
+      const body = request.body;
+      const card = cardDataProblems(body);
+      if (card.length > 0) {
+        r.logger.warn('request with card data refused', { path: request.routeOptions.url, fields: card.length });
+        throw new HttpError(422, 'card_data_refused', 'card data is never sent here: tokenize it with the gateway', asProblems(card));
+      }
+      const parsed = parse(body);
+      if (!parsed.ok) throw new HttpError(422, 'invalid_request', 'the request is invalid', asProblems(parsed.problems));
+      const brand = await brandOfInput(parsed.value);
+      if (brand === undefined || !seesBrand(principalOf(request), brand)) throw notFound('the invoice or account named', 'not_found');
+      return send(reply, await op(parsed.value));
+    });
 
   return {
-    '/collection-runs': (req, res) => {
-      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
-      const brand = new URL(req.url ?? '/', 'http://x').searchParams.get('brand') ?? undefined;
-      r.runNow(brand).then(
-        (report) => json(res, 200, report),
-        (error: Error) => json(res, 500, { error: 'collection_run_failed', message: error.message }),
+    title: 'rateline collect',
+    description: "Collection of issued invoices: manual payments, refunds, credit notes, payment methods, receipts and each invoice's collection state. A brand's key sees and acts on its own brand only; webhooks are signature-checked by their gateway instead.",
+    routes: (app) => {
+      app.post<{ Querystring: { brand?: string } }>(
+        '/collection-runs',
+        { schema: { operationId: 'runCollection', summary: "Collect every brand's due invoices (or one brand's) now", tags: ['collection'], querystring: brandQuery, response: { 200: { description: 'The run report', ...anyObject }, ...problemResponses } } },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') throw notFound(`brand ${request.query.brand}`);
+          return send(reply, { status: 200, body: await r.runNow(scope.brand) });
+        },
       );
-    },
-    // /webhooks/<gateway>/<brand>: the raw bytes go to the plugin, never a re-parsed body.
-    '/webhooks/': (req, res) => {
-      const match = /^\/webhooks\/([a-z0-9_-]+)\/([a-z0-9-]+)$/.exec((req.url ?? '').split('?')[0]!);
-      if (!match || req.method !== 'POST') return json(res, 404, { error: 'not_found', hint: 'POST /webhooks/<gateway>/<brand>' });
-      void (async () => {
-        const raw = await readBody(req);
-        const result = await receiveWebhook(r.collector, match[1]!, match[2]!, raw, req.headers);
-        json(res, result.status, result.body);
-      })().catch((error: Error) => {
-        r.logger.error('webhook failed', { path: req.url, error });
-        json(res, 500, { error: 'internal_error', message: error.message });
+      // /webhooks/<gateway>/<brand>: no key (the gateway signs); the raw bytes go to the plugin, never a re-parsed body.
+      void app.register(async (webhooks) => {
+        webhooks.removeAllContentTypeParsers();
+        webhooks.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+        webhooks.post<{ Params: { gateway: string; brand: string }; Body: Buffer | undefined }>(
+          '/webhooks/:gateway/:brand',
+          {
+            config: { public: true },
+            schema: {
+              operationId: 'receiveWebhook',
+              summary: "A gateway's event, checked with the gateway's signature (no API key)",
+              tags: ['webhooks'],
+              security: [],
+              params: { type: 'object', properties: { gateway: { type: 'string', pattern: '^[a-z0-9_-]+$' }, brand: { type: 'string', pattern: '^[a-z0-9-]+$' } }, required: ['gateway', 'brand'] },
+              response: { 200: { description: 'Accepted', ...anyObject }, ...problemResponses },
+            },
+          },
+          async (request, reply) => send(reply, await receiveWebhook(r.collector, request.params.gateway, request.params.brand, request.body ?? Buffer.alloc(0), request.headers)),
+        );
       });
-    },
-    '/payments/manual': jsonOp(parseManualPayment, (input) => recordManualPayment(r.collector, r.manual, input)),
-    '/refunds': jsonOp(parseRefund, (input) => requestRefund(r.collector, r.refundGateway, input)),
-    '/credit-notes': jsonOp(parseCreditNote, (input) => issueCreditNote(r.collector, r.refundGateway, input)),
-    '/payment-methods': jsonOp(parsePaymentMethod, (input) => storePaymentMethod(r.collector, input)),
-    // /receipts/<paymentId>.html | .pdf | .email (the receipt email as JSON).
-    '/receipts/': (req, res) => {
-      const match = /^\/receipts\/(.+)\.(html|pdf|email)$/.exec(decodeURIComponent((req.url ?? '').split('?')[0]!));
-      if (!match || req.method !== 'GET') return json(res, 404, { error: 'not_found', hint: 'GET /receipts/<paymentId>.(html|pdf|email)' });
-      const [, paymentId, format] = match as unknown as [string, string, 'html' | 'pdf' | 'email'];
-      renderReceipt(r, documents, paymentId, format).then(
-        (out) => (out === undefined ? json(res, 404, { error: 'payment_not_found', paymentId }) : res.writeHead(200, { 'content-type': out.type }).end(out.body)),
-        (error: Error) => json(res, 422, { error: 'render_failed', message: error.message }),
+      const invoiceBrand = (input: { invoiceId: string }) => brandOf(r.db, 'invoices', 'invoice_id', input.invoiceId);
+      jsonOp(app, '/payments/manual', 'recordManualPayment', 'Record a cheque or wire received for an invoice', parseManualPayment, invoiceBrand, (input) => recordManualPayment(r.collector, r.manual, input));
+      jsonOp(app, '/refunds', 'requestRefund', 'Refund part or all of what was paid on an invoice', parseRefund, invoiceBrand, (input) => requestRefund(r.collector, r.refundGateway, input));
+      jsonOp(app, '/credit-notes', 'issueCreditNote', 'Credit an invoice (refunding what was paid beyond the new balance)', parseCreditNote, invoiceBrand, (input) => issueCreditNote(r.collector, r.refundGateway, input));
+      jsonOp(app, '/payment-methods', 'storePaymentMethod', "Store a customer's tokenized payment method (never card data)", parsePaymentMethod, async (input) => input.brand, (input) => storePaymentMethod(r.collector, input));
+      // /receipts/<paymentId>.html | .pdf | .email (the receipt email as JSON).
+      app.get<{ Params: { document: string } }>(
+        '/receipts/:document',
+        { schema: { operationId: 'getReceipt', summary: 'A receipt as <paymentId>.html, .pdf or .email', tags: ['receipts'], params: { type: 'object', properties: { document: { type: 'string', pattern: '^.+\\.(html|pdf|email)$' } }, required: ['document'] }, response: { 200: { description: 'The receipt', content: { 'text/html': { schema: { type: 'string' } }, 'application/pdf': { schema: { type: 'string', format: 'binary' } }, 'application/json': { schema: anyObject } } }, ...problemResponses } } },
+        async (request, reply) => {
+          const [, paymentId, format] = /^(.+)\.(html|pdf|email)$/.exec(request.params.document) as unknown as [string, string, 'html' | 'pdf' | 'email'];
+          const brand = await brandOf(r.db, 'payments', 'payment_id', paymentId);
+          if (brand === undefined || !seesBrand(principalOf(request), brand)) throw notFound(`payment ${paymentId}`, 'payment_not_found');
+          let out: Awaited<ReturnType<typeof renderReceipt>>;
+          try {
+            out = await renderReceipt(r, documents, paymentId, format);
+          } catch (error) {
+            throw new HttpError(422, 'render_failed', (error as Error).message);
+          }
+          if (!out) throw notFound(`payment ${paymentId}`, 'payment_not_found');
+          return send(reply, { status: 200, type: out.type, body: out.body });
+        },
       );
-    },
-    // /invoices?brand=&collection=: where collection stands; /invoices/<id>: one invoice with attempts and events.
-    '/invoices': (req, res) => {
-      const params = new URL(req.url ?? '/', 'http://x').searchParams;
-      const query = r.db(`${SCHEMA}.invoices`).select('invoice_id', 'invoice_number', 'brand', 'account_id', 'currency', 'total', 'due_at', 'payment_status', 'collection', 'next_attempt_on', 'stop_reason');
-      for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['collection', 'collection'], ['paymentStatus', 'payment_status']] as const) {
-        const value = params.get(param);
-        if (value) void query.where(column, value);
-      }
-      query.orderBy('invoice_id').limit(Math.min(Number(params.get('limit') ?? 100) || 100, 10_000)).then(
-        (rows) => json(res, 200, { invoices: rows }),
-        (error: Error) => json(res, 500, { error: 'query_failed', message: error.message }),
+      // /invoices?brand=&collection=: where collection stands; /invoices/<id>: one invoice with attempts and events.
+      app.get<{ Querystring: { brand?: string; accountId?: string; collection?: string; paymentStatus?: string; limit?: number } }>(
+        '/invoices',
+        {
+          schema: {
+            operationId: 'listCollectInvoices',
+            summary: 'Invoices and where their collection stands',
+            tags: ['invoices'],
+            querystring: { type: 'object', properties: { brand: { type: 'string' }, accountId: { type: 'string' }, collection: { type: 'string' }, paymentStatus: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 10000 } }, additionalProperties: false },
+            response: { 200: { description: 'Invoices', type: 'object', properties: { invoices: { type: 'array', items: anyObject } } }, ...problemResponses },
+          },
+        },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') return send(reply, { status: 200, body: { invoices: [] } });
+          const query = r.db(`${SCHEMA}.invoices`).select('invoice_id', 'invoice_number', 'brand', 'account_id', 'currency', 'total', 'due_at', 'payment_status', 'collection', 'next_attempt_on', 'stop_reason');
+          const filters = { ...request.query, brand: scope.brand };
+          for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['collection', 'collection'], ['paymentStatus', 'payment_status']] as const) {
+            const value = filters[param];
+            if (value) void query.where(column, value);
+          }
+          return send(reply, { status: 200, body: { invoices: await query.orderBy('invoice_id').limit(request.query.limit ?? 100) } });
+        },
       );
-    },
-    '/invoices/': (req, res) => {
-      const invoiceId = decodeURIComponent((req.url ?? '').split('?')[0]!.slice('/invoices/'.length));
-      void (async () => {
-        const invoice = await r.db(`${SCHEMA}.invoices`).where({ invoice_id: invoiceId }).first();
-        if (!invoice) return json(res, 404, { error: 'invoice_not_found', invoiceId });
-        const [attempts, events, payments, refunds, creditNotes] = await Promise.all([
-          r.db(`${SCHEMA}.attempts`).where({ invoice_id: invoiceId }).orderBy('attempt'),
-          r.db(`${SCHEMA}.payment_events`).where({ invoice_id: invoiceId }).orderBy('received_at'),
-          r.db(`${SCHEMA}.payments`).where({ invoice_id: invoiceId }),
-          r.db(`${SCHEMA}.refunds`).where({ invoice_id: invoiceId }).orderBy('n'),
-          r.db(`${SCHEMA}.credit_notes`).where({ invoice_id: invoiceId }).orderBy('n'),
-        ]);
-        json(res, 200, { invoice, attempts, events, payments, refunds, creditNotes });
-      })().catch((error: Error) => json(res, 500, { error: 'query_failed', message: error.message }));
+      app.get<{ Params: { invoiceId: string } }>(
+        '/invoices/:invoiceId',
+        { schema: { operationId: 'getCollectInvoice', summary: 'One invoice with its attempts, payment events, payments, refunds and credit notes', tags: ['invoices'], params: { type: 'object', properties: { invoiceId: { type: 'string' } }, required: ['invoiceId'] }, response: { 200: { description: 'The invoice', ...anyObject }, ...problemResponses } } },
+        async (request, reply) => {
+          const { invoiceId } = request.params;
+          const invoice: { brand: string } | undefined = await r.db(`${SCHEMA}.invoices`).where({ invoice_id: invoiceId }).first();
+          if (!invoice || !seesBrand(principalOf(request), invoice.brand)) throw notFound(`invoice ${invoiceId}`, 'invoice_not_found');
+          const [attempts, events, payments, refunds, creditNotes] = await Promise.all([
+            r.db(`${SCHEMA}.attempts`).where({ invoice_id: invoiceId }).orderBy('attempt'),
+            r.db(`${SCHEMA}.payment_events`).where({ invoice_id: invoiceId }).orderBy('received_at'),
+            r.db(`${SCHEMA}.payments`).where({ invoice_id: invoiceId }),
+            r.db(`${SCHEMA}.refunds`).where({ invoice_id: invoiceId }).orderBy('n'),
+            r.db(`${SCHEMA}.credit_notes`).where({ invoice_id: invoiceId }).orderBy('n'),
+          ]);
+          return send(reply, { status: 200, body: { invoice, attempts, events, payments, refunds, creditNotes } });
+        },
+      );
     },
   };
 }

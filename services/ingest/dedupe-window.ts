@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import client from 'prom-client';
 import { DEFAULT_DEDUPE_WINDOW_DAYS, dedupeWindowProblems, pruneBefore } from '../../domain/cdr/index.ts';
@@ -126,14 +126,9 @@ export function dedupePruner(deps: { db: Knex; clock: Clock; logger: Logger; set
   };
 }
 
-/** POST /dedupe-prunes: prune now, answer with the report. */
-export function dedupePruneRoute(pruner: DedupePruner): http.RequestListener {
-  return (req, res) => {
-    const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (req.method !== 'POST') return json(405, { error: 'method_not_allowed', allowed: ['POST'] });
-    pruner.runNow().then(
-      (report) => json(200, report),
-      (error: Error) => json(500, { error: 'prune_failed', message: error.message }),
-    );
+/** POST /dedupe-prunes on the ops listener: prune now, answer with the report (no customer data in it). */
+export function dedupePruneRoute(pruner: DedupePruner): (app: FastifyInstance) => void {
+  return (app) => {
+    app.post('/dedupe-prunes', async (_request, reply) => reply.send(await pruner.runNow()));
   };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type http from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -27,7 +27,8 @@ import { buildRejection } from '../../contracts/rejection.ts';
 import type { CdrRawRecord, CdrRejectedRecord } from '../../contracts/records.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, migrateService } from '../../runtime/db.ts';
-import { InvalidInputError, RatelineError, errorCode } from '../../runtime/errors.ts';
+import { errorCode, InvalidInputError } from '../../runtime/errors.ts';
+import { HttpError, principalOf, problemResponses, send } from '../../runtime/http.ts';
 import { BatchProducer, createKafka, standardHeaders, type OutgoingMessage } from '../../runtime/kafka.ts';
 import { silentLogger, type Logger } from '../../runtime/log.ts';
 import type { ServiceMetrics } from '../../runtime/metrics.ts';
@@ -365,51 +366,63 @@ export function formatSummary(summary: FileJobSummary): string {
 const QUERY_PARAMS = new Set(['mapping', 'zone', 'usageType', 'source', 'name']);
 
 /**
- * The upload endpoint. The body is streamed to a temp file (never held in memory), the job runs
- * on it, the temp file is removed. 200 with the summary; 400 listing every bad parameter; 422
- * for a file that cannot be read as a whole (a bad header); 500 with an error code otherwise.
+ * The upload endpoint (a parent key: a file may hold any brand's usage). The body is streamed
+ * to a temp file (never held in memory), the job runs on it, the temp file is removed. 200 with
+ * the summary; 400 listing every bad parameter; 422 for a file that cannot be read as a whole
+ * (a bad header); other failures go to the HTTP layer's mapping (503 retryable, else 500).
  */
-export function cdrFileUploadRoute(deps: FileJobDeps): http.RequestListener {
-  return (req, res) => {
-    void handleUpload(req, res, deps).catch((err: unknown) => {
-      deps.logger.error('cdr file upload failed', { error: err });
-      if (!res.headersSent) respond(res, 500, { error: 'unexpected_error', message: (err as Error).message });
-    });
+export function cdrFileUploadRoutes(deps: FileJobDeps): (app: FastifyInstance) => Promise<void> {
+  return async (app) => {
+    // Any content type: the body is never parsed, the handler streams it.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    app.post<{ Querystring: Record<string, string> }>(
+      '/cdr-files',
+      {
+        schema: {
+          operationId: 'uploadCdrFile',
+          summary: 'Upload a CDR file (the body, any content type): it is read, mapped and published to cdr.raw; a parent key',
+          tags: ['cdr-files'],
+          querystring: {
+            type: 'object',
+            properties: {
+              mapping: { type: 'string', description: 'The file format: asterisk, rateline, ...' },
+              zone: { type: 'string', description: 'IANA zone of local times in the file' },
+              usageType: { type: 'string' },
+              source: { type: 'string', description: 'The platform the file came from' },
+              name: { type: 'string', description: 'The file name (a file is processed once per source and name)' },
+            },
+          },
+          response: { 200: { description: 'The job summary', type: 'object', additionalProperties: true }, 403: { description: "A brand's key (uploads need the parent's)", type: 'object', additionalProperties: true }, ...problemResponses },
+        },
+      },
+      async (request, reply) => {
+        if (principalOf(request).kind !== 'parent') {
+          request.raw.resume();
+          throw new HttpError(403, 'parent_key_required', "CDR files may hold any brand's usage: upload them with the parent company's key");
+        }
+        const query = request.query;
+        const unknown = Object.keys(query).filter((k) => !QUERY_PARAMS.has(k));
+        const checked = checkFileJobParams({ mapping: query.mapping, zone: query.zone, usageType: query.usageType, source: query.source, fileName: query.name });
+        const problems = [...(checked.ok ? [] : checked.problems), ...unknown.map((k) => `unknown parameter "${k}": expected ${[...QUERY_PARAMS].join(', ')}`)];
+        if (!checked.ok || problems.length > 0) {
+          request.raw.resume();
+          void reply.header('connection', 'close');
+          throw new HttpError(400, 'invalid_parameters', 'the parameters are invalid', problems.map((message) => ({ path: 'query', message })));
+        }
+        const dir = await mkdtemp(join(tmpdir(), 'rateline-upload-'));
+        try {
+          const path = join(dir, basename(checked.value.fileName));
+          await pipeline(request.raw, createWriteStream(path));
+          return send(reply, { status: 200, body: await runFileJob({ ...checked.value, path }, deps) });
+        } catch (err) {
+          deps.logger.warn('cdr file upload failed', { error: err, file: checked.value.fileName });
+          if (err instanceof InvalidInputError) throw new HttpError(422, err.code, err.message, ((err.details.problems ?? []) as unknown[]).map((p) => (typeof p === 'string' ? { path: '', message: p } : (p as { path: string; message: string }))));
+          throw err;
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      },
+    );
   };
-}
-
-async function handleUpload(req: http.IncomingMessage, res: http.ServerResponse, deps: FileJobDeps): Promise<void> {
-  if (req.method !== 'POST') {
-    req.resume();
-    respond(res, 405, { error: 'method_not_allowed', message: 'POST the file as the request body' }, { allow: 'POST' });
-    return;
-  }
-  const query = new URL(req.url ?? '/', 'http://upload').searchParams;
-  const unknown = [...new Set(query.keys())].filter((k) => !QUERY_PARAMS.has(k));
-  const param = (name: string) => query.get(name) ?? undefined;
-  const checked = checkFileJobParams({ mapping: param('mapping'), zone: param('zone'), usageType: param('usageType'), source: param('source'), fileName: param('name') });
-  const problems = [...(checked.ok ? [] : checked.problems), ...unknown.map((k) => `unknown parameter "${k}": expected ${[...QUERY_PARAMS].join(', ')}`)];
-  if (!checked.ok || problems.length > 0) {
-    req.resume();
-    respond(res, 400, { error: 'invalid_parameters', problems }, { connection: 'close' });
-    return;
-  }
-
-  const dir = await mkdtemp(join(tmpdir(), 'rateline-upload-'));
-  try {
-    const path = join(dir, basename(checked.value.fileName));
-    await pipeline(req, createWriteStream(path));
-    const summary = await runFileJob({ ...checked.value, path }, deps);
-    respond(res, 200, summary);
-  } catch (err) {
-    deps.logger.warn('cdr file upload failed', { error: err, file: checked.value.fileName });
-    if (err instanceof InvalidInputError) respond(res, 422, { error: err.code, message: err.message, problems: err.details.problems ?? [] });
-    else respond(res, 500, { error: errorCode(err), message: (err as Error).message, retryable: err instanceof RatelineError ? err.retryable : true });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-function respond(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }

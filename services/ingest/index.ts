@@ -11,7 +11,7 @@ import { sendCounted, startStage, type StageContext } from '../../runtime/stage.
 import { topics, valueSubject } from '../../topics/catalog.ts';
 import { loadSchema } from '../../runtime/serde.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
-import { cdrFileUploadRoute } from './file-job.ts';
+import { cdrFileUploadRoutes } from './file-job.ts';
 import { dedupePruneRoute, dedupePruner, dedupeSettings, type DedupeSettings, type PruneReport } from './dedupe-window.ts';
 
 export const GROUP_ID = 'rateline-ingest';
@@ -158,12 +158,14 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     },
     handleBatch,
     storedOffsets: () => store.load(GROUP_ID),
-    routes: ({ producer, metrics }) => {
+    api: ({ producer, metrics }) => ({
+      title: 'rateline ingest',
+      description: 'CDR file uploads (the parent company\'s key). Platforms publish single CDRs to cdr.raw directly.',
+      routes: async (app) => void (await app.register(cdrFileUploadRoutes({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }) }))),
+    }),
+    opsRoutes: ({ metrics }) => {
       metrics.registry.registerMetric(pruner.metric);
-      return {
-        '/cdr-files': cdrFileUploadRoute({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }) }),
-        '/dedupe-prunes': dedupePruneRoute(pruner),
-      };
+      return dedupePruneRoute(pruner);
     },
     close: () => db.destroy(),
   });
