@@ -63,8 +63,14 @@ export interface ProblemBody {
 
 const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
+/** Problems as `{path, message}`; a bare sentence is about the whole request (path ''). */
+export function asProblems(problems: readonly unknown[]): Problem[] {
+  return problems.map((p) => (typeof p === 'string' ? { path: '', message: p } : (p as Problem)));
+}
+
 export function problem(status: number, code: string, detail?: string, extras: Record<string, unknown> = {}): ProblemBody {
-  return { type: `urn:rateline:problem:${code}`, title: titles[status] ?? 'Error', status, error: code, ...(detail === undefined ? {} : { detail }), ...extras };
+  const { problems, ...rest } = extras;
+  return { type: `urn:rateline:problem:${code}`, title: titles[status] ?? 'Error', status, error: code, ...(detail === undefined ? {} : { detail }), ...(Array.isArray(problems) ? { problems: asProblems(problems) } : {}), ...rest };
 }
 
 /** The JSON Schema of the problem body, for OpenAPI. */

@@ -14,6 +14,7 @@ import { allTopics, brandTopics, topics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { collectReference, fakeGatewayEnv, invoiceEvent, publishInvoices, readAll, scanForCardNumbers, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
 import { startFakeGateway, type FakeGateway } from './support/fake-gateway/index.ts';
+import { publishTestKeys, withKey, type TestKey } from './support/api-keys.ts';
 
 const suffix = uniqueSuffix();
 const US: BrandSpec = {
@@ -74,11 +75,15 @@ const db = knex({ client: 'pg', connection: config.postgres.url, pool: { min: 0,
 let fake: FakeGateway;
 let collect: RunningCollect;
 let ageing: RunningAgeing;
+let keys: { parent: TestKey; us: TestKey; uk: TestKey };
 
-const http = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-  const res = await fetch(`${collect.url}${path}`, {
+/** Calls collect's API, with the parent's key unless `headers` present another (or `x-api-key: ''`: none). */
+const http = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}, base = () => collect.apiUrl!) => {
+  const all: Record<string, string> = { 'content-type': 'application/json', 'x-api-key': keys.parent.key, ...headers };
+  if (all['x-api-key'] === '') delete all['x-api-key'];
+  const res = await fetch(`${base()}${path}`, {
     method,
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: all,
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
@@ -116,6 +121,8 @@ beforeAll(async () => {
   // Every topic (ref.* included: on a fresh broker this suite may run first) and both brands'
   // topics exist before the services subscribe to their patterns.
   await applyTopics(kafka, serde, allTopics([US.code, UK.code]));
+  const [parent, us, uk] = await publishTestKeys(kafka, serde, [{ brand: null }, { brand: US.code }, { brand: UK.code }]);
+  keys = { parent: parent!, us: us!, uk: uk! };
   const producer = await BatchProducer.connect(kafka);
   await publishReference(collectReference([US, UK], accounts), producer, serde);
   await producer.stop();
@@ -251,7 +258,7 @@ describe('collect and ageing on the real stack, Stripe and PayPal through their 
   it('validates manual payments, refunds and credit notes (every problem listed) and emits them', async () => {
     const empty = await http('POST', '/refunds', {});
     expect(empty.status).toBe(422);
-    expect(empty.json.problems).toEqual(['invoiceId is required', 'amount is required, as a decimal string such as "12.50"', 'reason is required']);
+    expect(empty.json.problems.map((p: { message: string }) => p.message)).toEqual(['invoiceId is required', 'amount is required, as a decimal string such as "12.50"', 'reason is required']);
     const wrong = await http('POST', '/refunds', { invoiceId: invoiceId(US, 'ok'), amount: 12.5, reason: 'x', extra: true });
     expect(wrong.status).toBe(422);
     expect(wrong.json.problems).toHaveLength(2);
@@ -261,7 +268,7 @@ describe('collect and ageing on the real stack, Stripe and PayPal through their 
     expect(refund.json.status).toBe('succeeded');
     const tooMuch = await http('POST', '/refunds', { invoiceId: invoiceId(US, 'ok'), amount: '97.26', reason: 'one cent more than is left' });
     expect(tooMuch.status).toBe(422);
-    expect(tooMuch.json.problems[0]).toMatch(/exceeds the refundable 97.25 USD/);
+    expect(tooMuch.json.problems[0].message).toMatch(/exceeds the refundable 97.25 USD/);
 
     // A credit note on a paid PayPal invoice: all of it goes back as a refund.
     const credit = await http('POST', '/credit-notes', { invoiceId: invoiceId(UK, 'ok'), amount: '5.60', reason: 'service credit' });
@@ -303,7 +310,7 @@ describe('collect and ageing on the real stack, Stripe and PayPal through their 
       expect(html.status).toBe(200);
       expect(html.type).toContain('text/html');
       expect(html.text).toContain(`N-${invoiceId(b, 'ok')}`);
-      const pdf = await fetch(`${collect.url}/receipts/${paymentId}.pdf`);
+      const pdf = await fetch(`${collect.apiUrl}/receipts/${paymentId}.pdf`, { headers: withKey(keys.parent) });
       expect(pdf.status).toBe(200);
       expect(Buffer.from(await pdf.arrayBuffer()).subarray(0, 5).toString()).toBe('%PDF-');
       const email = await http('GET', `/receipts/${paymentId}.email`);
@@ -362,8 +369,58 @@ describe('collect and ageing on the real stack, Stripe and PayPal through their 
     ageing = await startAgeing(config, deps, { intervalMs: 0, topicPattern: new RegExp(`^brand\\.t${suffix}-[a-z]+\\.(invoices|payments)$`), groupId: `ageing-${suffix}` });
     const rerun = await ageing.runNow();
     expect(rerun.events).toBe(0);
-    const account = await (await fetch(`${ageing.url}/accounts/${accountId(US, 'hard')}`)).json();
+    const account = await (await fetch(`${ageing.apiUrl}/accounts/${accountId(US, 'hard')}`, { headers: withKey(keys.parent) })).json();
     expect(account.account.status).toBe('cancelled');
+  });
+
+  it("answers every route with a key only, and a brand's key never sees or moves another brand's money", async () => {
+    const none = { 'x-api-key': '' };
+    const ageingApi = () => ageing.apiUrl!;
+    const usInvoice = invoiceId(US, 'ok');
+    const usPayment = ((await invoiceState(usInvoice)).payments as { payment_id: string }[])[0]!.payment_id;
+    const refundsBefore = await db('collect.refunds').where({ invoice_id: usInvoice }).count({ n: '*' });
+    const moves = [
+      ['/refunds', { invoiceId: usInvoice, amount: '1.00', reason: 'isolation' }],
+      ['/credit-notes', { invoiceId: usInvoice, amount: '1.00', reason: 'isolation' }],
+      ['/payments/manual', { invoiceId: usInvoice, amount: '1.00', currency: 'USD', methodType: 'cheque', meta: { cheque_number: '77' }, recordedBy: 'isolation' }],
+      ['/payment-methods', { brand: US.code, accountId: accountId(US, 'ok'), methodType: 'card', meta: { payment_method: 'pm_card_visa_ok' } }],
+    ] as const;
+    const reads = [`/invoices/${usInvoice}`, `/receipts/${usPayment}.html`, `/receipts/${usPayment}.pdf`, `/receipts/${usPayment}.email`];
+
+    // No key, an unknown key: 401 everywhere (webhooks excepted: their gateway signs them).
+    for (const path of [...reads, '/invoices']) expect((await http('GET', path, undefined, none)).status, path).toBe(401);
+    for (const [path, body] of moves) expect((await http('POST', path, body, none)).status, path).toBe(401);
+    expect((await http('POST', '/collection-runs', undefined, none)).status).toBe(401);
+    expect((await http('GET', '/invoices', undefined, { 'x-api-key': 'rlk_nobody_0123456789abcdefghijklmnop' })).status).toBe(401);
+    expect((await http('GET', `/accounts/${accountId(US, 'hard')}`, undefined, none, ageingApi)).status).toBe(401);
+    expect((await http('POST', '/ageing-runs', undefined, none, ageingApi)).status).toBe(401);
+
+    // The UK brand's key on the US brand's objects: 404, an empty list, nothing moved.
+    const uk = { 'x-api-key': keys.uk.key };
+    for (const path of reads) expect((await http('GET', path, undefined, uk)).status, path).toBe(404);
+    for (const [path, body] of moves) expect(await http('POST', path, body, uk), path).toMatchObject({ status: 404, json: { error: 'not_found' } });
+    expect(await db('collect.refunds').where({ invoice_id: usInvoice }).count({ n: '*' })).toEqual(refundsBefore);
+    expect((await http('GET', `/invoices?brand=${US.code}`, undefined, uk)).json).toEqual({ invoices: [] });
+    const ukList = (await http('GET', '/invoices', undefined, uk)).json.invoices as { brand: string }[];
+    expect(ukList.length).toBe(SCENARIOS.length);
+    expect(new Set(ukList.map((i) => i.brand))).toEqual(new Set([UK.code]));
+    expect((await http('POST', `/collection-runs?brand=${US.code}`, undefined, uk)).status).toBe(404);
+    expect((await http('GET', `/accounts/${accountId(US, 'hard')}`, undefined, uk, ageingApi)).status).toBe(404);
+    expect((await http('POST', `/ageing-runs?brand=${US.code}`, undefined, uk, ageingApi)).status).toBe(404);
+
+    // The brand's own key and the parent's see it.
+    expect((await http('GET', `/invoices/${usInvoice}`, undefined, { 'x-api-key': keys.us.key })).status).toBe(200);
+    expect((await http('GET', `/receipts/${usPayment}.html`, undefined, { 'x-api-key': keys.us.key })).status).toBe(200);
+    expect((await http('GET', `/accounts/${accountId(US, 'hard')}`, undefined, { 'x-api-key': keys.us.key }, ageingApi)).json.account.status).toBe('cancelled');
+
+    // Errors are problem details, the same shape in every service.
+    const refused = await http('GET', `/invoices/${usInvoice}`, undefined, uk);
+    expect(refused.type).toMatch(/^application\/problem\+json/);
+    expect(refused.json).toMatchObject({ type: 'urn:rateline:problem:invoice_not_found', status: 404, error: 'invoice_not_found', title: 'Not Found' });
+    // The API is not the ops listener and the ops listener is not the API.
+    expect((await http('GET', '/metrics')).status).toBe(404);
+    expect((await fetch(`${collect.url}/metrics`)).status).toBe(200);
+    expect((await fetch(`${collect.url}/invoices`)).status).toBe(404);
   });
 
   it('publishes every payment fact once per event id on the brand topics, one success per paid invoice', async () => {
@@ -393,5 +450,9 @@ describe('collect and ageing on the real stack, Stripe and PayPal through their 
     console.log(`[card scan] ${scan.rows} rows, ${scan.logLines} log lines, ${scan.records} topic records: ${scan.findings.length} findings`);
     expect(scan.findings).toEqual([]);
     expect(scan.logLines).toBeGreaterThan(10);
+    // Nor an API key: neither one of this suite's nor anything shaped like one.
+    const logs = logLines.join('\n');
+    for (const key of Object.values(keys)) expect(logs).not.toContain(key.key);
+    expect(logs).not.toMatch(/rlk_[A-Za-z0-9]+_[A-Za-z0-9_-]{20,}/);
   });
 });

@@ -18,7 +18,7 @@ import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { startStage, type StageApi } from '../../runtime/stage.ts';
 import { brandFilter, seesBrand } from '../../runtime/auth.ts';
-import { brandQuery, HttpError, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
+import { asProblems, brandQuery, HttpError, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
 import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
 import { collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
@@ -293,9 +293,6 @@ interface RouteDeps {
   tables: ReferenceTables;
   logger: CollectorDeps['logger'];
 }
-
-/** Collect's problems are "field: what is wrong" sentences: as problem-details entries. */
-const asProblems = (problems: readonly string[]) => problems.map((p) => ({ path: /^([\w.[\]]+): /.exec(p)?.[1] ?? '', message: p }));
 
 /** The brand an object of collect's belongs to (undefined: no such object), for the key's scope. */
 async function brandOf(db: Knex, table: 'invoices' | 'payments', column: string, id: string): Promise<string | undefined> {

@@ -28,7 +28,7 @@ import type { CdrRawRecord, CdrRejectedRecord } from '../../contracts/records.ts
 import type { RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, migrateService } from '../../runtime/db.ts';
 import { errorCode, InvalidInputError } from '../../runtime/errors.ts';
-import { HttpError, principalOf, problemResponses, send } from '../../runtime/http.ts';
+import { asProblems, HttpError, principalOf, problemResponses, send } from '../../runtime/http.ts';
 import { BatchProducer, createKafka, standardHeaders, type OutgoingMessage } from '../../runtime/kafka.ts';
 import { silentLogger, type Logger } from '../../runtime/log.ts';
 import type { ServiceMetrics } from '../../runtime/metrics.ts';
@@ -417,7 +417,7 @@ export function cdrFileUploadRoutes(deps: FileJobDeps): (app: FastifyInstance) =
           return send(reply, { status: 200, body: await runFileJob({ ...checked.value, path }, deps) });
         } catch (err) {
           deps.logger.warn('cdr file upload failed', { error: err, file: checked.value.fileName });
-          if (err instanceof InvalidInputError) throw new HttpError(422, err.code, err.message, ((err.details.problems ?? []) as unknown[]).map((p) => (typeof p === 'string' ? { path: '', message: p } : (p as { path: string; message: string }))));
+          if (err instanceof InvalidInputError) throw new HttpError(422, err.code, err.message, asProblems((err.details.problems ?? []) as unknown[]));
           throw err;
         } finally {
           await rm(dir, { recursive: true, force: true });
