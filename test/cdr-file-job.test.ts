@@ -1,3 +1,4 @@
+import { publishTestKeys, withKey, type TestKey } from './support/api-keys.ts';
 import { once } from 'node:events';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -68,6 +69,8 @@ let serde: AvroSerde;
 let db: Knex;
 let producer: BatchProducer;
 let deps: FileJobDeps;
+let parentKey: TestKey;
+let brandKey: TestKey;
 
 async function endOffsets(topic: string): Promise<Offsets> {
   const admin = kafka.admin();
@@ -146,6 +149,7 @@ beforeAll(async () => {
   kafka = createKafka(config.kafka, silentLogger);
   serde = new AvroSerde(config.registry.url);
   await applyTopics(kafka, serde, Object.values(topics));
+  [parentKey, brandKey] = (await publishTestKeys(kafka, serde, [{ brand: null }, { brand: 'some-brand' }])) as [TestKey, TestKey];
   db = createDb(config.postgres);
   await migrateService(db, SCHEMA, migrations);
   producer = await BatchProducer.connect(kafka);
@@ -235,10 +239,10 @@ describe('the CDR file job against the real stack', () => {
     try {
       const source = `up-${uniqueSuffix()}`;
       const body = readFileSync(fixture('asterisk-Master.csv'));
-      const url = `${service.url}/cdr-files?mapping=asterisk&zone=America/New_York&source=${source}&name=Master.csv`;
+      const url = `${service.apiUrl}/cdr-files?mapping=asterisk&zone=America/New_York&source=${source}&name=Master.csv`;
       const rawBefore = await endOffsets(topics.cdrRaw.name);
 
-      const response = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'text/csv' } });
+      const response = await fetch(url, { method: 'POST', body, headers: withKey(parentKey, { 'content-type': 'text/csv' }) });
       expect(response.status).toBe(200);
       const summary = (await response.json()) as FileJobSummary;
       expect(summary).toMatchObject({ fileName: 'Master.csv', source, mapping: 'asterisk', read: 11, published: 6, rejected: 5, rejectedByReason: ASTERISK.rejectedByReason, duplicate: false });
@@ -247,24 +251,35 @@ describe('the CDR file job against the real stack', () => {
       const direct = await runFileJob({ path: fixture('asterisk-Master.csv'), fileName: 'Master.csv', mapping: 'asterisk', zone: 'America/New_York', usageType: 'LCA', source }, deps);
       expect(direct).toEqual({ ...summary, duplicate: true });
 
-      const again = await fetch(url, { method: 'POST', body });
+      const again = await fetch(url, { method: 'POST', body, headers: withKey(parentKey) });
       expect(again.status).toBe(200);
       expect(await again.json()).toEqual({ ...summary, duplicate: true });
       const mine = (await readWindow(topics.cdrRaw.name, rawBefore, await endOffsets(topics.cdrRaw.name))).filter(bySource(source));
       expect(mine).toHaveLength(6);
 
-      const bad = await fetch(`${service.url}/cdr-files?mapping=cisco&zone=Mars/Olympus&colour=red`, { method: 'POST', body });
+      const bad = await fetch(`${service.apiUrl}/cdr-files?mapping=cisco&zone=Mars/Olympus&colour=red`, { method: 'POST', body, headers: withKey(parentKey) });
       expect(bad.status).toBe(400);
-      const problems = ((await bad.json()) as { error: string; problems: string[] });
+      const problems = (await bad.json()) as { error: string; problems: { path: string; message: string }[] };
       expect(problems.error).toBe('invalid_parameters');
       expect(problems.problems).toHaveLength(5);
-      expect(problems.problems.join('\n')).toMatch(/mapping "cisco" is unknown[\s\S]*zone "Mars\/Olympus"[\s\S]*source is missing[\s\S]*file name is missing[\s\S]*unknown parameter "colour"/);
+      expect(problems.problems.map((p) => p.message).join('\n')).toMatch(/mapping "cisco" is unknown[\s\S]*zone "Mars\/Olympus"[\s\S]*source is missing[\s\S]*file name is missing[\s\S]*unknown parameter "colour"/);
 
-      const badHeader = await fetch(`${service.url}/cdr-files?mapping=rateline&source=${source}&name=bad.csv`, { method: 'POST', body: 'id,from,to\n1,2,3\n' });
+      const badHeader = await fetch(`${service.apiUrl}/cdr-files?mapping=rateline&source=${source}&name=bad.csv`, { method: 'POST', body: 'id,from,to\n1,2,3\n', headers: withKey(parentKey) });
       expect(badHeader.status).toBe(422);
       expect(await badHeader.json()).toMatchObject({ error: 'invalid_header' });
 
-      expect((await fetch(`${service.url}/cdr-files`)).status).toBe(405);
+      expect((await fetch(`${service.apiUrl}/cdr-files`, { headers: withKey(parentKey) })).status).toBe(404);
+
+      // A file may hold any brand's usage: no key 401, an unknown key 401, a brand's key 403; nothing published.
+      const before = await endOffsets(topics.cdrRaw.name);
+      const other = `${url.replace(source, `${source}-refused`)}`;
+      expect((await fetch(other, { method: 'POST', body })).status).toBe(401);
+      expect((await fetch(other, { method: 'POST', body, headers: { 'x-api-key': 'rlk_nobody_0123456789abcdefghijklmnop' } })).status).toBe(401);
+      expect(await (await fetch(other, { method: 'POST', body, headers: withKey(brandKey) })).json()).toMatchObject({ status: 403, error: 'parent_key_required' });
+      expect((await readWindow(topics.cdrRaw.name, before, await endOffsets(topics.cdrRaw.name))).filter(bySource(`${source}-refused`))).toEqual([]);
+      // /metrics and /healthz are on the ops listener, not the API's.
+      expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${service.apiUrl}/healthz`, { headers: withKey(parentKey) })).status).toBe(404);
     } finally {
       await service.stop();
     }
