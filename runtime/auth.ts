@@ -20,7 +20,7 @@ export interface ApiKeyRecord {
   keyHash: string;
   /** Epoch ms, or null: never expires. */
   expiresAt: number | null;
-  /** Epoch ms of the revocation, or null. */
+  /** Epoch ms of the revocation (informative: a revoked key is refused at once), or null. */
   revokedAt: number | null;
 }
 
@@ -34,7 +34,8 @@ export interface KeyVerifier {
 /** Checks one stored key against the time of the request. */
 export function verifyRecord(record: ApiKeyRecord | undefined, now: number): Verification {
   if (!record) return { ok: false, reason: 'unknown' };
-  if (record.revokedAt !== null && record.revokedAt <= now) return { ok: false, reason: 'revoked' };
+  // A revocation counts from the moment a service reads it, whatever its clock says (its instant is for the record).
+  if (record.revokedAt !== null) return { ok: false, reason: 'revoked' };
   if (record.expiresAt !== null && record.expiresAt <= now) return { ok: false, reason: 'expired' };
   return { ok: true, principal: record.brand === null ? { kind: 'parent', keyId: record.keyId } : { kind: 'brand', brand: record.brand, keyId: record.keyId } };
 }

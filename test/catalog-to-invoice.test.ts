@@ -32,7 +32,7 @@ const charged = new Map<string, UsageChargedRecord>();
 const invoices: InvoiceEvent[] = [];
 
 async function api(method: string, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${catalog.apiUrl}${path}`, { method, headers: { 'x-api-key': adminKey, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${catalog.apiUrl}${path}`, { method, headers: { 'x-api-key': adminKey, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
   const json = (await res.json()) as Record<string, unknown>;
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;
@@ -121,8 +121,20 @@ describe('from the catalogue API to an invoice', () => {
     const event = await eventually('the invoice on its brand topic', () => invoices.find((i) => i.invoiceId === billed[0]!.invoiceId));
     expect(event.usageSummaries.map((u) => [u.usageType, u.calls, u.includedUnits.toFixed(0), u.overageUnits.toFixed(0), u.amount.toFixed(2)])).toEqual([['LCA', 2, '10', '5', '7.50']]);
     expect(event.taxes.map((t) => [t.taxCode, t.amount.toFixed(2)])).toEqual([['CA-ON-HST', '4.23']]);
-    const html = await (await fetch(`${billRun.url}/invoices/${encodeURIComponent(event.invoiceId)}.html`)).text();
+    // A brand key made in the catalogue reaches the bill-run service on ref.api-keys; it reads its brand's invoice.
+    const made = (await api('POST', '/api-keys', { brand, label: 'portal' })) as { keyId: string; key: string };
+    const document = `${billRun.apiUrl}/invoices/${encodeURIComponent(event.invoiceId)}.html`;
+    const html = await eventually('the brand key known to bill-run', async () => {
+      const res = await fetch(document, { headers: { 'x-api-key': made.key } });
+      return res.status === 200 ? res.text() : undefined;
+    });
     expect(html).toContain('System Answering Inc.');
     expect(html).toContain('Lakeshore Clinic');
+    expect((await fetch(document)).status).toBe(401);
+    // Revoked in the catalogue: refused by bill-run once it has read the revocation; the parent key still reads.
+    expect(await api('POST', `/api-keys/${made.keyId}/revoke`, undefined)).toMatchObject({ keyId: made.keyId, brand });
+    await eventually('the revocation known to bill-run', async () => ((await fetch(document, { headers: { 'x-api-key': made.key } })).status === 401 ? true : undefined));
+    expect((await fetch(document, { headers: { 'x-api-key': adminKey } })).status).toBe(200);
+    expect(await (await fetch(`${catalog.apiUrl}/brands/${brand}`, { headers: { 'x-api-key': made.key } })).json()).toMatchObject({ status: 401, error: 'unauthenticated', detail: 'the API key is revoked' });
   });
 });
