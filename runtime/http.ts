@@ -202,7 +202,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.decorateRequest('principal', undefined);
 
   const defaultJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  // JSON only; routes that take other bodies (webhooks, file uploads) add their own parsers.
+  app.removeAllContentTypeParsers();
   const parseJson = (request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
     if (body === '') return done(null, undefined);
     defaultJson(request, body as string, done);
