@@ -8,6 +8,7 @@ import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { Catalog } from './catalog.ts';
 import { loadCatalogConfig, type CatalogConfig } from './config.ts';
 import fs from 'node:fs';
+import type { Logger } from '../../runtime/log.ts';
 import { applyTopics } from '../../topics/apply.ts';
 import { topics } from '../../topics/catalog.ts';
 import path from 'node:path';
@@ -29,12 +30,15 @@ export function defaultAdminKeyFile(env: NodeJS.ProcessEnv = process.env): strin
   return env.CATALOG_ADMIN_KEY_FILE || path.join(env.RATELINE_HOME || path.join(process.cwd(), '.rateline'), 'catalog-admin-key');
 }
 
-/** Writes the key readable by its owner only (0600, also when the file existed with wider modes). */
-function writeAdminKeyFile(file: string, key: string): string {
+/**
+ * Writes the first parent key to a file only its owner can read (0600, also when the file existed
+ * with wider modes) and logs where, never the key.
+ */
+export function saveFirstKey(created: { keyId: string; key: string }, file: string, logger: Logger): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  fs.writeFileSync(file, `${created.key}\n`, { mode: 0o600 });
   fs.chmodSync(file, 0o600);
-  return file;
+  logger.warn('made the first parent API key and wrote it to a file only its owner can read (mode 0600); keep it, only its hash is stored', { keyId: created.keyId, file });
 }
 
 /**
@@ -50,10 +54,7 @@ export async function startCatalog(config: RuntimeConfig, deps: ServiceDeps, opt
     await migrateService(db, SCHEMA, migrations);
     const created = await bootstrapAdminKey(db, options.adminKey);
     // On the first start without CATALOG_ADMIN_KEY: the key goes to a file only its owner reads, never to a log.
-    if (created) {
-      const file = writeAdminKeyFile(options.adminKeyFile ?? defaultAdminKeyFile(), created.key);
-      logger.warn('made the first parent API key and wrote it to a file only its owner can read (mode 0600); keep it, only its hash is stored', { keyId: created.keyId, file });
-    }
+    if (created) saveFirstKey(created, options.adminKeyFile ?? defaultAdminKeyFile(), logger);
     // Every service verifies keys from ref.api-keys: the topic first, then what it must hold.
     await applyTopics(deps.kafka, deps.serde, [topics.refApiKeys]);
     await publishAllKeys(db);
