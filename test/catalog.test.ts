@@ -6,6 +6,7 @@ import { AvroSerde, loadSchema } from '../runtime/serde.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/time.ts';
 import { applyTopics } from '../topics/apply.ts';
+import { operations } from '../services/catalog/operations.ts';
 import { allTopics, topics, valueSubject } from '../topics/catalog.ts';
 import { startCatalog, type RunningCatalog } from '../services/catalog/index.ts';
 import { Catalog } from '../services/catalog/catalog.ts';
@@ -280,6 +281,26 @@ describe('the catalogue service', () => {
     const patched = await call('PATCH', `/customers/${accountId}`, keyA, { region: 'NJ' });
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
     await eventually('patched customer on ref.customers', () => (latest<Customer>(topics.refCustomers.name, accountId)?.region === 'NJ' ? true : undefined));
+  });
+
+  it("answers every operation 401 without a key, and another brand's key never with brand A's objects", async () => {
+    const ids: Record<string, string> = { code: brandA, planId: planKey, version: '1', accountId, subscriptionId, number: encodeURIComponent(numberA1), ruleId: `rule-${suffix}`, keyId: 'k-nope' };
+    const outcomes: string[] = [];
+    for (const op of operations) {
+      const path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => ids[name]!);
+      const body = op.method === 'GET' ? undefined : JSON.stringify({});
+      const bare = await fetch(`${catalog.apiUrl}${path}`, { method: op.method, headers: body ? { 'content-type': 'application/json' } : {}, body });
+      expect(bare.status, `${op.method} ${path} without a key`).toBe(401);
+      const res = await call(op.method, path, keyB, op.method === 'GET' ? undefined : {});
+      // A refusal is a problem body and nothing else; an answer (brand B's own list, say) holds nothing of brand A.
+      if (res.status >= 400) expect(Object.keys(res.body).filter((k) => !['type', 'title', 'status', 'error', 'detail', 'problems'].includes(k)), `${op.method} ${path}`).toEqual([]);
+      else expect(JSON.stringify(res.body), `${op.method} ${path}`).not.toContain(brandA);
+      outcomes.push(`${op.operationId} ${res.status}`);
+    }
+    // Brand A's objects are not found; the brand's own collections and lists answer for brand B only.
+    expect(outcomes.filter((o) => !/ (200|201|403|404|422)$/.test(o))).toEqual([]);
+    const objects = operations.filter((op) => op.method === 'GET' && /\{/.test(op.path) && op.tag !== 'rating-rules');
+    for (const op of objects) expect(outcomes, op.operationId).toContain(`${op.operationId} 404`);
   });
 
   it("refuses a transition the brand's lifecycle does not allow, and publishes an allowed one", async () => {
