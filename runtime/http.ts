@@ -325,3 +325,16 @@ export async function startHttp(config: HttpConfig, registry: client.Registry, c
     },
   };
 }
+
+/** The OpenAPI document of an API, as /openapi.json serves it, made without a listener or keys. */
+export async function openApiOf(api: Pick<ApiOptions, 'title' | 'description' | 'routes' | 'schemas'>): Promise<Record<string, unknown>> {
+  const app = await buildApi({ ...api, verifier: { verify: () => ({ ok: false, reason: 'unknown' }) }, logger: { error: () => undefined } as unknown as Logger, metrics: { registry: new client.Registry() } });
+  try {
+    return app.swagger() as unknown as Record<string, unknown>;
+  } finally {
+    await app.close();
+  }
+}
+
+/** The committed form of a document: two-space JSON with a final newline. */
+export const openApiText = (doc: unknown) => `${JSON.stringify(doc, null, 2)}\n`;

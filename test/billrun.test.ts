@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decimal } from 'decimal.js';
 import { ControllableClock } from '../domain/billrun/index.ts';
@@ -172,6 +173,8 @@ describe('the bill-run service on the real stack', () => {
     expect(statements.statements[0]!.totals).toMatchObject([{ currency: 'USD', commission: '6' }]);
     expect((await fetch(`${a.apiUrl}/commission-statements?month=2026-3`, { headers: withKey(keys.parent) })).status).toBe(400);
 
+    // It serves the committed OpenAPI document, without a key.
+    expect(await (await fetch(`${a.apiUrl}/openapi.json`)).json()).toEqual(JSON.parse(readFileSync('services/billrun/openapi.json', 'utf8')));
     // Every route: no key 401; another brand's key gets nothing (404 or an empty list), never this brand's data.
     const invoiceId = encodeURIComponent(march[0]!.invoiceId);
     const get = (path: string, key?: TestKey) => fetch(`${a.apiUrl}${path}`, { headers: key ? withKey(key) : {} });

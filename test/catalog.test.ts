@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decimal } from 'decimal.js';
 import type { Brand, Customer, NumberHistory, Plan, Subscription } from '../domain/reference/index.ts';
@@ -129,6 +130,7 @@ describe('the catalogue service', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toContain('/subscriptions/{subscriptionId}/transitions');
     expect(doc.components.schemas).toHaveProperty('BrandInput');
+    expect(doc).toEqual(JSON.parse(readFileSync('services/catalog/openapi.json', 'utf8')));
   });
 
   it('refuses requests without a known key', async () => {

@@ -277,6 +277,7 @@ describe('the CDR file job against the real stack', () => {
       expect((await fetch(other, { method: 'POST', body, headers: { 'x-api-key': 'rlk_nobody_0123456789abcdefghijklmnop' } })).status).toBe(401);
       expect(await (await fetch(other, { method: 'POST', body, headers: withKey(brandKey) })).json()).toMatchObject({ status: 403, error: 'parent_key_required' });
       expect((await readWindow(topics.cdrRaw.name, before, await endOffsets(topics.cdrRaw.name))).filter(bySource(`${source}-refused`))).toEqual([]);
+      expect(await (await fetch(`${service.apiUrl}/openapi.json`)).json()).toEqual(JSON.parse(readFileSync('services/ingest/openapi.json', 'utf8')));
       // /metrics and /healthz are on the ops listener, not the API's.
       expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${service.apiUrl}/healthz`, { headers: withKey(parentKey) })).status).toBe(404);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DateTime } from 'luxon';
 import knex from 'knex';
@@ -417,6 +418,9 @@ describe('collect and ageing on the real stack, Stripe and PayPal through their 
     const refused = await http('GET', `/invoices/${usInvoice}`, undefined, uk);
     expect(refused.type).toMatch(/^application\/problem\+json/);
     expect(refused.json).toMatchObject({ type: 'urn:rateline:problem:invoice_not_found', status: 404, error: 'invoice_not_found', title: 'Not Found' });
+    // Each serves the committed OpenAPI document, without a key.
+    expect(await (await fetch(`${collect.apiUrl}/openapi.json`)).json()).toEqual(JSON.parse(readFileSync('services/collect/openapi.json', 'utf8')));
+    expect(await (await fetch(`${ageing.apiUrl}/openapi.json`)).json()).toEqual(JSON.parse(readFileSync('services/ageing/openapi.json', 'utf8')));
     // The API is not the ops listener and the ops listener is not the API.
     expect((await http('GET', '/metrics')).status).toBe(404);
     expect((await fetch(`${collect.url}/metrics`)).status).toBe(200);

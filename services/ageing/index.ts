@@ -297,7 +297,7 @@ async function ageBrand(db: Knex, brand: Brand, now: number, logger: ServiceDeps
   return { brand: brand.code, accounts: byAccount.size, events, ...(held.length > 0 ? { held } : {}) };
 }
 
-function ageingApi(db: Knex, runNow: (brand?: string) => Promise<AgeingReport>): StageApi {
+export function ageingApi(db: Knex, runNow: (brand?: string) => Promise<AgeingReport>): StageApi {
   const accountSchema = { type: 'object', properties: { account: { type: ['object', 'null'], additionalProperties: true }, events: { type: 'array', items: { type: 'object', additionalProperties: true } } } };
   return {
     title: 'rateline ageing',

@@ -320,7 +320,7 @@ async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[
 }
 
 /** The API: run now, list and read invoices (the stored document, with unrounded amounts for audit), agents' statements. */
-function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables): StageApi {
+export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables): StageApi {
   const documents = builtinDocumentRenderers();
   return {
     title: 'rateline bill-run',

@@ -284,7 +284,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
 
 // ------------------------------------------------------------------ HTTP
 
-interface RouteDeps {
+export interface RouteDeps {
   db: Knex;
   collector: CollectorDeps;
   manual: ManualGateway;
@@ -301,8 +301,9 @@ async function brandOf(db: Knex, table: 'invoices' | 'payments', column: string,
 }
 
 const anyObject = { type: 'object', additionalProperties: true } as const;
+const { 401: _noKey, ...webhookProblems } = problemResponses;
 
-function collectApi(r: RouteDeps): StageApi {
+export function collectApi(r: RouteDeps): StageApi {
   const documents = builtinDocumentRenderers();
 
   /**
@@ -351,7 +352,7 @@ function collectApi(r: RouteDeps): StageApi {
               tags: ['webhooks'],
               security: [],
               params: { type: 'object', properties: { gateway: { type: 'string', pattern: '^[a-z0-9_-]+$' }, brand: { type: 'string', pattern: '^[a-z0-9-]+$' } }, required: ['gateway', 'brand'] },
-              response: { 200: { description: 'Accepted', ...anyObject }, ...problemResponses },
+              response: { 200: { description: 'Accepted', ...anyObject }, ...webhookProblems },
             },
           },
           async (request, reply) => send(reply, await receiveWebhook(r.collector, request.params.gateway, request.params.brand, request.body ?? Buffer.alloc(0), request.headers)),

@@ -7,11 +7,11 @@ import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import { InvalidInputError } from '../../runtime/errors.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
-import { sendCounted, startStage, type StageContext } from '../../runtime/stage.ts';
+import { sendCounted, startStage, type StageApi, type StageContext } from '../../runtime/stage.ts';
 import { topics, valueSubject } from '../../topics/catalog.ts';
 import { loadSchema } from '../../runtime/serde.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
-import { cdrFileUploadRoutes } from './file-job.ts';
+import { cdrFileUploadRoutes, type FileJobDeps } from './file-job.ts';
 import { dedupePruneRoute, dedupePruner, dedupeSettings, type DedupeSettings, type PruneReport } from './dedupe-window.ts';
 
 export const GROUP_ID = 'rateline-ingest';
@@ -158,11 +158,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     },
     handleBatch,
     storedOffsets: () => store.load(GROUP_ID),
-    api: ({ producer, metrics }) => ({
-      title: 'rateline ingest',
-      description: 'CDR file uploads (the parent company\'s key). Platforms publish single CDRs to cdr.raw directly.',
-      routes: async (app) => void (await app.register(cdrFileUploadRoutes({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }) }))),
-    }),
+    api: ({ producer, metrics }) => ingestApi({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }) }),
     opsRoutes: ({ metrics }) => {
       metrics.registry.registerMetric(pruner.metric);
       return dedupePruneRoute(pruner);
@@ -230,4 +226,13 @@ async function firstSightings(trx: Knex.Transaction, candidates: Candidate[]): P
     if (inserted.has(c.eventId) || storedOrigin.get(c.eventId) === c.origin) result.add(c);
   }
   return result;
+}
+
+/** The API: CDR file uploads. */
+export function ingestApi(deps: FileJobDeps): StageApi {
+  return {
+    title: 'rateline ingest',
+    description: "CDR file uploads (the parent company's key). Platforms publish single CDRs to cdr.raw directly.",
+    routes: async (app) => void (await app.register(cdrFileUploadRoutes(deps))),
+  };
 }
