@@ -5,6 +5,7 @@ import type { HttpConfig } from './config.ts';
 import { classifyFailure, RatelineError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { KeyVerifier, Principal } from './auth.ts';
+import { auditPlugin, ensureAuditTable, type AuditTrail } from './audit.ts';
 
 /**
  * A named readiness check; /healthz is 200 only when every check passes. A check that fails with
@@ -21,6 +22,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** No API key: the route checks its own signature (webhooks) or serves public text. */
     public?: boolean;
+    /** Moves money: each call is recorded with the key's id (runtime/audit.ts). */
+    audit?: boolean;
   }
 }
 
@@ -185,6 +188,8 @@ export interface ApiOptions {
   schemas?: Record<string, unknown>[];
   /** The routes. */
   routes(app: FastifyInstance): void | Promise<void>;
+  /** Where audited calls are recorded (services whose routes move money). */
+  audit?: AuditTrail;
   /** A service with its own OpenAPI document (made from the same schemas it validates with) serves it instead. */
   openApi?: () => unknown;
   now?: () => number;
@@ -249,6 +254,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     void reply.code(404).type('application/problem+json').send(problem(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
 
+  if (options.audit) {
+    await ensureAuditTable(options.audit);
+    auditPlugin(options.audit, options.logger)(app);
+  }
   await options.routes(app);
   const served = options.openApi;
   app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async (_request, reply) => reply.type('application/json; charset=utf-8').send(served ? served() : app.swagger()));
@@ -327,8 +336,9 @@ export async function startHttp(config: HttpConfig, registry: client.Registry, c
 }
 
 /** The OpenAPI document of an API, as /openapi.json serves it, made without a listener or keys. */
-export async function openApiOf(api: Pick<ApiOptions, 'title' | 'description' | 'routes' | 'schemas'>): Promise<Record<string, unknown>> {
-  const app = await buildApi({ ...api, verifier: { verify: () => ({ ok: false, reason: 'unknown' }) }, logger: { error: () => undefined } as unknown as Logger, metrics: { registry: new client.Registry() } });
+export async function openApiOf(api: Pick<ApiOptions, 'title' | 'description' | 'routes' | 'schemas' | 'audit'>): Promise<Record<string, unknown>> {
+  // The audit routes are documented; their table is not touched.
+  const app = await buildApi({ ...api, audit: undefined, ...(api.audit ? { routes: async (a) => (auditPlugin(api.audit!, { error: () => undefined })(a), api.routes(a)) } : {}), verifier: { verify: () => ({ ok: false, reason: 'unknown' }) }, logger: { error: () => undefined } as unknown as Logger, metrics: { registry: new client.Registry() } });
   try {
     return app.swagger() as unknown as Record<string, unknown>;
   } finally {

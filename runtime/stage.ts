@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from './config.ts';
 import { KeyTable, type ApiKeyRecord } from './auth.ts';
+import type { AuditTrail } from './audit.ts';
 import { readCompactedTopics, type CompactedReader, type CompactedRecord } from './compacted.ts';
 import { resilientHandler, StageHealth } from './consumer-loop.ts';
 import { startHttp, startOpsServer, type HealthCheck } from './http.ts';
@@ -48,6 +49,8 @@ export interface StageApi {
   /** Shared schemas (`$id` set), listed in the OpenAPI components. */
   schemas?: Record<string, unknown>[];
   routes(app: FastifyInstance): void | Promise<void>;
+  /** Where calls of routes marked `config: { audit: true }` are recorded, readable at GET /audit-events. */
+  audit?: AuditTrail;
 }
 
 /** A record of ref.api-keys as the key table holds it. */

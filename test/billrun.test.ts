@@ -191,6 +191,11 @@ describe('the bill-run service on the real stack', () => {
     const own = (await (await fetch(`${a.apiUrl}/bill-runs`, { method: 'POST', headers: withKey(keys.own) })).json()) as { invoices: number; brands: { brand: string }[] };
     expect(own.invoices).toBe(0);
     expect(own.brands.map((b) => b.brand)).toEqual([brand]);
+    // Each run asked for through the API is on record with the key that asked.
+    const trail = (await (await get('/audit-events', keys.own)).json()) as { items: { keyId: string; operation: string; status: number; path: string }[] };
+    expect(trail.items.map((e) => [e.operation, e.status, e.keyId, e.path])).toEqual([['runBills', 200, keys.own.keyId, '/bill-runs']]);
+    const refused = (await (await get('/audit-events', keys.other)).json()) as { items: { keyId: string; operation: string; status: number }[] };
+    expect(refused.items.map((e) => [e.operation, e.status, e.keyId])).toEqual([['runBills', 404, keys.other.keyId]]);
 
     // April: nothing carried twice; only the fee.
     clock.set(Date.parse('2026-04-10T12:00:00Z'));

@@ -418,6 +418,23 @@ describe('collect and ageing on the real stack, Stripe and PayPal through their 
     const refused = await http('GET', `/invoices/${usInvoice}`, undefined, uk);
     expect(refused.type).toMatch(/^application\/problem\+json/);
     expect(refused.json).toMatchObject({ type: 'urn:rateline:problem:invoice_not_found', status: 404, error: 'invoice_not_found', title: 'Not Found' });
+    // Who moved money is on record with the key's id: the parent's refund, the UK key's refused attempts (without their bodies).
+    type Audit = { keyId: string; keyBrand: string | null; operation: string; status: number; request: Json | null };
+    type Json = Record<string, unknown>;
+    const trail = (await http('GET', '/audit-events?limit=1000')).json.items as Audit[];
+    const refunds = trail.filter((e) => e.operation === 'requestRefund' && e.keyId === keys.parent.keyId && e.status === 201);
+    expect(refunds.map((e) => e.request)).toContainEqual({ invoiceId: usInvoice, amount: '10.00', reason: 'goodwill' });
+    const ukTrail = (await http('GET', '/audit-events', undefined, uk)).json.items as Audit[];
+    expect(ukTrail.map((e) => [e.operation, e.status, e.keyId, e.request])).toEqual([
+      ['requestRefund', 404, keys.uk.keyId, null],
+      ['issueCreditNote', 404, keys.uk.keyId, null],
+      ['recordManualPayment', 404, keys.uk.keyId, null],
+      ['storePaymentMethod', 404, keys.uk.keyId, null],
+      ['runCollection', 404, keys.uk.keyId, null],
+    ]);
+    expect((await http('GET', `/audit-events?brand=${UK.code}`, undefined, { 'x-api-key': keys.us.key })).json.items).toEqual([]);
+    expect((await http('GET', '/audit-events', undefined, none)).status).toBe(401);
+
     // Each serves the committed OpenAPI document, without a key.
     expect(await (await fetch(`${collect.apiUrl}/openapi.json`)).json()).toEqual(JSON.parse(readFileSync('services/collect/openapi.json', 'utf8')));
     expect(await (await fetch(`${ageing.apiUrl}/openapi.json`)).json()).toEqual(JSON.parse(readFileSync('services/ageing/openapi.json', 'utf8')));

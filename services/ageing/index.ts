@@ -301,11 +301,12 @@ export function ageingApi(db: Knex, runNow: (brand?: string) => Promise<AgeingRe
   const accountSchema = { type: 'object', properties: { account: { type: ['object', 'null'], additionalProperties: true }, events: { type: 'array', items: { type: 'object', additionalProperties: true } } } };
   return {
     title: 'rateline ageing',
+    audit: { db, schema: SCHEMA },
     description: "Ageing runs and each account's dunning status. A brand's key sees its own brand only.",
     routes: (app) => {
       app.post<{ Querystring: { brand?: string } }>(
         '/ageing-runs',
-        { schema: { operationId: 'runAgeing', summary: "Age every brand's accounts (or one brand's) now", tags: ['ageing'], querystring: brandQuery, response: { 200: { description: 'The run report', type: 'object', additionalProperties: true }, ...problemResponses } } },
+        { config: { audit: true }, schema: { operationId: 'runAgeing', summary: "Age every brand's accounts (or one brand's) now", tags: ['ageing'], querystring: brandQuery, response: { 200: { description: 'The run report', type: 'object', additionalProperties: true }, ...problemResponses } } },
         async (request, reply) => {
           const scope = brandFilter(principalOf(request), request.query.brand);
           if (scope === 'none') throw notFound(`brand ${request.query.brand}`);

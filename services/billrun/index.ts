@@ -324,6 +324,7 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
   const documents = builtinDocumentRenderers();
   return {
     title: 'rateline bill-run',
+    audit: { db, schema: SCHEMA },
     description: "Bill runs, the invoices they issued and agents' commission statements. A brand's key sees its own brand only.",
     routes: (app) => {
       // /invoices/<id>.json (the stored audit copy), .html, .pdf, .email (the notification, as JSON).
@@ -346,7 +347,7 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
       );
       app.post<{ Querystring: { brand?: string } }>(
         '/bill-runs',
-        { schema: { operationId: 'runBills', summary: "Bill every brand (or one) now; a brand's key bills its own brand", tags: ['bill-runs'], querystring: brandQuery, response: { 200: { description: 'The run report', type: 'object', additionalProperties: true }, ...problemResponses } } },
+        { config: { audit: true }, schema: { operationId: 'runBills', summary: "Bill every brand (or one) now; a brand's key bills its own brand", tags: ['bill-runs'], querystring: brandQuery, response: { 200: { description: 'The run report', type: 'object', additionalProperties: true }, ...problemResponses } } },
         async (request, reply) => {
           const scope = brandFilter(principalOf(request), request.query.brand);
           if (scope === 'none') throw notFound(`brand ${request.query.brand}`);

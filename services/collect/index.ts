@@ -311,7 +311,7 @@ export function collectApi(r: RouteDeps): StageApi {
    * anything reads it (and nothing logs the body); the object it names must be of the key's brand.
    */
   const jsonOp = <T>(app: FastifyInstance, path: string, operationId: string, summary: string, parse: (body: unknown) => Parsed<T>, brandOfInput: (input: T) => Promise<string | undefined>, op: (input: T) => Promise<OpResult>) =>
-    app.post(path, { schema: { operationId, summary, tags: ['operations'], body: anyObject, response: { 200: { description: 'Done', ...anyObject }, 201: { description: 'Done', ...anyObject }, 409: { description: 'Conflicts with a charge in flight or the invoice state', ...anyObject }, ...problemResponses } } }, async (request, reply) => {
+    app.post(path, { config: { audit: true }, schema: { operationId, summary, tags: ['operations'], body: anyObject, response: { 200: { description: 'Done', ...anyObject }, 201: { description: 'Done', ...anyObject }, 409: { description: 'Conflicts with a charge in flight or the invoice state', ...anyObject }, ...problemResponses } } }, async (request, reply) => {
       const body = request.body;
       const card = cardDataProblems(body);
       if (card.length > 0) {
@@ -327,11 +327,12 @@ export function collectApi(r: RouteDeps): StageApi {
 
   return {
     title: 'rateline collect',
+    audit: { db: r.db, schema: SCHEMA },
     description: "Collection of issued invoices: manual payments, refunds, credit notes, payment methods, receipts and each invoice's collection state. A brand's key sees and acts on its own brand only; webhooks are signature-checked by their gateway instead.",
     routes: (app) => {
       app.post<{ Querystring: { brand?: string } }>(
         '/collection-runs',
-        { schema: { operationId: 'runCollection', summary: "Collect every brand's due invoices (or one brand's) now", tags: ['collection'], querystring: brandQuery, response: { 200: { description: 'The run report', ...anyObject }, ...problemResponses } } },
+        { config: { audit: true }, schema: { operationId: 'runCollection', summary: "Collect every brand's due invoices (or one brand's) now", tags: ['collection'], querystring: brandQuery, response: { 200: { description: 'The run report', ...anyObject }, ...problemResponses } } },
         async (request, reply) => {
           const scope = brandFilter(principalOf(request), request.query.brand);
           if (scope === 'none') throw notFound(`brand ${request.query.brand}`);

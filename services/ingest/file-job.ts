@@ -379,6 +379,7 @@ export function cdrFileUploadRoutes(deps: FileJobDeps): (app: FastifyInstance) =
     app.post<{ Querystring: Record<string, string> }>(
       '/cdr-files',
       {
+        config: { audit: true },
         schema: {
           operationId: 'uploadCdrFile',
           summary: 'Upload a CDR file (the body, any content type): it is read, mapped and published to cdr.raw; a parent key',

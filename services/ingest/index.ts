@@ -232,6 +232,7 @@ async function firstSightings(trx: Knex.Transaction, candidates: Candidate[]): P
 export function ingestApi(deps: FileJobDeps): StageApi {
   return {
     title: 'rateline ingest',
+    audit: { db: deps.db, schema: SCHEMA },
     description: "CDR file uploads (the parent company's key). Platforms publish single CDRs to cdr.raw directly.",
     routes: async (app) => void (await app.register(cdrFileUploadRoutes(deps))),
   };
