@@ -7,6 +7,7 @@ import { createKafka } from '../runtime/kafka.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { AvroSerde } from '../runtime/serde.ts';
 import { startBillRun } from '../services/billrun/index.ts';
+import { issueKeys } from '../topics/api-keys.ts';
 
 /** The sample brands' bill run as of this instant: after the March anniversaries of the sample subscriptions. */
 export const DEMO_BILLING_AT = '2026-04-02T12:00:00Z';
@@ -20,7 +21,11 @@ export const DEMO_BILLING_AT = '2026-04-02T12:00:00Z';
 export async function runBillingDemo(config: RuntimeConfig, brands: string[], run: string, print: (line: string) => void): Promise<{ invoices: number; held: number }> {
   const clock = new ControllableClock(Date.parse(DEMO_BILLING_AT));
   const kafka = createKafka(config.kafka, silentLogger);
-  const billRun = await startBillRun(config, { kafka, serde: new AvroSerde(config.registry.url), logger: silentLogger, clock }, {
+  const serde = new AvroSerde(config.registry.url);
+  // The demo reads the PDFs on the API like a brand platform would: with a parent key of its own,
+  // published on ref.api-keys before the service starts (no catalogue here), expiring in an hour.
+  const [key] = await issueKeys(kafka, serde, [{ brand: null, expiresAt: clock.now() + 3_600_000 }]);
+  const billRun = await startBillRun(config, { kafka, serde, logger: silentLogger, clock }, {
     intervalMs: 0,
     brands,
     // The sample's anniversaries from 1 March on; 45 days of catch-up reach them from 2 April.
@@ -38,7 +43,7 @@ export async function runBillingDemo(config: RuntimeConfig, brands: string[], ru
     print(`  ${'invoice'.padEnd(16)} ${'subscription'.padEnd(30)} period  total`);
     for (const invoice of mine) {
       print(`  ${invoice.invoiceNumber.padEnd(16)} ${invoice.subscriptionId.padEnd(30)} ${String(invoice.periodIndex).padStart(6)}  ${invoice.total} ${invoice.currency}`);
-      const pdf = await fetch(`${billRun.url}/invoices/${encodeURIComponent(invoice.invoiceId)}.pdf`);
+      const pdf = await fetch(`${billRun.apiUrl}/invoices/${encodeURIComponent(invoice.invoiceId)}.pdf`, { headers: { 'x-api-key': key!.key } });
       if (pdf.ok) writeFileSync(join(folder, `${invoice.invoiceNumber}.pdf`), Buffer.from(await pdf.arrayBuffer()));
       else print(`    (no PDF: ${await pdf.text()})`);
     }

@@ -18,6 +18,7 @@ import { invoiceEvent, publishInvoices } from './support/collect-fixtures.ts';
 import { buildScenario, type Scenario } from './support/mediation-scenario.ts';
 import { PrivateStack } from './support/private-stack.ts';
 import { ServiceProcess } from './support/service-process.ts';
+import { publishTestKeys, withKey, type TestKey } from './support/api-keys.ts';
 
 /**
  * Failure as a first-class path, in the production shape: every service in its own process on a
@@ -414,12 +415,14 @@ describe('stopping in the middle of a bill run', () => {
     });
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.error.slice(0, 3)));
     await publishReference(parsed.value, producer, serde);
+    // Bill runs are asked for on the API with a key, which the restarted service reads from ref.api-keys.
+    const [parentKey] = (await publishTestKeys(kafka, serde, [{ brand: null }])) as [TestKey];
     const billrun = service('billrun');
     // The reference reaches the running service through ref.*; a restart reads it all before starting.
     await billrun.stop();
     billrun.start();
     await eventually('billrun started again', () => (billrun.logLines().filter((l) => l.msg === 'started').length >= 2 ? true : undefined), 120_000);
-    const run = fetch(`${billrun.opsUrl()}/bill-runs?brand=${code}`, { method: 'POST' }).catch(() => undefined);
+    const run = fetch(`${billrun.apiUrl()}/bill-runs?brand=${code}`, { method: 'POST', headers: withKey(parentKey) }).catch(() => undefined);
     await eventually('the bill run under way', () => (billrun.logLines().some((l) => l.msg === 'bill run started' && l.brand === code) ? true : undefined), 60_000).catch(() => new Promise((r) => setTimeout(r, 1500)));
     const tookMs = await billrun.stop();
     await run;
@@ -428,7 +431,7 @@ describe('stopping in the middle of a bill run', () => {
     expect(tookMs).toBeLessThan(10_000);
     billrun.start();
     await eventually('billrun started a third time', () => (billrun.logLines().filter((l) => l.msg === 'started').length >= 3 ? true : undefined), 120_000);
-    const report = (await (await fetch(`${billrun.opsUrl()}/bill-runs?brand=${code}`, { method: 'POST' })).json()) as { invoices: number; held: number; failed: unknown[] };
+    const report = (await (await fetch(`${billrun.apiUrl()}/bill-runs?brand=${code}`, { method: 'POST', headers: withKey(parentKey) })).json()) as { invoices: number; held: number; failed: unknown[] };
     expect(report.failed).toEqual([]);
     const rows: { n: string; distinct: string; total: string }[] = await db('billrun.invoices')
       .where({ brand: code })

@@ -48,6 +48,12 @@ export class ServiceProcess {
     return lines[lines.length - 1]?.ops as string | undefined;
   }
 
+  /** The API (a catalogue key on each route) of the latest start, from its "started" log line. */
+  apiUrl(): string | undefined {
+    const lines = this.logLines().filter((line) => line.msg === 'started');
+    return lines[lines.length - 1]?.api as string | undefined;
+  }
+
   /** The log as parsed JSON lines (lines that are not JSON are left out). */
   logLines(): Record<string, unknown>[] {
     let text = '';
