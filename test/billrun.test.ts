@@ -84,13 +84,20 @@ async function billRunAt(iso: string): Promise<RunningBillRun> {
   return service;
 }
 
-let keys: { parent: TestKey; own: TestKey; other: TestKey };
+let keys: { parent: TestKey; own: TestKey; other: TestKey; expired: TestKey; revoked: TestKey };
 
 beforeAll(async () => {
   const data = reference();
   await applyTopics(kafka, serde, allTopics([brand]));
-  const [parent, own, other] = await publishTestKeys(kafka, serde, [{ brand: null }, { brand }, { brand: `${brand}-other` }]);
-  keys = { parent: parent!, own: own!, other: other! };
+  const [parent, own, other, expired, revoked] = await publishTestKeys(kafka, serde, [
+    { brand: null },
+    { brand },
+    { brand: `${brand}-other` },
+    // The service's clock is in 2026-02 and later: expired before the first request.
+    { brand, expiresAt: Date.UTC(2026, 0, 31) },
+    { brand: null, revokedAt: Date.UTC(2026, 0, 1) },
+  ]);
+  keys = { parent: parent!, own: own!, other: other!, expired: expired!, revoked: revoked! };
   const producer = await BatchProducer.connect(kafka);
   await publishReference(data, producer, serde);
   await producer.stop();
@@ -180,6 +187,8 @@ describe('the bill-run service on the real stack', () => {
     const get = (path: string, key?: TestKey) => fetch(`${a.apiUrl}${path}`, { headers: key ? withKey(key) : {} });
     for (const path of [`/invoices/${invoiceId}.json`, `/invoices?brand=${brand}`, '/commission-statements?month=2026-03']) expect((await get(path)).status, path).toBe(401);
     expect((await fetch(`${a.apiUrl}/bill-runs`, { method: 'POST' })).status).toBe(401);
+    expect(await (await get(`/invoices/${invoiceId}.json`, keys.expired)).json()).toMatchObject({ status: 401, detail: 'the API key is expired' });
+    expect(await (await get(`/invoices/${invoiceId}.json`, keys.revoked)).json()).toMatchObject({ status: 401, detail: 'the API key is revoked' });
     for (const format of ['json', 'html', 'pdf', 'email']) expect((await get(`/invoices/${invoiceId}.${format}`, keys.other)).status, format).toBe(404);
     expect((await get(`/invoices/${invoiceId}.json`, keys.parent)).status).toBe(200);
     expect(await (await get(`/invoices?brand=${brand}`, keys.other)).json()).toEqual({ invoices: [] });
