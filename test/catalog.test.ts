@@ -4,7 +4,7 @@ import { Decimal } from 'decimal.js';
 import type { Brand, Customer, NumberHistory, Plan, Subscription } from '../domain/reference/index.ts';
 import { BatchProducer, runBatchConsumer, standardHeaders, type RunningConsumer } from '../runtime/kafka.ts';
 import { AvroSerde, loadSchema } from '../runtime/serde.ts';
-import { silentLogger } from '../runtime/log.ts';
+import { createLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/time.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { operations } from '../services/catalog/operations.ts';
@@ -19,6 +19,9 @@ const suffix = uniqueSuffix();
 const brandA = `cat-a-${suffix}`;
 const brandB = `cat-b-${suffix}`;
 const adminKey = `test-admin-key-${suffix}-0123456789abcdef`;
+/** Everything the catalogue logs (debug included), scanned for keys at the end. */
+const logLines: string[] = [];
+const logger = createLogger({ service: 'catalog-test' }, 'debug', (line) => logLines.push(line));
 const config = testConfig('catalog');
 const kafka = testKafka();
 const serde = new AvroSerde(config.registry.url);
@@ -112,7 +115,7 @@ beforeAll(async () => {
       }
     },
   });
-  catalog = await startCatalog(config, { kafka, serde, logger: silentLogger, clock: systemClock }, { parentCompany: 'ansr-group', adminKey, outboxPollMs: 200, trialSweepMs: 0 });
+  catalog = await startCatalog(config, { kafka, serde, logger, clock: systemClock }, { parentCompany: 'ansr-group', adminKey, outboxPollMs: 200, trialSweepMs: 0 });
 });
 
 afterAll(async () => {
@@ -402,5 +405,15 @@ describe('the catalogue service', () => {
       return r?.status === 'active' && r.billingPausedAt === null ? r : undefined;
     });
     expect(record.status).toBe('active');
+  });
+
+  it('logs no API key: neither the parent key nor the keys it made, nor anything shaped like one', async () => {
+    // Requests that present keys in both headers, and a refused one, on top of everything the suite did.
+    await call('GET', '/brands', keyA, undefined, { authorization: `Bearer ${keyB}` });
+    await call('GET', '/customers?limit=0', keyB);
+    const logs = logLines.join('\n');
+    expect(logLines.length).toBeGreaterThan(0);
+    for (const key of [adminKey, keyA, keyB]) expect(logs).not.toContain(key);
+    expect(logs).not.toMatch(/rlk_[A-Za-z0-9]+_[A-Za-z0-9_-]{20,}/);
   });
 });
