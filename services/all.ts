@@ -44,7 +44,7 @@ export async function startPipeline(
   }
   return {
     name: 'pipeline',
-    url: services.map((s) => `${s.name} ${s.url}`).join(', '),
+    url: services.map((s) => `${s.name} ${s.url}${s.apiUrl ? ` (API ${s.apiUrl})` : ''}`).join(', '),
     services,
     stop: async () => {
       for (const service of [...services].reverse()) await service.stop();
