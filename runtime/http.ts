@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import client from 'prom-client';
 import type { HttpConfig } from './config.ts';
 import { classifyFailure, RatelineError } from './errors.ts';
-import type { Logger } from './log.ts';
+import { silentLogger, type Logger } from './log.ts';
 import type { KeyVerifier, Principal } from './auth.ts';
 import { auditPlugin, ensureAuditTable, type AuditTrail } from './audit.ts';
 
@@ -243,6 +243,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
   app.addHook('onResponse', async (request, reply) => {
     requests.inc({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
+    // Who asked is the key's id; the key itself is never logged (nor any header).
+    options.logger.debug('request', { method: request.method, route: request.routeOptions.url, status: reply.statusCode, keyId: request.principal?.keyId });
   });
   app.setErrorHandler((err, request, reply) => {
     const body = problemOf(err);
@@ -338,7 +340,7 @@ export async function startHttp(config: HttpConfig, registry: client.Registry, c
 /** The OpenAPI document of an API, as /openapi.json serves it, made without a listener or keys. */
 export async function openApiOf(api: Pick<ApiOptions, 'title' | 'description' | 'routes' | 'schemas' | 'audit'>): Promise<Record<string, unknown>> {
   // The audit routes are documented; their table is not touched.
-  const app = await buildApi({ ...api, audit: undefined, ...(api.audit ? { routes: async (a) => (auditPlugin(api.audit!, { error: () => undefined })(a), api.routes(a)) } : {}), verifier: { verify: () => ({ ok: false, reason: 'unknown' }) }, logger: { error: () => undefined } as unknown as Logger, metrics: { registry: new client.Registry() } });
+  const app = await buildApi({ ...api, audit: undefined, ...(api.audit ? { routes: async (a) => (auditPlugin(api.audit!, { error: () => undefined })(a), api.routes(a)) } : {}), verifier: { verify: () => ({ ok: false, reason: 'unknown' }) }, logger: silentLogger, metrics: { registry: new client.Registry() } });
   try {
     return app.swagger() as unknown as Record<string, unknown>;
   } finally {
