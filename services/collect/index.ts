@@ -24,6 +24,7 @@ import { brandTopics, topics } from '../../topics/catalog.ts';
 import { collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
 import { issueCreditNote, receiveWebhook, recordManualPayment, requestRefund, settleRefunds, storePaymentMethod, type OpResult, type RefundGatewayFor } from './operations.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
+import { collectSchemas, ManualPaymentRequest, PaymentMethodRequest, RefundRequest } from './api-schemas.ts';
 import { cardDataProblems, parseCreditNote, parseManualPayment, parsePaymentMethod, parseRefund, type Parsed } from './validate.ts';
 
 export const GROUP_ID = 'rateline-collect';
@@ -310,8 +311,9 @@ export function collectApi(r: RouteDeps): StageApi {
    * A JSON request that moves money or stores a payment method: card data is refused before
    * anything reads it (and nothing logs the body); the object it names must be of the key's brand.
    */
-  const jsonOp = <T>(app: FastifyInstance, path: string, operationId: string, summary: string, parse: (body: unknown) => Parsed<T>, brandOfInput: (input: T) => Promise<string | undefined>, op: (input: T) => Promise<OpResult>) =>
-    app.post(path, { config: { audit: true }, schema: { operationId, summary, tags: ['operations'], body: anyObject, response: { 200: { description: 'Done', ...anyObject }, 201: { description: 'Done', ...anyObject }, 409: { description: 'Conflicts with a charge in flight or the invoice state', ...anyObject }, ...problemResponses } } }, async (request, reply) => {
+  const jsonOp = <T>(app: FastifyInstance, path: string, operationId: string, summary: string, request: { $id: string }, parse: (body: unknown) => Parsed<T>, brandOfInput: (input: T) => Promise<string | undefined>, op: (input: T) => Promise<OpResult>) =>
+    // The schema describes the body (OpenAPI); validate.ts validates it, after the card-data check.
+    app.post(path, { config: { audit: true }, validatorCompiler: () => () => true, schema: { operationId, summary, tags: ['operations'], body: { $ref: `${request.$id}#` }, response: { 200: { description: 'Done', ...anyObject }, 201: { description: 'Done', ...anyObject }, 409: { description: 'Conflicts with a charge in flight or the invoice state', ...anyObject }, ...problemResponses } } }, async (request, reply) => {
       const body = request.body;
       const card = cardDataProblems(body);
       if (card.length > 0) {
@@ -327,6 +329,7 @@ export function collectApi(r: RouteDeps): StageApi {
 
   return {
     title: 'rateline collect',
+    schemas: collectSchemas,
     audit: { db: r.db, schema: SCHEMA },
     description: "Collection of issued invoices: manual payments, refunds, credit notes, payment methods, receipts and each invoice's collection state. A brand's key sees and acts on its own brand only; webhooks are signature-checked by their gateway instead.",
     routes: (app) => {
@@ -360,10 +363,10 @@ export function collectApi(r: RouteDeps): StageApi {
         );
       });
       const invoiceBrand = (input: { invoiceId: string }) => brandOf(r.db, 'invoices', 'invoice_id', input.invoiceId);
-      jsonOp(app, '/payments/manual', 'recordManualPayment', 'Record a cheque or wire received for an invoice', parseManualPayment, invoiceBrand, (input) => recordManualPayment(r.collector, r.manual, input));
-      jsonOp(app, '/refunds', 'requestRefund', 'Refund part or all of what was paid on an invoice', parseRefund, invoiceBrand, (input) => requestRefund(r.collector, r.refundGateway, input));
-      jsonOp(app, '/credit-notes', 'issueCreditNote', 'Credit an invoice (refunding what was paid beyond the new balance)', parseCreditNote, invoiceBrand, (input) => issueCreditNote(r.collector, r.refundGateway, input));
-      jsonOp(app, '/payment-methods', 'storePaymentMethod', "Store a customer's tokenized payment method (never card data)", parsePaymentMethod, async (input) => input.brand, (input) => storePaymentMethod(r.collector, input));
+      jsonOp(app, '/payments/manual', 'recordManualPayment', 'Record a cheque or wire received for an invoice', ManualPaymentRequest, parseManualPayment, invoiceBrand, (input) => recordManualPayment(r.collector, r.manual, input));
+      jsonOp(app, '/refunds', 'requestRefund', 'Refund part or all of what was paid on an invoice', RefundRequest, parseRefund, invoiceBrand, (input) => requestRefund(r.collector, r.refundGateway, input));
+      jsonOp(app, '/credit-notes', 'issueCreditNote', 'Credit an invoice (refunding what was paid beyond the new balance)', RefundRequest, parseCreditNote, invoiceBrand, (input) => issueCreditNote(r.collector, r.refundGateway, input));
+      jsonOp(app, '/payment-methods', 'storePaymentMethod', "Store a customer's tokenized payment method (never card data)", PaymentMethodRequest, parsePaymentMethod, async (input) => input.brand, (input) => storePaymentMethod(r.collector, input));
       // /receipts/<paymentId>.html | .pdf | .email (the receipt email as JSON).
       app.get<{ Params: { document: string } }>(
         '/receipts/:document',
