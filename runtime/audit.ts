@@ -31,6 +31,9 @@ export async function ensureAuditTable(trail: AuditTrail): Promise<void> {
      )`,
     [trail.schema],
   );
+  // Read by key and by brand, in order.
+  await trail.db.raw(`create index if not exists api_audit_key on ??.api_audit (key_id, id)`, [trail.schema]);
+  await trail.db.raw(`create index if not exists api_audit_brand on ??.api_audit (key_brand, id)`, [trail.schema]);
 }
 
 export interface AuditEntry {
