@@ -16,24 +16,28 @@ export interface AuditTrail {
 }
 
 export async function ensureAuditTable(trail: AuditTrail): Promise<void> {
-  await trail.db.raw(`create schema if not exists ??`, [trail.schema]);
-  await trail.db.raw(
-    `create table if not exists ??.api_audit (
-       id bigserial primary key,
-       at timestamptz not null default now(),
-       key_id text not null,
-       key_brand text,
-       operation text not null,
-       method text not null,
-       path text not null,
-       status integer not null,
-       request jsonb
-     )`,
-    [trail.schema],
-  );
-  // Read by key and by brand, in order.
-  await trail.db.raw(`create index if not exists api_audit_key on ??.api_audit (key_id, id)`, [trail.schema]);
-  await trail.db.raw(`create index if not exists api_audit_brand on ??.api_audit (key_brand, id)`, [trail.schema]);
+  // Instances of a service starting together: one creates, the others wait and find it made.
+  await trail.db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`${trail.schema}.api_audit`]);
+    await trx.raw(`create schema if not exists ??`, [trail.schema]);
+    await trx.raw(
+      `create table if not exists ??.api_audit (
+         id bigserial primary key,
+         at timestamptz not null default now(),
+         key_id text not null,
+         key_brand text,
+         operation text not null,
+         method text not null,
+         path text not null,
+         status integer not null,
+         request jsonb
+       )`,
+      [trail.schema],
+    );
+    // Read by key and by brand, in order.
+    await trx.raw(`create index if not exists api_audit_key on ??.api_audit (key_id, id)`, [trail.schema]);
+    await trx.raw(`create index if not exists api_audit_brand on ??.api_audit (key_brand, id)`, [trail.schema]);
+  });
 }
 
 export interface AuditEntry {
