@@ -1,0 +1,61 @@
+import { Decimal } from 'decimal.js';
+import { minorUnits } from '../money/index.ts';
+import { CREDIT_SIGN, type CreditEntry, type CreditSource } from './types.ts';
+
+const ZERO = new Decimal(0);
+
+/** The balance is the sum of its entries, nothing else: there is no stored figure to drift. */
+export function balanceOf(entries: readonly Pick<CreditEntry, 'amount'>[]): Decimal {
+  return entries.reduce((sum, e) => sum.plus(e.amount), ZERO);
+}
+
+/** Why an entry cannot be written, or nothing: the sign must match the source, the amount fit the currency. */
+export function entryProblems(source: CreditSource, amount: Decimal, currency: string): string[] {
+  const problems: string[] = [];
+  if (amount.isZero()) problems.push(`a ${source} entry of zero changes nothing and is not recorded`);
+  else if (amount.s !== CREDIT_SIGN[source]) problems.push(`a ${source} entry must be ${CREDIT_SIGN[source] > 0 ? 'positive' : 'negative'}, got ${amount.toFixed()}`);
+  if (amount.decimalPlaces() > minorUnits(currency)) problems.push(`${amount.toFixed()} has more decimals than ${currency} has minor units`);
+  return problems;
+}
+
+/**
+ * How much of a balance the next invoice consumes: all of it, up to the invoice's total. A
+ * negative or zero invoice consumes nothing (it adds credit instead), and a negative balance
+ * (never written by this ledger, but read defensively) is not collected through an invoice.
+ */
+export function creditToApply(balance: Decimal, invoiceTotal: Decimal): Decimal {
+  if (balance.lte(0) || invoiceTotal.lte(0)) return ZERO;
+  return Decimal.min(balance, invoiceTotal);
+}
+
+/** What a negative invoice adds to the balance: its total, turned positive; nothing for others. */
+export function creditFromInvoice(invoiceTotal: Decimal): Decimal {
+  return invoiceTotal.lt(0) ? invoiceTotal.negated() : ZERO;
+}
+
+/** What the invoice asks the customer to pay: its total less the credit applied, never below zero. */
+export function amountDue(invoiceTotal: Decimal, creditApplied: Decimal): Decimal {
+  const due = invoiceTotal.minus(creditApplied);
+  return due.lt(0) ? ZERO : due;
+}
+
+/**
+ * Collect's side: money an invoice holds beyond what it asks (paid − refunded − amount due)
+ * becomes the customer's credit. `alreadyMoved` is what was moved before; the answer is the
+ * change to move now: positive when more arrived, negative when a refund gave some back, zero
+ * otherwise. The invoice keeps exactly its own money, so a refund never gives back credit the
+ * next invoice may already have used.
+ */
+export function excessToMove(args: { paid: Decimal; refunded: Decimal; amountDue: Decimal; alreadyMoved: Decimal }): Decimal {
+  const held = args.paid.minus(args.refunded).minus(args.amountDue);
+  const excess = held.gt(0) ? held : ZERO;
+  return excess.minus(args.alreadyMoved);
+}
+
+/** A payout (cheque or transfer) of credit: refused when larger than the balance or not positive. */
+export function payoutProblems(balance: Decimal, amount: Decimal, currency: string): string[] {
+  if (!amount.isFinite() || amount.lte(0)) return [`the payout must be greater than zero, got ${amount.toFixed()}`];
+  if (amount.decimalPlaces() > minorUnits(currency)) return [`${amount.toFixed()} has more decimals than ${currency} has minor units`];
+  if (amount.gt(balance)) return [`the credit balance is ${balance.toFixed(minorUnits(currency))} ${currency}: ${amount.toFixed()} cannot be paid out`];
+  return [];
+}
