@@ -50,7 +50,7 @@ export function invoiceEmail(v: InvoiceView, branding: BrandBranding, customer: 
     [l.invoiceNumber, v.number],
     [l.issueDate, v.issueDate],
     [l.dueDate, v.dueDate],
-    [l.amountDue, v.total],
+    [l.amountDue, v.amountDue],
   ];
   const text = [
     l.greeting(name),
@@ -77,7 +77,7 @@ ${v.viewUrl ? `<p><a href="${e(v.viewUrl)}" style="color:${fullHex(branding.prim
 <p>${e(l.attached)}<br>${e(v.questions)}</p>`;
   return {
     ...addresses(branding, customer),
-    subject: oneLine(l.invoiceEmailSubject(branding.displayName, v.number, v.total, v.dueDate)),
+    subject: oneLine(l.invoiceEmailSubject(branding.displayName, v.number, v.amountDue, v.dueDate)),
     text,
     html: htmlShell(v.locale, v.brand, inner),
   };
