@@ -51,7 +51,8 @@ describe('collect moves what an invoice holds beyond its amount due to the credi
     ['40.01', '0', '32.76', '0', '7.25'], // a cheque larger than the invoice
     ['72.77', '0', '32.76', '7.25', '32.76'], // a card charge came in after the cheque: all of it is excess now
     ['40.01', '0', '0', '0', '40.01'], // a credit note lowered what is owed to zero, kept as credit
-    ['40.01', '7.25', '32.76', '7.25', '-7.25'], // the excess was refunded through the gateway instead
+    ['40.01', '10.00', '32.76', '7.25', '0'], // a refund of the invoice's own money reopens it; moved credit stays moved
+    ['80.01', '0', '32.76', '7.25', '40'], // a second cheque of 40.00 after the first overpayment
     ['20.00', '0', '32.76', '0', '0'], // partly paid: nothing beyond
   ])('paid %s, refunded %s, due %s, moved %s: move %s', (paid, refunded, due, moved, move) => {
     expect(excessToMove({ paid: d(paid), refunded: d(refunded), amountDue: d(due), alreadyMoved: d(moved) }).toFixed()).toBe(move);

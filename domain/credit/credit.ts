@@ -40,16 +40,15 @@ export function amountDue(invoiceTotal: Decimal, creditApplied: Decimal): Decima
 }
 
 /**
- * Collect's side: money an invoice holds beyond what it asks (paid − refunded − amount due)
- * becomes the customer's credit. `alreadyMoved` is what was moved before; the answer is the
- * change to move now: positive when more arrived, negative when a refund gave some back, zero
- * otherwise. The invoice keeps exactly its own money, so a refund never gives back credit the
- * next invoice may already have used.
+ * Collect's side: money an invoice holds beyond what it asks (paid − refunded − amount due −
+ * what was moved before) becomes the customer's credit now. Moved credit never comes back to
+ * the invoice: collect refunds only the invoice's own money (paid − refunded − moved), so a
+ * refund never gives back credit the next invoice may already have used; a refund reopens
+ * the invoice instead.
  */
 export function excessToMove(args: { paid: Decimal; refunded: Decimal; amountDue: Decimal; alreadyMoved: Decimal }): Decimal {
-  const held = args.paid.minus(args.refunded).minus(args.amountDue);
-  const excess = held.gt(0) ? held : ZERO;
-  return excess.minus(args.alreadyMoved);
+  const beyond = args.paid.minus(args.refunded).minus(args.amountDue).minus(args.alreadyMoved);
+  return beyond.gt(0) ? beyond : ZERO;
 }
 
 /** A payout (cheque or transfer) of credit: refused when larger than the balance or not positive. */

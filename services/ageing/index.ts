@@ -7,7 +7,7 @@ import { money } from '../../domain/money/index.ts';
 import { ReferenceTables } from '../../domain/reference/index.ts';
 import type { Brand } from '../../domain/reference/index.ts';
 import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
-import type { InvoiceEvent } from '../../contracts/invoice.ts';
+import { amountDueOf, type InvoiceEvent } from '../../contracts/invoice.ts';
 import { classifyFailure, ConfigError } from '../../runtime/errors.ts';
 import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
@@ -131,7 +131,8 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
       if (isInvoices) {
         const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value, 'invoice'));
         await trx(`${SCHEMA}.invoices`)
-          .insert(invoices.map((i) => ({ invoice_id: i.invoiceId, brand: i.brand, account_id: i.accountId, subscription_id: i.subscriptionId, due_at: new Date(i.dueAt), total: i.total.toFixed(), currency: i.currency })))
+          // What is owed is the amount due: the total less the credit balance it consumed; a negative invoice owes nothing.
+          .insert(invoices.map((i) => ({ invoice_id: i.invoiceId, brand: i.brand, account_id: i.accountId, subscription_id: i.subscriptionId, due_at: new Date(i.dueAt), total: amountDueOf(i).toFixed(), currency: i.currency })))
           .onConflict('invoice_id')
           .ignore();
       } else {

@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import { Decimal } from 'decimal.js';
 import client from 'prom-client';
 import { DateTime } from 'luxon';
 import { monthlyStatements } from '../../domain/commissions/index.ts';
@@ -17,10 +18,13 @@ import { sleep } from '../../runtime/time.ts';
 import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference, priceModelsOf, reviveInvoice, type DocumentRendererRegistry } from '../../documents/index.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
+import { paymentEventId, type PaymentRecord } from '../../contracts/payment.ts';
+import { addCreditEntry, creditStatement, lockCreditAccounts, outstandingCredit, recordPayout } from './credit.ts';
 import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 
 export const GROUP_ID = 'rateline-billrun';
+const PAYMENTS_PATTERN = /^brand\.[a-z0-9-]+\.payments$/;
 
 export interface BillRunOptions {
   parentCompany?: string;
@@ -81,8 +85,10 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     await deps.serde.prepare(records.map((r) => r.value));
     const charged: UsageCharged[] = [];
     const rerated: UsageReratedRecord[] = [];
+    const payments: PaymentRecord[] = [];
     for (const r of records) {
-      if (r.topic === topics.usageCharged.name) {
+      if (PAYMENTS_PATTERN.test(r.topic)) payments.push(deps.serde.decode<PaymentRecord>(r.value, 'payment'));
+      else if (r.topic === topics.usageCharged.name) {
         const usage = deps.serde.decode<UsageCharged>(r.value, 'usage.charged');
         // A re-rating run's charges (version > 1) reach billing as its usage.rerated
         // differences (added, removed, changed); storing them too would count them twice.
@@ -93,6 +99,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     await inTransaction(db, async (trx) => {
       await insertCharges(trx, charged);
       await insertRerated(trx, rerated);
+      await recordPaymentFacts(trx, payments);
       await store.saveAfter(trx, GROUP_ID, last);
     });
   };
@@ -173,7 +180,9 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   stage = await startStage(config, deps, {
     name: 'billrun',
     groupId: GROUP_ID,
-    inputTopics: [topics.usageCharged.name, topics.usageRerated.name],
+    // Every brand's payments: what collect moved to customers' credit balances, and the refunds
+    // and credit notes that commission statements claw back.
+    inputTopics: [topics.usageCharged.name, topics.usageRerated.name, PAYMENTS_PATTERN],
     deadLetterTopic: topics.deadLetter.name,
     referenceTopics: allReferenceTopics,
     onReference: (records) => applyReferenceRecords(tables, records, logger),
@@ -181,7 +190,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     storedOffsets: () => store.load(GROUP_ID),
     routes: (ctx) => {
       context = ctx;
-      return billRunRoutes(db, runNow, tables);
+      return billRunRoutes(db, runNow, tables, deps.clock);
     },
     healthChecks: { outbox: () => ({ ok: outbox?.isHealthy() ?? true }) },
     close: () => db.destroy(),
@@ -217,28 +226,34 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
 /**
  * Monthly agent statements (domain/commissions) from this service's invoices: the month is the
  * invoice's brand-local tax point; the agent is the customer's selling agent; the rule is the
- * brand's. Refunds reduce commissions once collect publishes them (not read here yet).
+ * brand's. Refunds and credit notes (from collect's payment events) take back their share of
+ * their invoice's commission in the month they happened, whenever the invoice was issued.
  */
 async function commissionStatements(db: Knex, tables: ReferenceTables, month: string, agent: string | null) {
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw Object.assign(new Error(`month "${month}" is not YYYY-MM`), { code: 'invalid_commission_input' });
   // Tax points of the month fall within a day of its UTC bounds in any zone.
   const start = DateTime.fromISO(`${month}-01`, { zone: 'utc' });
+  const from = start.minus({ days: 2 }).toJSDate();
+  const to = start.plus({ months: 1, days: 2 }).toJSDate();
+  const reductions: { event_id: string; invoice_id: string; amount: string; at: Date }[] = await db(`${SCHEMA}.invoice_reductions`).where('at', '>=', from).andWhere('at', '<', to);
   const rows: { document: unknown }[] = await db(`${SCHEMA}.invoices`)
-    .where('issued_at', '>=', start.minus({ days: 2 }).toJSDate())
-    .andWhere('issued_at', '<', start.plus({ months: 1, days: 2 }).toJSDate())
+    .where((q) => void q.where('issued_at', '>=', from).andWhere('issued_at', '<', to))
+    .orWhereIn('invoice_id', reductions.map((r) => r.invoice_id))
     .select('document');
-  const invoices = rows.map((r) => reviveInvoice(r.document)).filter((i) => i.taxPoint.startsWith(month));
+  const invoices = rows.map((r) => reviveInvoice(r.document));
   const brands = tables.brands().filter((b) => b.commission !== null);
   const subscriptions = [...new Set(invoices.map((i) => i.subscriptionId))].flatMap((id) => {
     const s = tables.subscription(id);
     return s ? [{ subscriptionId: id, agentId: tables.customer(s.accountId)?.agentId ?? null, anchor: new Date(s.anchor) }] : [];
   });
+  const eligible = invoices.filter((i) => brands.some((b) => b.code === i.brand) && subscriptions.some((s) => s.subscriptionId === i.subscriptionId));
+  const eligibleIds = new Set(eligible.map((i) => i.invoiceId));
   const input = {
     brands: brands.map((b) => ({ code: b.code, timeZone: b.timeZone })),
     rules: brands.map((b) => ({ brand: b.code, initialPercent: b.commission!.initialPercent, initialMonths: b.commission!.initialPeriods, recurringPercent: b.commission!.recurringPercent })),
     subscriptions,
-    invoices: invoices.filter((i) => brands.some((b) => b.code === i.brand) && subscriptions.some((s) => s.subscriptionId === i.subscriptionId)),
-    refunds: [],
+    invoices: eligible,
+    refunds: reductions.filter((r) => eligibleIds.has(r.invoice_id)).map((r) => ({ refundId: r.event_id, invoiceId: r.invoice_id, amount: new Decimal(r.amount).toFixed(), refundedAt: r.at })),
   };
   const statements = monthlyStatements(input, month, 'half_up');
   return agent ? statements.filter((s) => s.agentId === agent) : statements;
@@ -262,7 +277,8 @@ async function renderStoredInvoice(
   if (!brand || !customer) throw new Error(`brand ${invoice.brand} or customer ${invoice.accountId} is not in the reference tables`);
   const plan = subscription ? tables.plan(subscription.planId, subscription.planVersion) : undefined;
   const branding = brandingFromReference(brand);
-  const input = { invoice, branding, customer: customerBlockFromReference(customer), ...(plan ? { priceModels: priceModelsOf(plan) } : {}) };
+  const creditApplied = new Decimal((row.document as { creditApplied?: string }).creditApplied ?? 0);
+  const input = { invoice, branding, customer: customerBlockFromReference(customer), creditApplied, ...(plan ? { priceModels: priceModelsOf(plan) } : {}) };
   const renderer = documents.forBrand(branding);
   if (format === 'html') return { type: 'text/html; charset=utf-8', body: renderer.renderInvoiceHtml(input) };
   if (format === 'pdf') return { type: 'application/pdf', body: await renderer.renderInvoicePdf(input) };
@@ -298,6 +314,38 @@ async function insertCharges(trx: Knex.Transaction, charged: UsageCharged[]): Pr
   );
 }
 
+/**
+ * Collect's payment events, once each (their event id is the key): what an event moved to a
+ * customer's credit balance becomes a ledger entry, under the account's lock; refunds and
+ * credit notes are kept per invoice for commission clawback (a refund a credit note asked for
+ * is inside the credit note's amount already).
+ */
+async function recordPaymentFacts(trx: Knex.Transaction, payments: PaymentRecord[]): Promise<void> {
+  const credits = payments.filter((p) => p.creditBalanceChange && !p.creditBalanceChange.isZero());
+  await lockCreditAccounts(trx, credits.map((p) => ({ brand: p.brand, accountId: p.accountId, currency: p.currency })));
+  for (const p of credits) {
+    const change = p.creditBalanceChange!;
+    await addCreditEntry(trx, {
+      entryId: `payment:${paymentEventId(p)}`,
+      brand: p.brand,
+      accountId: p.accountId,
+      currency: p.currency,
+      source: change.lt(0) ? 'refund' : p.kind === 'credit_note' ? 'credit_note' : 'overpayment',
+      amount: change,
+      invoiceId: p.invoiceId,
+      reference: p.paymentId,
+      recordedBy: null,
+      at: new Date(p.occurredAt),
+    });
+  }
+  const reductions = payments.filter((p) => (p.kind === 'credit_note' && p.status === 'SUCCEEDED') || (p.kind === 'refund' && p.status === 'REFUNDED' && !p.creditNoteId));
+  if (reductions.length === 0) return;
+  await trx(`${SCHEMA}.invoice_reductions`)
+    .insert(reductions.map((p) => ({ event_id: paymentEventId(p), invoice_id: p.invoiceId, kind: p.kind, amount: p.amount.toFixed(), currency: p.currency, at: new Date(p.occurredAt) })))
+    .onConflict('event_id')
+    .ignore();
+}
+
 async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[]): Promise<void> {
   if (rerated.length === 0) return;
   await trx.raw(
@@ -318,7 +366,7 @@ async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[
 }
 
 /** Ops endpoints: run now, list and read invoices (the stored document, with unrounded amounts for audit). */
-function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables): Record<string, http.RequestListener> {
+function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables, clock: { now(): number }): Record<string, http.RequestListener> {
   const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   const documents = builtinDocumentRenderers();
   return {
@@ -347,6 +395,45 @@ function billRunRoutes(db: Knex, runNow: (brand?: string) => Promise<BillRunRepo
         (statements) => json(res, 200, { statements }),
         (error: Error & { code?: string }) => json(res, error.code === 'invalid_commission_input' ? 400 : 500, { error: error.code ?? 'statement_failed', message: error.message }),
       );
+    },
+    // What the company owes its customers: accounts with credit left (?brand= for one brand).
+    '/credit-balances': (req, res) => {
+      if (req.method !== 'GET') return json(res, 405, { error: 'method_not_allowed', allowed: ['GET'] });
+      outstandingCredit(db, new URL(req.url ?? '/', 'http://x').searchParams.get('brand')).then(
+        (balances) => json(res, 200, { balances }),
+        (error: Error) => json(res, 500, { error: 'query_failed', message: error.message }),
+      );
+    },
+    // GET /credit-balances/<accountId>: balances and entries; POST /credit-balances/<accountId>/payouts: a cheque or transfer of credit.
+    '/credit-balances/': (req, res) => {
+      const match = /^\/credit-balances\/([^/]+)(\/payouts)?$/.exec(decodeURIComponent((req.url ?? '').split('?')[0]!));
+      if (!match) return json(res, 404, { error: 'not_found', hint: 'GET /credit-balances/<accountId>, POST /credit-balances/<accountId>/payouts' });
+      const accountId = match[1]!;
+      if (!match[2]) {
+        if (req.method !== 'GET') return json(res, 405, { error: 'method_not_allowed', allowed: ['GET'] });
+        return void creditStatement(db, accountId).then(
+          (statement) => (statement ? json(res, 200, statement) : json(res, 404, { error: 'no_credit_balance', accountId })),
+          (error: Error) => json(res, 500, { error: 'query_failed', message: error.message }),
+        );
+      }
+      if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', allowed: ['POST'] });
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        let body: Record<string, unknown>;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+        } catch {
+          return json(res, 400, { error: 'invalid_json' });
+        }
+        const missing = ['currency', 'amount', 'reference', 'recordedBy'].filter((k) => typeof body[k] !== 'string' || body[k] === '');
+        if (missing.length > 0) return json(res, 422, { error: 'invalid_payout', problems: missing.map((k) => `${k} is required (a string)`) });
+        const input = { accountId, currency: String(body['currency']), amount: String(body['amount']), reference: String(body['reference']), recordedBy: String(body['recordedBy']) };
+        recordPayout(db, input, new Date(clock.now())).then(
+          (out) => json(res, out.status, out.body),
+          (error: Error) => json(res, 500, { error: 'payout_failed', message: error.message }),
+        );
+      });
     },
     '/invoices': (req, res) => {
       const params = new URL(req.url ?? '/', 'http://x').searchParams;

@@ -184,4 +184,11 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.raw(`alter table ${o} alter column topic set not null, alter column brand drop not null`);
     },
   },
+  '003_credit_balances': {
+    up: async (db) => {
+      // credit_applied: the customer's credit balance the invoice consumed (bill-run's ledger decided it);
+      // moved_to_credit: money the invoice received beyond what it asks, handed to that ledger.
+      await db.raw(`alter table ${SCHEMA}.invoices add column credit_applied numeric(24, 6) not null default 0, add column moved_to_credit numeric(24, 6) not null default 0`);
+    },
+  },
 };
