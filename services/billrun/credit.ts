@@ -78,11 +78,11 @@ export interface CreditStatement {
   entries: { entryId: string; currency: string; source: string; amount: string; invoiceId: string | null; reference: string | null; recordedBy: string | null; at: string }[];
 }
 
-/** An account's balances (the sums of its entries) and its entries, oldest first. */
+/** An account's balances (the sums of its entries) and its entries in the order they were recorded. */
 export async function creditStatement(db: Knex, accountId: string): Promise<CreditStatement | undefined> {
   const rows: { entry_id: string; currency: string; source: string; amount: string; invoice_id: string | null; reference: string | null; recorded_by: string | null; at: Date }[] = await db(t('credit_entries'))
     .where({ account_id: accountId })
-    .orderBy([{ column: 'at' }, { column: 'entry_id' }]);
+    .orderBy('seq');
   const known = await db(t('credit_accounts')).where({ account_id: accountId }).first('account_id');
   if (!known && rows.length === 0) return undefined;
   const byCurrency = new Map<string, Decimal>();

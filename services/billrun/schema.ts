@@ -122,6 +122,8 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.schema.withSchema(SCHEMA).createTable('credit_entries', (t) => {
         // Deterministic (the invoice, payment event or payout it records): a redelivery adds nothing.
         t.text('entry_id').primary();
+        // The order entries entered the ledger (`at` is when their fact happened, which may be earlier).
+        t.bigIncrements('seq', { primaryKey: false });
         t.text('account_id').notNullable();
         t.text('currency').notNullable();
         t.text('brand').notNullable();
