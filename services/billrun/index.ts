@@ -127,7 +127,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
         }
         try {
           logger.info('bill run started', { brand: brand.code, at: now.toISOString() });
-          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger });
+          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger, shouldStop: () => stopping });
           report.brands.push(result);
           report.invoices += result.invoiced.length;
           report.held += result.held.length;
@@ -139,11 +139,13 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
           }
           for (const w of result.warnings) logger.warn('billing beyond catch-up limit', { brand: brand.code, warning: w });
         } catch (error) {
-          logger.error('brand bill run failed', { brand: brand.code, error });
+          if ((error as { code?: string }).code === 'bill_run_stopped') logger.warn('brand bill run rolled back for the stop', { brand: brand.code });
+          else logger.error('brand bill run failed', { brand: brand.code, error });
           report.failed.push({ brand: brand.code, error: (error as Error).message });
         }
       }
-      report.published = outbox ? await outbox.drain() : 0;
+      // A stopping service leaves publishing to the relay of its next start.
+      report.published = outbox && !stopping ? await outbox.drain() : 0;
       logger.info('bill run', { at: report.at, invoices: report.invoices, held: report.held, published: report.published, failed: report.failed.length });
       return report;
     });

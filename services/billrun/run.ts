@@ -60,9 +60,13 @@ const t = (name: string) => `${SCHEMA}.${name}`;
  */
 export async function runBrandBillRun(
   db: Knex,
-  args: { brand: Brand; tables: ReferenceTables; now: Date; settings: BillRunSettings; taxEngine: SyncTaxEngine; logger: Logger },
+  args: { brand: Brand; tables: ReferenceTables; now: Date; settings: BillRunSettings; taxEngine: SyncTaxEngine; logger: Logger; shouldStop?: () => boolean },
 ): Promise<BrandRunResult> {
   const { brand, tables, now, settings } = args;
+  // A stop rolls the brand's run back (it commits whole or not at all): the next run bills it.
+  const stopIfAsked = () => {
+    if (args.shouldStop?.()) throw Object.assign(new Error(`the service is stopping: ${brand.code}'s bill run is rolled back for the next run`), { code: 'bill_run_stopped' });
+  };
   return inTransaction(db, async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`billrun:${brand.code}`]);
     const invoicedRows: { subscription_id: string; period_index: number }[] = await trx(t('invoices')).where({ brand: brand.code }).select('subscription_id', 'period_index');
@@ -83,6 +87,7 @@ export async function runBrandBillRun(
     const built: { billing: DueBilling; invoice: Invoice; chargeIds: string[]; rerateIds: string[] }[] = [];
     const consumed = new Set<string>();
     for (const billing of [...due.due].sort((a, b) => (a.subscriptionId < b.subscriptionId ? -1 : a.subscriptionId > b.subscriptionId ? 1 : a.periodIndex - b.periodIndex))) {
+      stopIfAsked();
       const subscription = tables.subscription(billing.subscriptionId)!;
       const periodStart = billing.period.start.getTime();
       const usageStart = billing.usagePeriod?.start.getTime();
@@ -164,6 +169,7 @@ export async function runBrandBillRun(
     // invoice-number order, under the accounts' locks (the payment consumer takes them too).
     const balances = await lockCreditAccounts(trx, allocation.numbered.map(({ invoice: b }) => ({ brand: brand.code, accountId: b.invoice.accountId, currency: b.invoice.currency })));
     for (const { invoice: b, invoiceNumber } of allocation.numbered) {
+      stopIfAsked();
       const numbered = { ...b.invoice, invoiceNumber };
       const key = creditKey(numbered.accountId, numbered.currency);
       const creditApplied = creditToApply(balances.get(key)!, numbered.total);
