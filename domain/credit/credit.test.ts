@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { amountDue, balanceOf, creditFromInvoice, creditToApply, entryProblems, excessToMove, payoutProblems } from './index.ts';
+import { amountDue, balanceOf, creditFromInvoice, creditToApply, entryProblems, excessToMove, payoutProblems, planCreditRefund } from './index.ts';
 
 const d = (v: string) => new Decimal(v);
 
@@ -65,5 +65,24 @@ describe('a payout of credit', () => {
     expect(payoutProblems(d('9.25'), d('9.26'), 'USD')).toEqual(['the credit balance is 9.25 USD: 9.26 cannot be paid out']);
     expect(payoutProblems(d('9.25'), d('0'), 'USD')).toEqual(['the payout must be greater than zero, got 0']);
     expect(payoutProblems(d('9.25'), d('1.001'), 'USD')).toEqual(['1.001 has more decimals than USD has minor units']);
+  });
+});
+
+describe('a credit refund goes back to the newest charges first', () => {
+  const charge = (reference: string, left: string, at: number) => ({ reference, invoiceId: `inv-${reference}`, gateway: 'stripe', left: d(left), at });
+  const parts = (r: ReturnType<typeof planCreditRefund>) => r.parts.map((p) => [p.reference, p.amount.toFixed(2)]);
+
+  it('takes the last charge, then the one before, each up to what is left on it', () => {
+    // 41.00 of credit; May's charge has 15.50 left, April's 31.00, March's 5.00 (the rest refunded).
+    const plan = planCreditRefund([charge('mar', '5.00', 3), charge('may', '15.50', 5), charge('apr', '31.00', 4)], d('41.00'));
+    expect(parts(plan)).toEqual([['may', '15.50'], ['apr', '25.50']]);
+    expect(plan.unrefundable.toFixed(2)).toBe('0.00');
+  });
+
+  it('leaves what no charge can take as unrefundable, and skips charges with nothing left', () => {
+    const plan = planCreditRefund([charge('a', '0', 9), charge('b', '10.00', 8)], d('14.50'));
+    expect(parts(plan)).toEqual([['b', '10.00']]);
+    expect(plan.unrefundable.toFixed(2)).toBe('4.50');
+    expect(planCreditRefund([], d('3.00')).unrefundable.toFixed(2)).toBe('3.00');
   });
 });

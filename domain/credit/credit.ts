@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { minorUnits } from '../money/index.ts';
-import { CREDIT_SIGN, type CreditEntry, type CreditSource } from './types.ts';
+import { CREDIT_SIGN, type CreditEntry, type CreditSource, type RefundableCharge } from './types.ts';
 
 const ZERO = new Decimal(0);
 
@@ -57,4 +57,23 @@ export function payoutProblems(balance: Decimal, amount: Decimal, currency: stri
   if (amount.decimalPlaces() > minorUnits(currency)) return [`${amount.toFixed()} has more decimals than ${currency} has minor units`];
   if (amount.gt(balance)) return [`the credit balance is ${balance.toFixed(minorUnits(currency))} ${currency}: ${amount.toFixed()} cannot be paid out`];
   return [];
+}
+
+/**
+ * How a credit refund is split over the account's charges: the newest first, each up to what is
+ * left on it, so the money goes back to the card the customer used last. What no charge can
+ * take is `unrefundable` (it stays the customer's credit).
+ */
+export function planCreditRefund(charges: readonly RefundableCharge[], amount: Decimal): { parts: { reference: string; invoiceId: string; gateway: string; amount: Decimal }[]; unrefundable: Decimal } {
+  const parts: { reference: string; invoiceId: string; gateway: string; amount: Decimal }[] = [];
+  let remaining = amount;
+  const newestFirst = [...charges].sort((a, b) => b.at - a.at || (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
+  for (const c of newestFirst) {
+    if (remaining.lte(0)) break;
+    if (c.left.lte(0)) continue;
+    const take = Decimal.min(c.left, remaining);
+    parts.push({ reference: c.reference, invoiceId: c.invoiceId, gateway: c.gateway, amount: take });
+    remaining = remaining.minus(take);
+  }
+  return { parts, unrefundable: remaining.gt(0) ? remaining : ZERO };
 }

@@ -13,11 +13,32 @@ import type { Decimal } from 'decimal.js';
  * - `applied` (−): credit consumed by a later invoice, shown on it as a line.
  * - `paid_out` (−): credit given back outside the gateway (a cheque or transfer recorded by ops),
  *   typically at cancellation.
- * - `refund` (−): money moved to credit that a gateway refund of its invoice gave back.
+ * - `refund` (−): credit given back through the gateway, to the cards the customer paid with
+ *   (the brand's policy at cancellation); written when asked, so nothing else can use it.
+ * - `refund_reversed` (+): the part of such a refund the gateway could not give back (no
+ *   charge left to refund, a refund declined): the customer's credit again.
  */
-export type CreditSource = 'negative_invoice' | 'credit_note' | 'overpayment' | 'applied' | 'paid_out' | 'refund';
+export type CreditSource = 'negative_invoice' | 'credit_note' | 'overpayment' | 'applied' | 'paid_out' | 'refund' | 'refund_reversed';
 
-export const CREDIT_SOURCES: readonly CreditSource[] = ['negative_invoice', 'credit_note', 'overpayment', 'applied', 'paid_out', 'refund'];
+export const CREDIT_SOURCES: readonly CreditSource[] = ['negative_invoice', 'credit_note', 'overpayment', 'applied', 'paid_out', 'refund', 'refund_reversed'];
+
+/**
+ * What a brand does with credit an account still has when it has no active subscription left:
+ * `pay_out` (the default): it stays on the ledger, listed as owed, until ops pay it out by
+ * cheque or transfer; `refund`: it is refunded through the gateway to the account's most recent
+ * card charges at the next bill run, and what cannot be refunded there stays as credit.
+ */
+export type CreditAtCancellation = 'pay_out' | 'refund';
+
+/** A succeeded charge and what is left to refund on it at the gateway (every refund of it counted, in flight too). */
+export interface RefundableCharge {
+  readonly reference: string;
+  readonly invoiceId: string;
+  readonly gateway: string;
+  readonly left: Decimal;
+  /** When it was paid (epoch ms): the newest are refunded first. */
+  readonly at: number;
+}
 
 /** The sign each source must have: a ledger never records a "negative overpayment". */
 export const CREDIT_SIGN: Readonly<Record<CreditSource, 1 | -1>> = {
@@ -27,6 +48,7 @@ export const CREDIT_SIGN: Readonly<Record<CreditSource, 1 | -1>> = {
   applied: -1,
   paid_out: -1,
   refund: -1,
+  refund_reversed: 1,
 };
 
 export interface CreditEntry {

@@ -35,6 +35,8 @@ export interface Brand {
   readonly paymentTermsDays: number;
   /** prorated or none: what a cancellation within a period gives back of the fee paid. */
   readonly cancellationCredit: string;
+  /** pay_out or refund (domain/credit CreditAtCancellation): credit left once an account has no active subscription. */
+  readonly creditAtCancellation: string;
   /** Days after the due date on which a failed collection is retried. */
   readonly collectionRetryDays: readonly number[];
   /** Ordered by afterDays. */
@@ -301,10 +303,11 @@ export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly
 // and decimals as strings. Fields with an Avro default may be left out.
 // ---------------------------------------------------------------------------------------
 
-export interface BrandEntry extends Omit<Brand, 'usageProducts' | 'paymentTermsDays' | 'cancellationCredit' | 'collectionRetryDays' | 'dunningSteps' | 'branding' | 'commission'> {
+export interface BrandEntry extends Omit<Brand, 'usageProducts' | 'paymentTermsDays' | 'cancellationCredit' | 'creditAtCancellation' | 'collectionRetryDays' | 'dunningSteps' | 'branding' | 'commission'> {
   readonly usageProducts?: Readonly<Record<string, string>>;
   readonly paymentTermsDays?: number;
   readonly cancellationCredit?: string;
+  readonly creditAtCancellation?: string;
   readonly collectionRetryDays?: readonly number[];
   readonly dunningSteps?: readonly DunningStep[];
   readonly branding?: Branding | null;

@@ -42,6 +42,7 @@ const ROUNDING_MODES = ['half_up', 'half_even', 'down', 'up'];
 const STATUSES = ['trial', 'active', 'suspended', 'cancelled'];
 const PRICE_KINDS: readonly PriceModelKind[] = ['PER_UNIT', 'GRADUATED', 'VOLUME'];
 const CANCELLATION_CREDITS = ['prorated', 'none'];
+const CREDIT_AT_CANCELLATION = ['pay_out', 'refund'];
 const DUNNING_ACTIONS = ['reminder', 'suspend', 'cancel', 'write_off'];
 const CSS_COLOUR = /^#[0-9a-fA-F]{6}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -243,6 +244,7 @@ function readBrand(r: Reader, input: unknown, path: string): Brand {
     usageProducts,
     paymentTermsDays: r.integer(f, 'paymentTermsDays', p, 0, 365, 14),
     cancellationCredit: r.oneOf(f, 'cancellationCredit', p, CANCELLATION_CREDITS, 'prorated'),
+    creditAtCancellation: r.oneOf(f, 'creditAtCancellation', p, CREDIT_AT_CANCELLATION, 'pay_out'),
     collectionRetryDays: readDays(r, f, 'collectionRetryDays', p),
     dunningSteps: readDunningSteps(r, f, p),
     branding: r.optionalObject(f, 'branding', p, (b, bp) => ({

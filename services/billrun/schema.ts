@@ -136,7 +136,7 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.index(['account_id', 'currency']);
         t.index(['brand']);
       });
-      await db.raw(`alter table ${SCHEMA}.credit_entries add constraint credit_entries_source check (source in ('negative_invoice', 'credit_note', 'overpayment', 'applied', 'paid_out', 'refund'))`);
+      await db.raw(`alter table ${SCHEMA}.credit_entries add constraint credit_entries_source check (source in ('negative_invoice', 'credit_note', 'overpayment', 'applied', 'paid_out', 'refund', 'refund_reversed'))`);
       // Refunds and credit notes of invoices, from collect's payment events: commission clawback.
       await db.schema.withSchema(SCHEMA).createTable('invoice_reductions', (t) => {
         t.text('event_id').primary();

@@ -116,6 +116,7 @@ export const componentSchemas: Record<string, Schema> = {
       usageProducts: { type: 'object', additionalProperties: text(), description: "Usage type to the brand's product id." },
       paymentTermsDays: int(0, 365),
       cancellationCredit: { enum: ['prorated', 'none'] },
+      creditAtCancellation: { enum: ['pay_out', 'refund'], description: 'Credit left once an account has no active subscription: kept owed until ops pay it out, or refunded through the gateway to its latest card charges.' },
       collectionRetryDays: { type: 'array', items: int(0, 3650), description: 'Days after the due date on which a failed collection is retried, increasing.' },
       dunningSteps: { type: 'array', items: ref('DunningStep') },
       branding: nullable(ref('Branding')),

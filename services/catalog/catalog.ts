@@ -147,6 +147,7 @@ export class Catalog {
         usageProducts: (b.usageProducts as Record<string, string>) ?? {},
         paymentTermsDays: (b.paymentTermsDays as number) ?? 14,
         cancellationCredit: (b.cancellationCredit as string) ?? 'prorated',
+        creditAtCancellation: (b.creditAtCancellation as string) ?? 'pay_out',
         collectionRetryDays: (b.collectionRetryDays as number[]) ?? [],
         dunningSteps: (b.dunningSteps as BrandData['dunningSteps']) ?? [],
         branding: b.branding ? { ...(b.branding as NonNullable<BrandData['branding']>), logoSvg: orNull((b.branding as Body).logoSvg as string | null | undefined), address: postalAddress((b.branding as Body).address)! } : null,

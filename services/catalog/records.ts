@@ -41,6 +41,7 @@ export interface BrandData {
   usageProducts: Record<string, string>;
   paymentTermsDays: number;
   cancellationCredit: string;
+  creditAtCancellation: string;
   collectionRetryDays: number[];
   dunningSteps: { afterDays: number; action: string }[];
   branding: Brand['branding'];
@@ -117,6 +118,7 @@ export function brandRecord(d: BrandData): Brand {
     usageProducts: d.usageProducts,
     paymentTermsDays: d.paymentTermsDays,
     cancellationCredit: d.cancellationCredit,
+    creditAtCancellation: d.creditAtCancellation,
     collectionRetryDays: d.collectionRetryDays,
     dunningSteps: d.dunningSteps,
     branding: d.branding,
