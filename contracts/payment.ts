@@ -15,7 +15,7 @@ export interface PaymentRecord {
   currency: string;
   amount: Decimal;
   occurredAt: number;
-  kind: 'charge' | 'manual' | 'refund' | 'credit_note';
+  kind: 'charge' | 'manual' | 'refund' | 'credit_note' | 'credit_refund';
   eventId: string | null;
   methodLabel: string | null;
   /** Moved to (+) or from (−) the customer's credit balance by this event; null: nothing. */
@@ -26,3 +26,14 @@ export interface PaymentRecord {
 
 /** The de-duplication key of a payment event (older records have no eventId). */
 export const paymentEventId = (p: Pick<PaymentRecord, 'eventId' | 'paymentId' | 'status'>) => p.eventId ?? `${p.paymentId}:${p.status}`;
+
+/** `brand.<code>.credit-refunds` (schemas/credit.refund.avsc) as avsc reads and writes it. */
+export interface CreditRefundRecord {
+  requestId: string;
+  brand: string;
+  accountId: string;
+  currency: string;
+  amount: Decimal;
+  requestedAt: number;
+  reason: string;
+}

@@ -42,20 +42,29 @@ const JAN10 = Date.UTC(2026, 0, 10, 5);
 const FEB10 = Date.UTC(2026, 1, 10, 5);
 const MAR10 = Date.UTC(2026, 2, 10, 5);
 
-function reference(): ReferenceData {
+// The second brand refunds credit left at cancellation through the gateway (creditAtCancellation: refund).
+const brand2 = `t${run}-rf`;
+const account2 = `${brand2}-acct`;
+const subscription2 = `${brand2}-sub`;
+const spec2: BrandSpec = { ...spec, code: brand2 };
+
+function reference(code = brand, options: { policy?: string; cancelledAt?: string } = {}): ReferenceData {
   const parsed = parseReferenceFile({
     parentCompany: 'ansr-group',
     brands: [{
-      code: brand, parentCompany: 'ansr-group', name: 'Credit Test', country: 'US', currency: 'USD', timeZone: 'America/New_York', billingHour: 2,
-      taxRegime: 'none', gateway: 'stripe', roundingMode: 'half_up', usageProducts: { LCA: `${brand}-lca` }, paymentTermsDays: 0, collectionRetryDays: [2],
-      commission: { initialPercent: '20', initialPeriods: 12, recurringPercent: '5' },
+      code, parentCompany: 'ansr-group', name: 'Credit Test', country: 'US', currency: 'USD', timeZone: 'America/New_York', billingHour: 2,
+      taxRegime: 'none', gateway: 'stripe', roundingMode: 'half_up', usageProducts: { LCA: `${code}-lca` }, paymentTermsDays: 0, collectionRetryDays: [2],
+      commission: { initialPercent: '20', initialPeriods: 12, recurringPercent: '5' }, cancellationCredit: 'none', creditAtCancellation: options.policy ?? 'pay_out',
     }],
-    plans: [{ planId: `${brand}-plan`, version: 1, owner: brand, name: 'Answering', currency: 'USD', monthlyFee: '30.00', grants: [],
+    plans: [{ planId: `${code}-plan`, version: 1, owner: code, name: 'Answering', currency: 'USD', monthlyFee: '30.00', grants: [],
       priceModels: [{ usageType: 'LCA', kind: 'PER_UNIT', unitSeconds: 60, tiers: [{ upTo: null, unitPrice: '0.10' }] }] }],
-    subscriptions: [{ subscriptionId: subscription, brand, accountId: account, planId: `${brand}-plan`, planVersion: 1, anchor: '2026-01-10T15:00:00Z', status: 'active' }],
-    customers: [{ accountId: account, brand, name: 'Harbor Dental', email: 'ap@harbor.example', country: 'US', region: 'NY', agentId: `${brand}-agent`,
+    subscriptions: [{
+      subscriptionId: `${code}-sub`, brand: code, accountId: `${code}-acct`, planId: `${code}-plan`, planVersion: 1, anchor: '2026-01-10T15:00:00Z',
+      ...(options.cancelledAt ? { status: 'cancelled', cancelledAt: options.cancelledAt } : { status: 'active' }),
+    }],
+    customers: [{ accountId: `${code}-acct`, brand: code, name: 'Harbor Dental', email: 'ap@harbor.example', country: 'US', region: 'NY', agentId: `${code}-agent`,
       postalAddress: { line1: '1 River Rd', city: 'Albany', region: 'NY', postalCode: '12207', country: 'US' },
-      defaultPaymentMethod: { gateway: 'stripe', customerRef: `cus_${run}`, methodRef: `pm_${run}`, label: 'Visa ending 4242' } }],
+      defaultPaymentMethod: { gateway: 'stripe', customerRef: `cus_${code}`, methodRef: `pm_${code}`, label: 'Visa ending 4242' } }],
     numbers: [],
     ratingRules: [],
   });
@@ -63,16 +72,16 @@ function reference(): ReferenceData {
   return parsed.value;
 }
 
-function usage(id: string, seconds: number, periodStart: number, periodEnd: number): UsageCharged {
+function usage(id: string, seconds: number, periodStart: number, periodEnd: number, code = brand): UsageCharged {
   const start = periodStart + 86_400_000;
   const minutes = new Decimal(seconds).dividedBy(60);
   const amount = minutes.times('0.10');
   return {
-    eventId: `${brand}-${id}`, source: 'credit-test', cdrId: id, callingNumber: null, calledNumber: '+18005550100', usageType: 'LCA',
+    eventId: `${code}-${id}`, source: 'credit-test', cdrId: id, callingNumber: null, calledNumber: '+18005550100', usageType: 'LCA',
     startTime: start, endTime: start + seconds * 1000, durationSeconds: seconds, attributes: {},
-    brand, accountId: account, subscriptionId: subscription, assignmentId: 'a1', productId: `${brand}-lca`,
+    brand: code, accountId: `${code}-acct`, subscriptionId: `${code}-sub`, assignmentId: 'a1', productId: `${code}-lca`,
     ratingVersion: 1, ruleId: 'r', ruleVersion: 1, billableSeconds: seconds, ratedAt: start,
-    periodStart, periodEnd, planId: `${brand}-plan`, planVersion: 1, includedSeconds: 0, overageSeconds: seconds, draws: [], currency: 'USD',
+    periodStart, periodEnd, planId: `${code}-plan`, planVersion: 1, includedSeconds: 0, overageSeconds: seconds, draws: [], currency: 'USD',
     amount, tiers: [{ tier: 1, units: minutes, unitPrice: new Decimal('0.10'), amount, seconds, flatFee: new Decimal(0) }], chargedAt: start,
     chargeSequence: 1,
   };
@@ -83,8 +92,8 @@ async function publishUsage(charged: UsageCharged[], rerated: Record<string, unk
   const encodeCharged = serde.encoder<UsageCharged>(await serde.register(valueSubject(topics.usageCharged.name), loadSchema('usage.charged')));
   const encodeRerated = serde.encoder<Record<string, unknown>>(await serde.register(valueSubject(topics.usageRerated.name), loadSchema('usage.rerated')));
   await producer.send({
-    [topics.usageCharged.name]: charged.map((c) => ({ key: c.accountId, value: encodeCharged(c), headers: standardHeaders({ eventId: c.eventId, brand }) })),
-    [topics.usageRerated.name]: rerated.map((r) => ({ key: r['accountId'] as string, value: encodeRerated(r), headers: standardHeaders({ eventId: r['eventId'] as string, brand }) })),
+    [topics.usageCharged.name]: charged.map((c) => ({ key: c.accountId, value: encodeCharged(c), headers: standardHeaders({ eventId: c.eventId, brand: c.brand }) })),
+    [topics.usageRerated.name]: rerated.map((r) => ({ key: r['accountId'] as string, value: encodeRerated(r), headers: standardHeaders({ eventId: r['eventId'] as string, brand: r['brand'] as string }) })),
   });
   await producer.stop();
 }
@@ -93,18 +102,19 @@ interface Statement {
   balances: { currency: string; balance: string }[];
   entries: { source: string; amount: string; invoiceId: string | null; reference: string | null }[];
 }
-const statement = async (): Promise<Statement> => (await fetch(`${billrun.url}/credit-balances/${account}`)).json() as Promise<Statement>;
-const balance = async () => (await statement()).balances.find((b) => b.currency === 'USD')?.balance;
-const untilBalance = (expected: string) => eventually(`credit balance ${expected}`, async () => ((await balance()) === expected ? true : undefined), 30_000);
+const statement = async (of = account): Promise<Statement> => (await fetch(`${billrun.url}/credit-balances/${of}`)).json() as Promise<Statement>;
+const balance = async (of = account) => (await statement(of)).balances.find((b) => b.currency === 'USD')?.balance;
+const untilBalance = (expected: string, of = account) => eventually(`credit balance ${expected}`, async () => ((await balance(of)) === expected ? true : undefined), 30_000);
 const post = async (base: string, path: string, body: unknown) => {
   const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as Record<string, any> };
 };
 /** Bills the brand at `iso` and waits until collect holds the new invoice; returns what the run invoiced. */
-async function billAt(iso: string) {
+async function billAt(iso: string, code = brand) {
   clock.set(Date.parse(iso));
-  const report = await billrun.runNow(brand);
+  const report = await billrun.runNow(code);
   expect(report.failed).toEqual([]);
+  lastRun = report.brands[0]!;
   const invoiced = report.brands[0]!.invoiced;
   await eventually('collect has the invoices', async () => {
     const rows = await db('collect.invoices').whereIn('invoice_id', invoiced.map((i) => i.invoiceId)).count({ n: '*' });
@@ -112,33 +122,40 @@ async function billAt(iso: string) {
   }, 30_000);
   return invoiced;
 }
+let lastRun: Awaited<ReturnType<RunningBillRun['runNow']>>['brands'][number] | undefined;
 const stripeCharges = () => fake.requestsTo('POST', '/v1/payment_intents').map((r) => new URLSearchParams(r.body).get('amount'));
 /**
  * A collection run once the invoice fell due (collect may also have charged it on arrival), then
  * waits until collect has nothing left to do for it: paid, or nothing was asked.
  */
 async function collectAfterDue(invoiceId: string): Promise<void> {
-  const row: { due_at: Date } = await db('collect.invoices').where({ invoice_id: invoiceId }).first('due_at');
+  const row: { due_at: Date; brand: string } = await db('collect.invoices').where({ invoice_id: invoiceId }).first('due_at', 'brand');
   clock.set(Math.max(clock.now(), row.due_at.getTime() + 60_000));
-  await collect.runNow(brand);
+  await collect.runNow(row.brand);
   await eventually(`${invoiceId} settled`, async () => {
     const r: { collection: string } = await db('collect.invoices').where({ invoice_id: invoiceId }).first('collection');
     return r.collection === 'paid' ? true : undefined;
   }, 30_000);
 }
 
+async function publish(...data: ReferenceData[]): Promise<void> {
+  const producer = await BatchProducer.connect(kafka);
+  for (const d of data) await publishReference(d, producer, serde);
+  await producer.stop();
+}
+const startBillRunHere = () =>
+  startBillRun(config, { kafka, serde, logger, clock }, { intervalMs: 0, brands: [brand, brand2], settings: { since: new Date('2026-02-01T00:00:00Z') }, usageDrainMs: 600_000 });
+
 beforeAll(async () => {
   fake = await startFakeGateway({ now: () => clock.now() });
-  await applyTopics(kafka, serde, allTopics([brand]));
-  const producer = await BatchProducer.connect(kafka);
-  await publishReference(reference(), producer, serde);
-  await producer.stop();
-  billrun = await startBillRun(config, { kafka, serde, logger, clock }, { intervalMs: 0, brands: [brand], settings: { since: new Date('2026-02-01T00:00:00Z') }, usageDrainMs: 600_000 });
+  await applyTopics(kafka, serde, allTopics([brand, brand2]));
+  await publish(reference(), reference(brand2, { policy: 'refund' }));
+  billrun = await startBillRunHere();
   collect = await startCollect(config, { kafka, serde, logger, clock }, {
     intervalMs: 0,
-    topicPattern: new RegExp(`^brand\\.${brand}\\.invoices$`),
+    topicPattern: new RegExp(`^brand\\.t${run}-(cr|rf)\\.invoices$`),
     groupId: `collect-${run}`,
-    env: fakeGatewayEnv(fake, [spec], 10_000),
+    env: fakeGatewayEnv(fake, [spec, spec2], 10_000),
     webhookNow: () => clock.now(),
   });
 }, 180_000);
@@ -246,5 +263,57 @@ describe('a customer credit balance, from a negative invoice to a payout', () =>
       ['refund', '-2.129032'],
     ]);
     expect(april.statements[0]!.totals).toMatchObject([{ currency: 'USD', commission: '2.9' }]);
+  });
+
+  it('with the brand policy refund, credit left at cancellation goes back to the last card charges; what they cannot take stays owed', { timeout: 240_000 }, async () => {
+    const refundsBefore = fake.requestsTo('POST', '/v1/refunds').length;
+    // February: 31.00 (30.00 fee + 600 s at 0.10 a minute), paid by card.
+    await publishUsage([usage('c1', 600, JAN10, FEB10, brand2)]);
+    const [feb] = await billAt('2026-02-10T12:00:00Z', brand2);
+    expect(feb).toMatchObject({ total: '31.00', amountDue: '31.00' });
+    await collectAfterDue(feb!.invoiceId);
+    // March: 30.00 fee + 0.50 - 45.00 re-rating = -14.50: credit 14.50.
+    await publishUsage([usage('c2', 300, FEB10, MAR10, brand2)], [{
+      eventId: `${brand2}-rr-c1-2`, usageEventId: `${brand2}-c1`, brand: brand2, accountId: account2, subscriptionId: subscription2, periodStart: JAN10,
+      usageType: 'LCA', previousVersion: 1, ratingVersion: 2, kind: 'changed', includedSecondsDelta: 0, overageSecondsDelta: -600, currency: 'USD',
+      amountDelta: new Decimal('-45.00'), reratedAt: FEB10 + 86_400_000,
+    }]);
+    const [mar] = await billAt('2026-03-10T12:00:00Z', brand2);
+    expect(mar).toMatchObject({ total: '-14.50', amountDue: '0.00' });
+    // A cheque of 20.00 for February's paid invoice: 20.00 more credit. Balance 34.50.
+    const cheque = await post(collect.url, '/payments/manual', { invoiceId: feb!.invoiceId, amount: '20.00', methodType: 'cheque', meta: { cheque_number: '009001' }, recordedBy: 'ops@example' });
+    expect(cheque.status).toBe(201);
+    await untilBalance('34.50', account2);
+
+    // The customer cancels on 15 March (no cancellation credit at this brand); a fresh bill-run reads it.
+    await publish(reference(brand2, { policy: 'refund', cancelledAt: '2026-03-15T15:00:00Z' }));
+    await billrun.stop();
+    billrun = await startBillRunHere();
+    // 10 April: the final invoice carries the arrears of the last period served (no usage: 0.00),
+    // then the account has no active subscription: its 34.50 is asked back through the gateway.
+    const [final] = await billAt('2026-04-10T12:00:00Z', brand2);
+    expect(final).toMatchObject({ total: '0.00', creditApplied: '0.00', amountDue: '0.00' });
+    expect(lastRun!.creditRefunds).toEqual([{ accountId: account2, currency: 'USD', amount: '34.50' }]);
+    // The only card charge is February's 31.00: refunded in full; the 3.50 left (the cheque's
+    // money beyond it) has no card to go back to and returns to the credit. Balance 3.50.
+    await untilBalance('3.50', account2);
+    const refunds = () => fake.requestsTo('POST', '/v1/refunds').slice(refundsBefore).map((r) => new URLSearchParams(r.body).get('amount'));
+    await eventually('the card refund', () => (refunds().length > 0 ? true : undefined), 30_000);
+    expect(refunds()).toEqual(['3100']);
+    expect((await statement(account2)).entries.map((e) => [e.source, e.amount])).toEqual([
+      ['negative_invoice', '14.50'],
+      ['overpayment', '20.00'],
+      ['refund', '-34.50'],
+      ['refund_reversed', '3.50'],
+    ]);
+    // February's invoice has nothing of its own left to refund: its card money went back as credit.
+    const again = await post(collect.url, '/refunds', { invoiceId: feb!.invoiceId, amount: '1.00', reason: 'goodwill' });
+    expect(again.status).toBe(422);
+
+    // The next run does not ask again (collect said the rest cannot go back by card): ops pay it out.
+    await billAt('2026-05-10T12:00:00Z', brand2);
+    expect(lastRun!.creditRefunds).toEqual([]);
+    const payout = await post(billrun.url, `/credit-balances/${account2}/payouts`, { currency: 'USD', amount: '3.50', reference: 'CHQ-9002', recordedBy: 'ops@example' });
+    expect(payout).toMatchObject({ status: 201, json: { balance: '0.00' } });
   });
 });

@@ -233,6 +233,7 @@ describe('every consumer, each in its own process, fed poison while good records
       [topics.usageRerated.name, 'usage.rerated', ['billrun']],
       [brandTopics(brand).invoices.name, 'invoice', ['collect', 'ageing']],
       [brandTopics(brand).payments.name, 'payment', ['ageing', 'billrun']],
+      [brandTopics(brand).creditRefunds.name, 'credit.refund', ['collect']],
       [topics.accountLifecycle.name, 'account.lifecycle', ['catalog']],
       // A reference topic: every stream service reads it; a null value there is a deletion, not poison.
       [topics.refPlans.name, 'ref.plans', ['resolve', 'rate', 'drawdown', 'billrun', 'collect', 'ageing']],

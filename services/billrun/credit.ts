@@ -2,7 +2,11 @@ import { Decimal } from 'decimal.js';
 import type { Knex } from 'knex';
 import { balanceOf, entryProblems, payoutProblems, type CreditSource } from '../../domain/credit/index.ts';
 import { minorUnits } from '../../domain/money/index.ts';
+import type { CreditRefundRecord } from '../../contracts/payment.ts';
+import type { Brand, ReferenceTables } from '../../domain/reference/index.ts';
 import { inTransaction } from '../../runtime/db.ts';
+import { enqueue } from '../../runtime/outbox.ts';
+import { brandTopics } from '../../topics/catalog.ts';
 import { SCHEMA } from './schema.ts';
 
 /**
@@ -152,4 +156,43 @@ export async function recordPayout(db: Knex, input: PayoutInput, now: Date): Pro
     });
     return { status: 201, body: { entryId, balance: balance.minus(amount).toFixed(minorUnits(input.currency)) } };
   });
+}
+
+/**
+ * The brand's policy at cancellation (domain/credit CreditAtCancellation): with `refund`, every
+ * account of the brand with credit left and no active subscription has its balance taken off
+ * the ledger (a `refund` entry, so nothing else can use it) and asked of collect on
+ * brand.<code>.credit-refunds through the outbox, in one transaction per account. Collect's
+ * answer comes back on the payments topic; what it could not refund returns as
+ * `refund_reversed`. Returns the requests made.
+ */
+export async function requestCreditRefunds(db: Knex, brand: Brand, tables: ReferenceTables, now: Date): Promise<CreditRefundRecord[]> {
+  if (brand.creditAtCancellation !== 'refund') return [];
+  const positive = (await db(t('credit_entries'))
+    .where({ brand: brand.code })
+    .select('account_id', 'currency')
+    .groupBy('account_id', 'currency')
+    .havingRaw('sum(amount) > 0')) as { account_id: string; currency: string }[];
+  const closed = positive.filter((p) => {
+    const subscriptions = tables.subscriptionsOf(brand.code).filter((s) => s.accountId === p.account_id);
+    return tables.customer(p.account_id) !== undefined && subscriptions.every((s) => s.status === 'cancelled');
+  });
+  const requests: CreditRefundRecord[] = [];
+  for (const p of closed) {
+    const request = await inTransaction(db, async (trx) => {
+      const balance = (await lockCreditAccounts(trx, [{ brand: brand.code, accountId: p.account_id, currency: p.currency }])).get(creditKey(p.account_id, p.currency))!;
+      if (balance.lte(0)) return undefined;
+      // Collect said the rest could not go back through the gateway, and nothing came since: ops pay it out.
+      const latest: { source: string } | undefined = await trx(t('credit_entries')).where({ account_id: p.account_id, currency: p.currency }).orderBy('seq', 'desc').first('source');
+      if (latest?.source === 'refund_reversed') return undefined;
+      const [counted] = await trx(t('credit_entries')).where({ account_id: p.account_id, currency: p.currency, source: 'refund' }).count({ n: '*' });
+      const requestId = `credit-refund-${p.account_id}-${p.currency}-${Number(counted!.n) + 1}`;
+      const record: CreditRefundRecord = { requestId, brand: brand.code, accountId: p.account_id, currency: p.currency, amount: balance, requestedAt: now.getTime(), reason: 'account closed: credit balance refunded' };
+      await addCreditEntry(trx, { entryId: requestId, brand: brand.code, accountId: p.account_id, currency: p.currency, source: 'refund', amount: balance.negated(), invoiceId: null, reference: requestId, recordedBy: null, at: now });
+      await enqueue(trx, SCHEMA, [{ topic: brandTopics(brand.code).creditRefunds.name, schema: 'credit.refund', key: p.account_id, eventId: requestId, brand: brand.code, payload: record }]);
+      return record;
+    });
+    if (request) requests.push(request);
+  }
+  return requests;
 }

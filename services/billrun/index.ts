@@ -19,7 +19,7 @@ import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference, priceModelsOf, reviveInvoice, type DocumentRendererRegistry } from '../../documents/index.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
 import { paymentEventId, type PaymentRecord } from '../../contracts/payment.ts';
-import { addCreditEntry, creditStatement, lockCreditAccounts, outstandingCredit, recordPayout } from './credit.ts';
+import { addCreditEntry, creditStatement, lockCreditAccounts, outstandingCredit, recordPayout, requestCreditRefunds } from './credit.ts';
 import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 
@@ -128,6 +128,8 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
         try {
           logger.info('bill run started', { brand: brand.code, at: now.toISOString() });
           const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger, shouldStop: () => stopping });
+          // After the brand's invoices (a closing account's last credit is on the ledger by then).
+          result.creditRefunds = (await requestCreditRefunds(db, brand, tables, now)).map((r) => ({ accountId: r.accountId, currency: r.currency, amount: r.amount.toFixed(2) }));
           report.brands.push(result);
           report.invoices += result.invoiced.length;
           report.held += result.held.length;
@@ -332,7 +334,7 @@ async function recordPaymentFacts(trx: Knex.Transaction, payments: PaymentRecord
       brand: p.brand,
       accountId: p.accountId,
       currency: p.currency,
-      source: change.lt(0) ? 'refund' : p.kind === 'credit_note' ? 'credit_note' : 'overpayment',
+      source: change.lt(0) ? 'refund' : p.kind === 'credit_refund' ? 'refund_reversed' : p.kind === 'credit_note' ? 'credit_note' : 'overpayment',
       amount: change,
       invoiceId: p.invoiceId,
       reference: p.paymentId,

@@ -26,6 +26,8 @@ export interface BrandRunResult {
   invoiced: { invoiceId: string; invoiceNumber: string; subscriptionId: string; periodIndex: number; total: string; currency: string; creditApplied: string; amountDue: string }[];
   held: { subscriptionId: string; periodIndex: number; code: string; message: string }[];
   warnings: string[];
+  /** Credit balances asked of collect to refund (the brand's creditAtCancellation is refund). */
+  creditRefunds?: { accountId: string; currency: string; amount: string }[];
 }
 
 interface ChargeRow {

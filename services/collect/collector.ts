@@ -293,7 +293,8 @@ const REFUND_IN_FLIGHT = ['pending', 'indeterminate', 'network_error'];
  * when a credit note gives back credit the invoice had consumed.
  */
 export async function moveExcessToCredit(trx: Knex.Transaction, invoice: InvoiceRow, state: InvoicePaymentState): Promise<Decimal> {
-  const refunds: { amount: string; status: string | null }[] = await trx(T('refunds')).where({ invoice_id: invoice.invoice_id }).select('amount', 'status');
+  // A credit refund gives back credit, not the invoice's own money: it never changes what the invoice holds.
+  const refunds: { amount: string; status: string | null }[] = await trx(T('refunds')).where({ invoice_id: invoice.invoice_id }).whereNull('credit_refund_id').select('amount', 'status');
   const inFlight = refunds.filter((r) => r.status === null || REFUND_IN_FLIGHT.includes(r.status)).reduce((sum, r) => sum.plus(r.amount), new Decimal(0));
   const notes: { amount: string }[] = await trx(T('credit_notes')).where({ invoice_id: invoice.invoice_id }).select('amount');
   const credited = notes.reduce((sum, n) => sum.plus(n.amount), new Decimal(0));
@@ -558,4 +559,6 @@ export interface RefundRow {
   status: string | null;
   reference: string | null;
   credit_note_id?: string | null;
+  /** A credit refund's request (credit-refunds.ts): it never changes the invoice's payment state. */
+  credit_refund_id?: string | null;
 }

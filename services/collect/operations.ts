@@ -11,6 +11,7 @@ import { inTransaction } from '../../runtime/db.ts';
 import type { RatelineError } from '../../runtime/errors.ts';
 import { applyEventInTransaction, attemptInFlight, lockInvoice, moveExcessToCredit, writeOutbox, type CollectorDeps, type InvoiceRow, type RefundRow } from './collector.ts';
 import { stateFromJson, stateToJson } from './records.ts';
+import { recordCreditRefundAnswer } from './credit-refunds.ts';
 import { SCHEMA } from './schema.ts';
 import type { CreditNoteInput, ManualPaymentInput, PaymentMethodInput, RefundInput } from './validate.ts';
 
@@ -127,6 +128,10 @@ export async function recordManualPayment(deps: CollectorDeps, manual: ManualGat
 
 const IN_FLIGHT = ['pending', 'indeterminate', 'network_error'];
 
+/** What credit refunds gave back through this invoice's charges (in flight ones are counted with every refund in flight). */
+const creditRefunded = (refunds: RefundRow[], currency: string): Money =>
+  refunds.filter((r) => r.credit_refund_id && r.status === 'succeeded').reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), zero(currency));
+
 /** Gateway for a charge's refund: the manual one for cheques and wires, else the brand's. */
 export type RefundGatewayFor = (invoice: InvoiceRow, chargeGateway: string) => PaymentGateway;
 
@@ -159,8 +164,9 @@ async function claimRefund(trx: Knex.Transaction, invoice: InvoiceRow, amount: M
   const state = stateFromJson(invoice.state);
   const refunds: RefundRow[] = await trx(T('refunds')).where({ invoice_id: invoice.invoice_id });
   const inFlight = refunds.filter((r) => r.status === null || IN_FLIGHT.includes(r.status));
-  // Money moved to the customer's credit balance is no longer the invoice's to refund.
-  const gone = addMoney(state.refunded, money(invoice.moved_to_credit, invoice.currency));
+  // Money moved to the customer's credit balance is no longer the invoice's to refund, nor what
+  // a credit refund gave back through its charges.
+  const gone = addMoney(addMoney(state.refunded, money(invoice.moved_to_credit, invoice.currency)), creditRefunded(refunds, invoice.currency));
   const refundedOrInFlight = inFlight.reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), gone);
   const plan = planRefund({ paid: state.paid, refunded: refundedOrInFlight }, amount);
   if (!plan.ok) return invalid([...plan.problems]);
@@ -221,7 +227,8 @@ export async function sendRefund(deps: CollectorDeps, gatewayFor: RefundGatewayF
         message: 'message' in result ? result.message.slice(0, 500) : null,
         answered_at: new Date(now),
       });
-    if (result.status === 'succeeded') {
+    if (row.credit_refund_id) await recordCreditRefundAnswer(trx, row, result, now);
+    else if (result.status === 'succeeded') {
       await applyEventInTransaction(
         trx,
         { eventId: `refund:${row.idempotency_key}`, type: 'refund.succeeded', invoiceId: row.invoice_id, chargeReference: row.charge_reference, refundReference: result.reference, amount: result.amount, occurredAt: now },
@@ -274,7 +281,7 @@ export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGat
     // What left the invoice: refunds (in flight too) and money moved to the credit balance.
     const gone = refunds
       .filter((r) => r.status === null || IN_FLIGHT.includes(r.status))
-      .reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), addMoney(state.refunded, money(invoice.moved_to_credit, invoice.currency)));
+      .reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), addMoney(addMoney(state.refunded, money(invoice.moved_to_credit, invoice.currency)), creditRefunded(refunds, invoice.currency)));
     // Credit the invoice consumed paid for it as much as the gateway did.
     const creditApplied = money(invoice.credit_applied, invoice.currency);
     const plan = planCreditNote({ invoiceTotal: money(invoice.total, invoice.currency), credited, paid: addMoney(state.paid, creditApplied), refunded: gone }, amount);
