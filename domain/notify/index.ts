@@ -1,0 +1,14 @@
+export {
+  NOTIFICATION_KINDS,
+  classifySmtpFailure,
+  invoiceNotifications,
+  kindEnabled,
+  lifecycleNotifications,
+  nextAttemptDelay,
+  notificationId,
+  paymentNotifications,
+  recipientsFor,
+  senderFor,
+  usageAlertNotifications,
+} from './notify.ts';
+export type { BrandNotificationSettings, NotificationIntent, NotificationKind, RetryPolicy, SmtpFailure } from './notify.ts';
