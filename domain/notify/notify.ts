@@ -143,14 +143,15 @@ export type SmtpFailure =
  * (4xx, connection refused, timeouts, a 5xx of the whole message) may pass and is retried.
  */
 export function classifySmtpFailure(error: { message?: string; code?: string; responseCode?: number; response?: string; rejected?: readonly string[]; rejectedErrors?: readonly { responseCode?: number; recipient?: string; response?: string }[] }): SmtpFailure {
-  const reason = oneLine(error.response ?? error.message ?? error.code ?? 'unknown SMTP failure');
+  // The server's reply when there is one (it names the code and the cause), else the client's error.
+  const reason = oneLine(error.response ?? (error.code ? `${error.code}: ${error.message ?? ''}` : (error.message ?? 'unknown SMTP failure')));
   const refused = error.rejectedErrors ?? [];
   const hard = refused.filter((r) => (r.responseCode ?? 0) >= 500 && r.recipient).map((r) => r.recipient!);
   if (hard.length > 0) return { kind: 'hard_bounce', addresses: hard, reason: oneLine(refused.find((r) => r.responseCode! >= 500)?.response ?? reason) };
   if (refused.length === 0 && error.code === 'EENVELOPE' && (error.responseCode ?? 0) >= 500 && (error.rejected?.length ?? 0) > 0) {
     return { kind: 'hard_bounce', addresses: [...error.rejected!], reason };
   }
-  return { kind: 'transient', reason: error.code && !reason.includes(error.code) ? `${error.code}: ${reason}` : reason };
+  return { kind: 'transient', reason };
 }
 
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim().slice(0, 500);
