@@ -447,7 +447,7 @@ class Sender {
     while (!this.stopping) {
       let claimed: NotificationRow[] = [];
       try {
-        claimed = await this.claim(this.deps.concurrency * 4);
+        claimed = await this.claim(this.deps.concurrency * 2);
         this.lastError = undefined;
       } catch (error) {
         this.lastError = (error as Error).message;
