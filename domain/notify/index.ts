@@ -12,3 +12,5 @@ export {
   usageAlertNotifications,
 } from './notify.ts';
 export type { BrandNotificationSettings, NotificationIntent, NotificationKind, RetryPolicy, SmtpFailure } from './notify.ts';
+export { decimalOrNull, includedSecondsOf, reachedThresholds, thresholdKey, usageAlertId } from './thresholds.ts';
+export type { PeriodUsage, Threshold, ThresholdPolicy } from './thresholds.ts';
