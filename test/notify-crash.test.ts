@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
 import knex from 'knex';
 import { publishReference } from '../contracts/reference.ts';
 import type { InvoiceEvent } from '../contracts/invoice.ts';
@@ -7,7 +8,7 @@ import { AvroSerde } from '../runtime/serde.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, brandTopics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
-import { invoiceEvent } from './support/collect-fixtures.ts';
+import { invoiceEvent, scanForCardNumbers } from './support/collect-fixtures.ts';
 import { notifyBrand, notifyCustomer, notifyReference, paymentEvent, publish } from './support/notify-fixtures.ts';
 import { ServiceProcess } from './support/service-process.ts';
 import { SmtpSink } from './support/smtp-sink.ts';
@@ -33,7 +34,9 @@ const config = testConfig('notify-crash');
 const kafka = testKafka();
 const serde = new AvroSerde(config.registry.url);
 const db = knex({ client: 'pg', connection: config.postgres.url, pool: { min: 0, max: 2 } });
-const smtp = new SmtpSink();
+// The relay asks for a password: it must never reach a log line or a mail.
+const SMTP_PASSWORD = `pw-${suffix}-S3cret!`;
+const smtp = new SmtpSink({ user: 'rateline-notify', pass: SMTP_PASSWORD });
 let service: ServiceProcess;
 
 beforeAll(async () => {
@@ -110,6 +113,14 @@ describe(`notify under SIGKILL (${KILL_AT.length} kills while ${EVENTS} invoice 
     expect([...copies.values()].every((n) => n <= 2)).toBe(true);
     const reclaimed = rows.filter((r) => r.resent_after_crash > 0).length;
     expect(duplicated.length).toBeLessThanOrEqual(KILL_AT.length * 4);
+    // No secret and no card data in the mails, the service's log across every restart, or its tables.
+    const log = fs.readFileSync(service.logFile, 'utf8');
+    expect(log).not.toContain(SMTP_PASSWORD);
+    expect(log).not.toContain(encodeURIComponent(SMTP_PASSWORD));
+    const bodies = mails.map((m) => `${m.parsed.text ?? ''}\n${m.parsed.html || ''}\n${m.parsed.subject ?? ''}`);
+    expect(bodies.filter((b) => b.includes(SMTP_PASSWORD))).toEqual([]);
+    const scan = await scanForCardNumbers({ db, schemas: ['notify'], logs: [log], records: bodies.map((b) => ({ topic: 'mail', value: b })) });
+    expect(scan.findings).toEqual([]);
     console.log(
       `[notify-crash] ${EVENTS} notifications, ${KILL_AT.length} SIGKILLs (at ${progress.join('; ')}), ${elapsed.toFixed(1)} s: ` +
         `${mails.length} mails received, ${duplicated.length} second copies (same Message-ID), ${reclaimed} claims taken over after a kill`,

@@ -26,10 +26,18 @@ export class SmtpSink {
     this.refusals.set(address.toLowerCase(), code);
   }
 
+  /** With `auth`, the server asks for that user and password (PLAIN/LOGIN, over plain TCP: a test only). */
+  constructor(private readonly auth?: { user: string; pass: string }) {}
+
   async start(): Promise<void> {
     this.server = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS', 'AUTH'],
+      authOptional: !this.auth,
+      allowInsecureAuth: true,
+      disabledCommands: this.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+      onAuth: (auth, _session, callback) => {
+        if (this.auth && auth.username === this.auth.user && auth.password === this.auth.pass) return callback(null, { user: auth.username });
+        callback(new Error('invalid username or password'));
+      },
       logger: false,
       size: 20 * 1024 * 1024,
       onRcptTo: (address, _session, callback) => {
@@ -50,12 +58,14 @@ export class SmtpSink {
         );
       },
     });
+    // A client killed mid-session resets its connection: that is the tests' doing, not a failure.
+    this.server.on('error', () => undefined);
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
     this.port = (this.server.server.address() as AddressInfo).port;
   }
 
   get url(): string {
-    return `smtp://127.0.0.1:${this.port}`;
+    return this.auth ? `smtp://${encodeURIComponent(this.auth.user)}:${encodeURIComponent(this.auth.pass)}@127.0.0.1:${this.port}` : `smtp://127.0.0.1:${this.port}`;
   }
 
   /** Mails of one notification id (its X-Rateline-Notification header). */
