@@ -77,6 +77,7 @@ interface NotificationRow {
   attempts: number;
   resent_after_crash: number;
   reclaimed: boolean;
+  resend: boolean;
 }
 
 /** The payment event fields notify reads (schemas/payment.avsc). */
@@ -234,7 +235,7 @@ export async function startNotify(config: RuntimeConfig, deps: ServiceDeps, opti
   const metrics: NotifyMetrics = {
     notifications: new client.Counter({ name: 'rateline_notifications_total', help: 'Notifications that ended, by kind and outcome (sent, failed, skipped)', labelNames: ['kind', 'outcome'], registers }),
     attempts: new client.Counter({ name: 'rateline_notification_attempts_total', help: 'SMTP send attempts, by result (sent, retry, hard_bounce, failed)', labelNames: ['result'], registers }),
-    resentAfterCrash: new client.Counter({ name: 'rateline_notifications_resent_after_crash_total', help: 'Notifications claimed again after their sender died mid-send (sent again with the same Message-ID)', registers }),
+    resentAfterCrash: new client.Counter({ name: 'rateline_notifications_resent_after_crash_total', help: 'Notifications sent again after their sender died between starting the send and marking it (a possible second copy, same Message-ID)', registers }),
     bounced: new client.Counter({ name: 'rateline_notification_bounced_addresses_total', help: 'Addresses marked bounced after a 5xx refusal', registers }),
     backlog: new client.Gauge({
       name: 'rateline_notifications',
@@ -259,10 +260,10 @@ export async function startNotify(config: RuntimeConfig, deps: ServiceDeps, opti
     url: stage.url,
     drain: () => sender!.drain(),
     stop: async () => {
-      // The consumer first (its batch commits), then the sends in hand finish and are marked.
-      const stopped = stage.stop();
+      // The sends in hand finish and are marked first (the database is still open), then the
+      // consumer commits its batch and the stage closes the pool and the transport.
       await sender?.stop();
-      await stopped;
+      await stage.stop();
     },
   };
 }
@@ -488,22 +489,23 @@ class Sender {
   private async claim(limit: number): Promise<NotificationRow[]> {
     const { rows } = (await this.deps.db.raw(
       `with due as (
-         select notification_id, status as was from ${SCHEMA}.notifications
+         select notification_id, status as was, (status = 'sending' and send_started_attempt = attempts) as resend from ${SCHEMA}.notifications
           where (status = 'pending' and next_attempt_at <= now()) or (status = 'sending' and lease_until < now())
           order by next_attempt_at
           limit ? for update skip locked)
        update ${SCHEMA}.notifications n
           set status = 'sending', attempts = n.attempts + 1, lease_until = now() + make_interval(secs => ?::double precision / 1000),
-              resent_after_crash = n.resent_after_crash + (case when due.was = 'sending' then 1 else 0 end), updated_at = now()
+              resent_after_crash = n.resent_after_crash + (case when due.resend then 1 else 0 end), updated_at = now()
          from due
         where n.notification_id = due.notification_id
-       returning n.notification_id, n.kind, n.event_id, n.brand, n.account_id, n.source_topic, n.event, n.status, n.attempts, n.resent_after_crash, due.was = 'sending' as reclaimed`,
+       returning n.notification_id, n.kind, n.event_id, n.brand, n.account_id, n.source_topic, n.event, n.status, n.attempts, n.resent_after_crash, due.was = 'sending' as reclaimed, due.resend`,
       [limit, this.deps.leaseMs],
     )) as { rows: NotificationRow[] };
     const reclaimed = rows.filter((r) => r.reclaimed).length;
+    const resent = rows.filter((r) => r.resend).length;
     if (reclaimed > 0) {
-      this.deps.metrics.resentAfterCrash.inc(reclaimed);
-      this.deps.logger.warn('notifications claimed again after their sender died mid-send; sending again with the same Message-ID', { count: reclaimed });
+      this.deps.metrics.resentAfterCrash.inc(resent);
+      this.deps.logger.warn('notifications claimed again after their sender died; those whose send had begun go again with the same Message-ID', { reclaimed, resent });
     }
     return rows;
   }
@@ -543,6 +545,8 @@ class Sender {
       return;
     }
 
+    // From here the server may accept the mail before this process can say so.
+    await mine().update({ send_started_attempt: row.attempts });
     try {
       const sent = await mailer.send(mail);
       const hard = sent.rejectedErrors.filter((r) => (r.responseCode ?? 0) >= 500 && r.recipient);

@@ -52,4 +52,11 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await offsets.table(db);
     },
   },
+  '002_send_started': {
+    up: async (db) => {
+      // The attempt whose SMTP send began: a claim taken over from a dead sender is a possible
+      // second copy only if its send had begun (else it is simply sent late).
+      await db.schema.withSchema(SCHEMA).alterTable('notifications', (t) => t.integer('send_started_attempt'));
+    },
+  },
 };
