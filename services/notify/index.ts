@@ -243,8 +243,9 @@ export async function startNotify(config: RuntimeConfig, deps: ServiceDeps, opti
       labelNames: ['status'],
       registers,
       collect: async function (this: client.Gauge<'status'>) {
-        const rows: { status: string; n: string }[] = await db(`${SCHEMA}.notifications`).select('status').count({ n: '*' }).groupBy('status');
-        this.reset();
+        // With the database away the last figures stay: /metrics must answer during an outage.
+        const rows = (await db(`${SCHEMA}.notifications`).select('status').count({ n: '*' }).groupBy('status').catch(() => undefined)) as { status: string; n: string }[] | undefined;
+        if (!rows) return;
         for (const s of ['pending', 'sending', 'sent', 'failed', 'skipped']) this.set({ status: s }, Number(rows.find((r) => r.status === s)?.n ?? 0));
       },
     }),
