@@ -225,7 +225,7 @@ export async function startNotify(config: RuntimeConfig, deps: ServiceDeps, opti
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(groupId),
     routes: () => notifyRoutes(db),
-    healthChecks: { sender: () => ({ ok: sender?.isHealthy() ?? true }) },
+    healthChecks: { sender: () => sender?.health() ?? { ok: true } },
     close: async () => {
       mailer.close();
       await db.destroy();
@@ -421,6 +421,8 @@ class Sender {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private lastError: string | undefined;
+  /** The last failure to reach the SMTP server, until a mail goes through. */
+  private smtpDown: { reason: string; since: number } | undefined;
   private idle: (() => void)[] = [];
 
   constructor(private readonly deps: SenderDeps) {}
@@ -433,8 +435,11 @@ class Sender {
     this.wakeUp?.();
   }
 
-  isHealthy(): boolean {
-    return this.lastError === undefined;
+  /** Degraded (working, not sending) while the database or the SMTP server cannot be reached. */
+  health(): { ok: boolean; degraded?: boolean; detail?: string; since?: string } {
+    if (this.lastError !== undefined) return { ok: false, degraded: true, detail: `database: ${this.lastError}` };
+    if (this.smtpDown) return { ok: false, degraded: true, detail: `smtp: ${this.smtpDown.reason}`, since: new Date(this.smtpDown.since).toISOString() };
+    return { ok: true };
   }
 
   /** Resolves once a claim finds nothing due. */
@@ -550,6 +555,7 @@ class Sender {
     await mine().update({ send_started_attempt: row.attempts });
     try {
       const sent = await mailer.send(mail);
+      this.smtpDown = undefined;
       const hard = sent.rejectedErrors.filter((r) => (r.responseCode ?? 0) >= 500 && r.recipient);
       if (hard.length > 0) await this.markBounced(hard.map((r) => r.recipient!), row.notification_id, hard[0]!.response ?? 'refused');
       const deferred = sent.rejectedErrors.filter((r) => (r.responseCode ?? 0) < 500);
@@ -562,6 +568,8 @@ class Sender {
       });
     } catch (error) {
       const failure = classifySmtpFailure(error as Parameters<typeof classifySmtpFailure>[0]);
+      const code = (error as { code?: string }).code;
+      if (code === 'ECONNECTION' || code === 'ETIMEDOUT' || code === 'ESOCKET' || code === 'EDNS' || code === 'EAUTH') this.smtpDown ??= { reason: failure.reason, since: Date.now() };
       if (failure.kind === 'hard_bounce') {
         metrics.attempts.inc({ result: 'hard_bounce' });
         await this.markBounced([...failure.addresses], row.notification_id, failure.reason);

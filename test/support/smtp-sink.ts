@@ -29,7 +29,7 @@ export class SmtpSink {
   /** With `auth`, the server asks for that user and password (PLAIN/LOGIN, over plain TCP: a test only). */
   constructor(private readonly auth?: { user: string; pass: string }) {}
 
-  async start(): Promise<void> {
+  async start(port = 0): Promise<void> {
     this.server = new SMTPServer({
       authOptional: !this.auth,
       allowInsecureAuth: true,
@@ -60,7 +60,7 @@ export class SmtpSink {
     });
     // A client killed mid-session resets its connection: that is the tests' doing, not a failure.
     this.server.on('error', () => undefined);
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', () => resolve()));
     this.port = (this.server.server.address() as AddressInfo).port;
   }
 
