@@ -106,15 +106,18 @@ describe('usage thresholds: alerts on the brand topic and their mails', () => {
     expect(over!.thresholdAmount!.toFixed(2)).toBe('1.00');
     expect(over!.overageAmount.toFixed(2)).toBe('1.32');
 
+    // One mail per alert (sent side by side, so compared by notification, not by arrival).
     const mails = smtp.mails.filter((m) => m.parsed.headers.get('x-rateline-brand') === BRAND);
-    expect(mails.map((m) => m.parsed.subject)).toEqual([
-      `Answer ${BRAND}: you have used 80% of your included LCA minutes`,
-      `Answer ${BRAND}: you have used 100% of your included LCA minutes`,
-      `Answer ${BRAND}: your LCA overage has passed $1.00`,
-    ]);
-    expect(mails[0]!.parsed.text).toContain('Used: 11.66 min');
-    expect(mails[0]!.parsed.text).toContain('Included: 10 min');
-    expect(mails[0]!.parsed.text).toContain('Period ends: Dec 2, 2026');
+    expect(Object.fromEntries(mails.map((m) => [m.notificationId, m.parsed.subject]))).toEqual({
+      [`${id('pct80')}:usage_threshold`]: `Answer ${BRAND}: you have used 80% of your included LCA minutes`,
+      [`${id('pct100')}:usage_threshold`]: `Answer ${BRAND}: you have used 100% of your included LCA minutes`,
+      [`${id('overage1')}:usage_threshold`]: `Answer ${BRAND}: your LCA overage has passed $1.00`,
+    });
+    expect(mails).toHaveLength(3);
+    const at80 = smtp.of(`${id('pct80')}:usage_threshold`)[0]!.parsed.text;
+    expect(at80).toContain('Used: 11.66 min');
+    expect(at80).toContain('Included: 10 min');
+    expect(at80).toContain('Period ends: Dec 2, 2026');
   });
 
   it('dead-letters garbage, a null value and an unknown schema id on its input, and processes the call behind them', { timeout: 120_000 }, async () => {
