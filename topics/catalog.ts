@@ -42,12 +42,13 @@ export function assertBrandCode(code: string): void {
 }
 
 /** The outbound topics of one brand, separate so that Kafka ACLs can isolate each brand. */
-export function brandTopics(code: string): { invoices: TopicSpec; payments: TopicSpec; creditRefunds: TopicSpec } {
+export function brandTopics(code: string): { invoices: TopicSpec; payments: TopicSpec; creditRefunds: TopicSpec; usageAlerts: TopicSpec } {
   assertBrandCode(code);
   return {
     invoices: { name: `brand.${code}.invoices`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'invoice', description: `Invoices issued by ${code}` },
     payments: { name: `brand.${code}.payments`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'payment', description: `Payments and refunds of ${code}` },
     creditRefunds: { name: `brand.${code}.credit-refunds`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'credit.refund', description: `Credit balances of ${code} to refund through the gateway (bill-run asks, collect refunds)` },
+    usageAlerts: { name: `brand.${code}.usage-alerts`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage-alert', description: `Usage thresholds crossed by ${code}'s subscriptions (once per period and threshold)` },
   };
 }
 
@@ -62,8 +63,9 @@ export const valueSubject = (topic: string) => `${topic}-value`;
 export function schemaOfTopic(name: string): string | undefined {
   const fixed = Object.values(topics).find((t) => t.name === name);
   if (fixed) return fixed.schema ?? undefined;
-  const brand = /^brand\.([a-z0-9][a-z0-9-]{0,39})\.(invoices|payments|credit-refunds)$/.exec(name);
+  const brand = /^brand\.([a-z0-9][a-z0-9-]{0,39})\.(invoices|payments|credit-refunds|usage-alerts)$/.exec(name);
   if (!brand) return undefined;
   const specs = brandTopics(brand[1]!);
-  return (brand[2] === 'credit-refunds' ? specs.creditRefunds : specs[brand[2] as 'invoices' | 'payments']).schema ?? undefined;
+  const kind = brand[2] === 'credit-refunds' ? 'creditRefunds' : brand[2] === 'usage-alerts' ? 'usageAlerts' : (brand[2] as 'invoices' | 'payments');
+  return specs[kind].schema ?? undefined;
 }
