@@ -11,6 +11,7 @@ import { runDemo } from './demo.ts';
 import { runRerate } from './rerate.ts';
 import { redrive } from './redrive.ts';
 import { dlqCommand } from './dlq.ts';
+import { assuranceCommand } from './assurance.ts';
 import { allServices, startPipeline, type ServiceName } from '../services/all.ts';
 import { defaultDeps } from '../runtime/service.ts';
 import { rateFileCommand } from './rate-file.ts';
@@ -39,6 +40,10 @@ const usage = `rateline <command>
   dlq redrive (same filters | --all) [--dry-run]
                             send matching dead-letter records back to the topic they came from,
                             with their original key, value and headers, each once
+  assurance run [--source s]... [--brand b]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]
+                            the consistency run: CDRs in = charged + rejected, nothing charged twice,
+                            invoices add up and are numbered without gaps, no payment without an
+                            invoice; findings on ops.discrepancies; exit 1 when something disagrees
   run [--services a,b|all]  run services in this process until Ctrl-C (default: ingest, resolve,
                             rate, drawdown; all: also catalog, billrun, collect, ageing,
                             notify, usage-alerts)
@@ -170,6 +175,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'dlq':
       return dlqCommand(argv.slice(1), cliConfig('dlq'), print);
+    case 'assurance':
+      return assuranceCommand(argv.slice(1), cliConfig('assurance'), print);
     case 'rerate': {
       await runRerate(cliConfig('rerate'), options, print);
       return 0;
