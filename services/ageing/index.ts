@@ -1,6 +1,7 @@
+import type { PaymentRecord } from '../../contracts/payment.ts';
+import type { LifecycleRecord } from '../../contracts/lifecycle.ts';
 import type http from 'node:http';
 import type { Knex } from 'knex';
-import type { Decimal } from 'decimal.js';
 import { ageAccount, validateDunningPolicy } from '../../domain/ageing/index.ts';
 import type { AgeingInvoice, AgeingPayment, AgeingState, DunningPolicy, DunningStep, LifecycleEvent } from '../../domain/ageing/index.ts';
 import { money } from '../../domain/money/index.ts';
@@ -34,31 +35,9 @@ export interface AgeingOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** `account.lifecycle` (schemas/account.lifecycle.avsc) as avsc writes it. */
-export interface LifecycleRecord {
-  eventId: string;
-  brand: string;
-  accountId: string;
-  subscriptionId: string | null;
-  action: string;
-  reason: string;
-  invoiceId: string | null;
-  effectiveAt: number;
-}
+export type { LifecycleRecord } from '../../contracts/lifecycle.ts';
 
 /** The payment event fields ageing reads (schemas/payment.avsc). */
-interface PaymentRecord {
-  paymentId: string;
-  invoiceId: string;
-  brand: string;
-  accountId: string;
-  status: string;
-  currency: string;
-  amount: Decimal;
-  occurredAt: number;
-  kind: string;
-  eventId: string | null;
-}
 
 export interface AgeingReport {
   at: string;

@@ -1,3 +1,5 @@
+import type { LifecycleRecord } from '../../contracts/lifecycle.ts';
+import type { PaymentRecord } from '../../contracts/payment.ts';
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import type { Knex } from 'knex';
@@ -80,35 +82,7 @@ interface NotificationRow {
   resend: boolean;
 }
 
-/** The payment event fields notify reads (schemas/payment.avsc). */
-interface PaymentRecord {
-  paymentId: string;
-  invoiceId: string;
-  brand: string;
-  accountId: string;
-  gateway: string;
-  gatewayReference: string | null;
-  status: string;
-  failureKind: string | null;
-  currency: string;
-  amount: Decimal;
-  occurredAt: number;
-  kind: string;
-  eventId: string | null;
-  methodLabel: string | null;
-}
 
-/** `account.lifecycle` as notify reads it. */
-interface LifecycleRecord {
-  eventId: string;
-  brand: string;
-  accountId: string;
-  subscriptionId: string | null;
-  action: string;
-  reason: string;
-  invoiceId: string | null;
-  effectiveAt: number;
-}
 
 /** A notification's end other than sent, with the reason: it is not retried. */
 class NotificationRefused extends Error {
