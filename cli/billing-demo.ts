@@ -18,7 +18,7 @@ export const DEMO_BILLING_AT = '2026-04-02T12:00:00Z';
  * arrears), publishes the invoices on brand.<code>.invoices, and the PDFs are written under the
  * stack's home for a person to open.
  */
-export async function runBillingDemo(config: RuntimeConfig, brands: string[], run: string, print: (line: string) => void): Promise<{ invoices: number; held: number }> {
+export async function runBillingDemo(config: RuntimeConfig, brands: string[], run: string, print: (line: string) => void): Promise<{ invoices: number; held: number; invoiceIds: string[] }> {
   const clock = new ControllableClock(Date.parse(DEMO_BILLING_AT));
   const kafka = createKafka(config.kafka, silentLogger);
   const serde = new AvroSerde(config.registry.url);
@@ -49,7 +49,7 @@ export async function runBillingDemo(config: RuntimeConfig, brands: string[], ru
     }
     for (const h of held) print(`  held ${h.subscriptionId} period ${h.periodIndex}: ${h.code} ${h.message}`);
     print(`invoice PDFs written to ${folder}`);
-    return { invoices: mine.length, held: held.length };
+    return { invoices: mine.length, held: held.length, invoiceIds: mine.map((i) => i.invoiceId) };
   } finally {
     await billRun.stop();
   }

@@ -14,6 +14,7 @@ import { ageingApi } from '../services/ageing/index.ts';
 import { billRunApi } from '../services/billrun/index.ts';
 import { collectApi } from '../services/collect/index.ts';
 import { ingestApi } from '../services/ingest/index.ts';
+import { notifyApi } from '../services/notify/index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Only the routes' shapes are read: the use cases behind them are never called here.
@@ -24,6 +25,7 @@ export const documentedServices: Record<string, () => StageApi> = {
   billrun: () => billRunApi(unused, unused, unused),
   collect: () => collectApi({} as never),
   ageing: () => ageingApi(unused, unused),
+  notify: () => notifyApi(unused),
 };
 
 export const openApiFile = (service: string) => path.join(root, 'services', service, 'openapi.json');

@@ -11,11 +11,13 @@ import { runDemo } from './demo.ts';
 import { runRerate } from './rerate.ts';
 import { redrive } from './redrive.ts';
 import { dlqCommand } from './dlq.ts';
+import { assuranceCommand } from './assurance.ts';
 import { allServices, startPipeline, type ServiceName } from '../services/all.ts';
 import { defaultDeps } from '../runtime/service.ts';
 import { rateFileCommand } from './rate-file.ts';
 import { publishReferenceFile, runPipelineDemo, SAMPLE_REFERENCE } from './pipeline-demo.ts';
 import { runBillingDemo } from './billing-demo.ts';
+import { runNotifyDemo } from './notify-demo.ts';
 import { writeSamples } from '../documents/samples.ts';
 import { checkFileJobParams, formatSummary, runFileJobWithConfig } from '../services/ingest/file-job.ts';
 import { InvalidInputError } from '../runtime/errors.ts';
@@ -38,8 +40,13 @@ const usage = `rateline <command>
   dlq redrive (same filters | --all) [--dry-run]
                             send matching dead-letter records back to the topic they came from,
                             with their original key, value and headers, each once
+  assurance run [--source s]... [--brand b]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]
+                            the consistency run: CDRs in = charged + rejected, nothing charged twice,
+                            invoices add up and are numbered without gaps, no payment without an
+                            invoice; findings on ops.discrepancies; exit 1 when something disagrees
   run [--services a,b|all]  run services in this process until Ctrl-C (default: ingest, resolve,
-                            rate, drawdown; all: also catalog, billrun, collect, ageing)
+                            rate, drawdown; all: also catalog, billrun, collect, ageing,
+                            notify, usage-alerts)
   documents samples [dir]   write sample invoice and receipt documents (HTML, PDF, email) of two
                             brands (default docs/samples/)
   rerate (--brand b | --account a | --subscription s) --from ISO --to ISO [--replay-from ISO] [--dry-run]
@@ -128,8 +135,10 @@ async function main(argv: string[]): Promise<number> {
       const result = await runPipelineDemo(config, print);
       print('\nthe bill run (bill-run service, on a clock set to the sample brands\' next anniversaries):');
       const billing = await runBillingDemo(config, DEMO_BRANDS, result.run, print);
+      print('\nthe notifications (notify service: each invoice as the brand\'s email with its PDF, written as .eml files):');
+      const mails = await runNotifyDemo(config, DEMO_BRANDS, billing.invoiceIds, result.run, print);
       print('\nThe stack keeps running for the next command; stop it with: npm run stack -- down');
-      return same && result.charged + result.rejected === result.sent && billing.invoices > 0 && billing.held === 0 ? 0 : 1;
+      return same && result.charged + result.rejected === result.sent && billing.invoices > 0 && billing.held === 0 && mails.sent === billing.invoices ? 0 : 1;
     }
     case 'run': {
       // Services in this process, until SIGTERM or SIGINT: the mediation four by default, or --services a,b / all.
@@ -166,6 +175,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'dlq':
       return dlqCommand(argv.slice(1), cliConfig('dlq'), print);
+    case 'assurance':
+      return assuranceCommand(argv.slice(1), cliConfig('assurance'), print);
     case 'rerate': {
       await runRerate(cliConfig('rerate'), options, print);
       return 0;

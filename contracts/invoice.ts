@@ -1,4 +1,5 @@
 import { Decimal } from 'decimal.js';
+import { amountDue } from '../domain/credit/index.ts';
 import type { BillingKind } from '../domain/billrun/index.ts';
 import type { Invoice } from '../domain/invoicing/index.ts';
 import { MONEY_SCALE } from '../domain/money/index.ts';
@@ -58,10 +59,19 @@ export interface InvoiceEvent {
   }[];
   usagePeriodStart: number | null;
   usagePeriodEnd: number | null;
+  /** The credit balance consumed; null in older events (none). */
+  creditApplied?: Decimal | null;
+  /** total − creditApplied, never below zero; null in older events (see amountDueOf). */
+  amountDue?: Decimal | null;
+}
+
+/** What an invoice event asks the customer to pay, for events from before credit balances too. */
+export function amountDueOf(event: Pick<InvoiceEvent, 'total' | 'creditApplied' | 'amountDue'>): Decimal {
+  return event.amountDue ?? amountDue(event.total, event.creditApplied ?? new Decimal(0));
 }
 
 /** The event of a numbered invoice: rounded amounts only (the unrounded ones stay in the bill run's audit copy). */
-export function toInvoiceEvent(invoice: Invoice, invoiceNumber: string, kind: BillingKind): InvoiceEvent {
+export function toInvoiceEvent(invoice: Invoice, invoiceNumber: string, kind: BillingKind, creditApplied: Decimal = new Decimal(0)): InvoiceEvent {
   return {
     invoiceId: invoice.invoiceId,
     invoiceNumber,
@@ -109,5 +119,7 @@ export function toInvoiceEvent(invoice: Invoice, invoiceNumber: string, kind: Bi
     })),
     usagePeriodStart: invoice.usagePeriod?.start.getTime() ?? null,
     usagePeriodEnd: invoice.usagePeriod?.end.getTime() ?? null,
+    creditApplied: creditApplied.isZero() ? null : creditApplied,
+    amountDue: amountDue(invoice.total, creditApplied),
   };
 }

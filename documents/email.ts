@@ -10,11 +10,11 @@ import type { BrandBranding, CustomerBlock, EmailAddress, RenderedEmail } from '
  */
 
 /** Header values on one line: a CR or LF in a name or subject would let it inject headers. */
-function oneLine(text: string): string {
+export function oneLine(text: string): string {
   return text.replace(/[\r\n\t]+/g, ' ').trim();
 }
 
-function addresses(branding: BrandBranding, customer: CustomerBlock): { from: EmailAddress; to: EmailAddress; replyTo: EmailAddress } {
+export function addresses(branding: BrandBranding, customer: CustomerBlock): { from: EmailAddress; to: EmailAddress; replyTo: EmailAddress } {
   return {
     from: { name: oneLine(branding.emailFrom.name), address: branding.emailFrom.address },
     to: { name: oneLine(customer.name), address: customer.email },
@@ -22,7 +22,7 @@ function addresses(branding: BrandBranding, customer: CustomerBlock): { from: Em
   };
 }
 
-function htmlShell(lang: string, brand: BrandView, inner: string): string {
+export function htmlShell(lang: string, brand: BrandView, inner: string): string {
   const primary = fullHex(brand.primaryColour);
   return `<!DOCTYPE html>
 <html lang="${e(lang)}"><head><meta charset="utf-8"><title>${e(brand.displayName)}</title></head>
@@ -37,7 +37,7 @@ function htmlShell(lang: string, brand: BrandView, inner: string): string {
 `;
 }
 
-function summaryTable(rows: readonly (readonly [string, string])[], accent: string): string {
+export function summaryTable(rows: readonly (readonly [string, string])[], accent: string): string {
   return `<table role="presentation" cellpadding="0" cellspacing="0" style="margin:16px 0;border-left:4px solid ${fullHex(accent)};">
 ${rows.map(([k, v]) => `<tr><td style="padding:4px 12px;color:#57606a;">${e(k)}</td><td style="padding:4px 12px;font-weight:bold;text-align:right;">${e(v)}</td></tr>`).join('\n')}
 </table>`;
@@ -50,7 +50,7 @@ export function invoiceEmail(v: InvoiceView, branding: BrandBranding, customer: 
     [l.invoiceNumber, v.number],
     [l.issueDate, v.issueDate],
     [l.dueDate, v.dueDate],
-    [l.amountDue, v.total],
+    [l.amountDue, v.amountDue],
   ];
   const text = [
     l.greeting(name),
@@ -77,7 +77,7 @@ ${v.viewUrl ? `<p><a href="${e(v.viewUrl)}" style="color:${fullHex(branding.prim
 <p>${e(l.attached)}<br>${e(v.questions)}</p>`;
   return {
     ...addresses(branding, customer),
-    subject: oneLine(l.invoiceEmailSubject(branding.displayName, v.number, v.total, v.dueDate)),
+    subject: oneLine(l.invoiceEmailSubject(branding.displayName, v.number, v.amountDue, v.dueDate)),
     text,
     html: htmlShell(v.locale, v.brand, inner),
   };

@@ -3,6 +3,7 @@ import type { Invoice } from '../domain/invoicing/index.ts';
 import type { PriceModel } from '../domain/pricing/index.ts';
 import { toPriceModel, type Brand, type Customer, type Plan } from '../domain/reference/index.ts';
 import type { BrandBranding, CustomerBlock } from './types.ts';
+import type { InvoiceEvent } from '../contracts/invoice.ts';
 
 /** The SVG logo's box on the page when the catalogue gives no size. */
 const LOGO_BOX = { width: 160, height: 40 };
@@ -71,4 +72,69 @@ export function reviveInvoice(json: unknown): Invoice & { kind?: string; periodI
     taxTotal: d(o.taxTotal),
     total: d(o.total),
   } as Invoice & { kind?: string; periodIndex?: number };
+}
+
+type Wire<T> = { [K in keyof T]: T[K] extends Decimal ? Decimal | string : T[K] extends readonly (infer U)[] ? Wire<U>[] : T[K] };
+
+/**
+ * The `Invoice` a brand.<code>.invoices event describes (contracts/invoice.ts), for rendering it
+ * where the bill run's audit copy is not at hand (the notification service). The event carries
+ * the rounded amounts only: the unrounded ones read as the rounded, statutory rates as the rates
+ * charged. Decimals may be decimal.js (just decoded) or strings (stored as JSON).
+ */
+export function invoiceFromEvent(e: Wire<InvoiceEvent>): Invoice {
+  const d = (v: Decimal | string) => new Decimal(v);
+  const lines = e.lines.map((l) => ({
+    lineId: l.lineId,
+    kind: l.kind as Invoice['lines'][number]['kind'],
+    description: l.description,
+    usageType: l.usageType,
+    quantity: d(l.quantity),
+    unitPrice: d(l.unitPrice),
+    amount: d(l.amount),
+    unroundedAmount: d(l.amount),
+    periodStart: new Date(l.periodStart),
+    periodEnd: new Date(l.periodEnd),
+    taxable: e.taxes.length > 0,
+  }));
+  return {
+    invoiceId: e.invoiceId,
+    invoiceNumber: e.invoiceNumber,
+    brand: e.brand,
+    accountId: e.accountId,
+    subscriptionId: e.subscriptionId,
+    periodStart: new Date(e.periodStart),
+    periodEnd: new Date(e.periodEnd),
+    usagePeriod: e.usagePeriodStart !== null && e.usagePeriodEnd !== null ? { index: 0, start: new Date(e.usagePeriodStart), end: new Date(e.usagePeriodEnd) } : null,
+    issuedAt: new Date(e.issuedAt),
+    dueAt: new Date(e.dueAt),
+    taxPoint: e.taxPoint,
+    currency: e.currency,
+    lines,
+    usageSummaries: e.usageSummaries.map((u) => ({
+      usageType: u.usageType,
+      calls: u.calls,
+      unitSeconds: u.unitSeconds,
+      billableUnits: d(u.billableUnits),
+      includedUnits: d(u.includedUnits),
+      overageUnits: d(u.overageUnits),
+      amount: d(u.amount),
+      lineIds: lines.filter((l) => l.usageType === u.usageType && l.kind === 'usage').map((l) => l.lineId),
+    })),
+    taxes: e.taxes.map((t) => ({
+      taxCode: t.taxCode,
+      jurisdiction: t.jurisdiction,
+      name: t.name,
+      rate: d(t.rate),
+      statutoryRate: d(t.rate),
+      taxableAmount: d(t.taxableAmount),
+      unroundedAmount: d(t.amount),
+      amount: d(t.amount),
+      exemption: t.exemptionReference ? { kind: 'certificate' as const, reference: t.exemptionReference, reason: 'exemption' } : null,
+    })),
+    taxEngineId: 'event',
+    subtotal: d(e.subtotal),
+    taxTotal: d(e.taxTotal),
+    total: d(e.total),
+  };
 }

@@ -48,6 +48,21 @@ describe('invoice HTML', () => {
     expect(rows(html, 'taxes')[1]).toEqual(['New York State sales tax 4%', 'US-NY', '$55.63', '4%', '$2.23']);
     expect(rows(html, 'totals')).toEqual([['Subtotal', '$55.63'], ['Tax', '$2.23'], ['Total', '$57.86']]);
     expect(html).toContain('Amount due: $57.86');
+  });
+
+  it('takes the credit balance consumed off the total, as a line after it', () => {
+    // Total 57.86, 20.50 of credit applied: 37.36 due.
+    const credited = renderer.renderInvoiceHtml(handInput({ creditApplied: new Decimal('20.50') }));
+    expect(rows(credited, 'totals')).toEqual([['Subtotal', '$55.63'], ['Tax', '$2.23'], ['Total', '$57.86'], ['Credit applied from your balance', '-$20.50']]);
+    expect(credited).toContain('Amount due: $37.36');
+  });
+
+  it('a negative invoice asks nothing and says its credit goes to the balance', () => {
+    const invoice = { ...handInvoice(), subtotal: new Decimal('-16.02'), taxTotal: new Decimal('-0.64'), total: new Decimal('-16.66') };
+    const negative = renderer.renderInvoiceHtml(handInput({ invoice }));
+    expect(rows(negative, 'totals')).toEqual([['Subtotal', '-$16.02'], ['Tax', '-$0.64'], ['Total', '-$16.66']]);
+    expect(negative).toContain('Amount due: $0.00');
+    expect(negative).toContain('$16.66 is added to your credit balance and taken off your next invoices.');
     expect(html).toContain('Payment is due by Jul 16, 2026.');
   });
 

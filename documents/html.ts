@@ -159,8 +159,10 @@ ${taxes}
 <tr><td>${e(l.subtotal)}</td><td class="num">${e(v.subtotal)}</td></tr>
 <tr><td>${e(l.taxTotal)}</td><td class="num">${e(v.taxTotal)}</td></tr>
 <tr class="total"><td>${e(l.total)}</td><td class="num">${e(v.total)}</td></tr>
+${v.creditApplied ? `<tr><td>${e(l.creditApplied)}</td><td class="num">${e(v.creditApplied)}</td></tr>` : ''}
 </table>
-<div class="due"><strong>${e(l.amountDue)}: ${e(v.total)}</strong> · ${e(l.dueDate)}: ${e(v.dueDate)}</div>
+<div class="due"><strong>${e(l.amountDue)}: ${e(v.amountDue)}</strong> · ${e(l.dueDate)}: ${e(v.dueDate)}</div>
+${v.creditNote ? `<p>${e(v.creditNote)}</p>` : ''}
 <p>${e(v.paymentTerms)}</p>
 ${v.paymentInstructions ? `<p>${e(v.paymentInstructions)}</p>` : ''}
 ${v.brand.remitToLines ? `<p class="note">${lines(v.brand.remitToLines)}</p>` : ''}

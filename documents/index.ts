@@ -26,4 +26,6 @@ export type {
   RenderedEmail,
   TaxRegistration,
 } from './types.ts';
-export { brandingFromReference, customerBlockFromReference, priceModelsOf, reviveInvoice } from './from-reference.ts';
+export { brandingFromReference, customerBlockFromReference, invoiceFromEvent, priceModelsOf, reviveInvoice } from './from-reference.ts';
+export { noticeEmail } from './notices.ts';
+export type { Notice } from './notices.ts';

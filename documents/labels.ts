@@ -47,6 +47,8 @@ export interface Labels {
   readonly taxTotal: string;
   readonly total: string;
   readonly amountDue: string;
+  readonly creditApplied: string;
+  readonly creditAdded: (amount: string) => string;
   readonly paymentTerms: (due: string) => string;
   readonly questions: (email: string) => string;
   readonly page: (n: number, of: number) => string;
@@ -115,6 +117,8 @@ const en: Labels = {
   taxTotal: 'Tax',
   total: 'Total',
   amountDue: 'Amount due',
+  creditApplied: 'Credit applied from your balance',
+  creditAdded: (amount) => `${amount} is added to your credit balance and taken off your next invoices.`,
   paymentTerms: (due) => `Payment is due by ${due}. Your payment method on file will be charged automatically.`,
   questions: (email) => `Questions about this bill? Write to ${email}.`,
   page: (n, of) => `Page ${n} of ${of}`,
@@ -183,6 +187,8 @@ const fr: Labels = {
   taxTotal: 'Taxes',
   total: 'Total',
   amountDue: 'Montant dû',
+  creditApplied: 'Crédit de votre solde appliqué',
+  creditAdded: (amount) => `${amount} est ajouté à votre solde créditeur et déduit de vos prochaines factures.`,
   paymentTerms: (due) => `Paiement exigible au plus tard le ${due}. Votre mode de paiement enregistré sera débité automatiquement.`,
   questions: (email) => `Des questions sur cette facture? Écrivez à ${email}.`,
   page: (n, of) => `Page ${n} de ${of}`,

@@ -336,16 +336,19 @@ export async function invoicePdf(v: InvoiceView, issuedAt: Date, ctx: PdfContext
     ], v.taxes.map((t) => [t.note ? `${t.name}\n${t.note}` : t.name, t.jurisdiction, t.taxable, t.rate, t.amount]));
   }
 
-  totals(ly, [[l.subtotal, v.subtotal], [l.taxTotal, v.taxTotal], [l.total, v.total]], primary);
+  const rows: [string, string][] = [[l.subtotal, v.subtotal], [l.taxTotal, v.taxTotal], [l.total, v.total]];
+  if (v.creditApplied) rows.push([l.creditApplied, v.creditApplied]);
+  totals(ly, rows, primary);
   // The closing block (amount due, terms, how to pay) stays together on one page.
   const closing: [string, number, string][] = [[v.paymentTerms, 9, INK]];
+  if (v.creditNote) closing.unshift([v.creditNote, 9, INK]);
   if (v.paymentInstructions) closing.push([v.paymentInstructions, 9, INK]);
   if (v.brand.remitToLines) closing.push([v.brand.remitToLines.join(', '), 8.5, GREY]);
   if (v.viewUrl) closing.push([`${l.viewOnline}: ${v.viewUrl}`, 8.5, INK]);
   closing.push([v.questions, 8.5, GREY]);
   const closingHeight = closing.reduce((h, [t, size]) => h + doc.font(FONT).fontSize(size).heightOfString(pdfText(t), { width: ly.width }) + 4, 40);
   ensureSpace(ly, closingHeight);
-  dueBox(ly, `${l.amountDue}: ${v.total}  ·  ${l.dueDate}: ${v.dueDate}`);
+  dueBox(ly, `${l.amountDue}: ${v.amountDue}  ·  ${l.dueDate}: ${v.dueDate}`);
   for (const [t, size, colour] of closing) paragraph(ly, t, size, colour);
 
   footers(ly, `${v.brand.footerText}  ·  ${v.brand.legalName}  ·  ${v.brand.contactLines.join('  ·  ')}`, l.page);

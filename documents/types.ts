@@ -89,6 +89,8 @@ export interface InvoiceDocumentInput {
   readonly priceModels?: Readonly<Record<string, PriceModel>>;
   /** A link to view and pay the invoice online (emails and HTML). */
   readonly viewUrl?: string | null;
+  /** The customer's credit balance the invoice consumed (shown after the total); none when absent. */
+  readonly creditApplied?: Decimal;
 }
 
 /** A successful payment, as the collect service records it. No card data: `methodLabel` is token-free. */

@@ -106,3 +106,11 @@ export function validateReceiptDocument(input: ReceiptDocumentInput): void {
   }
   if (problems.length > 0) fail('receipt document input', problems);
 }
+
+/** Checks the branding and customer of a notice email (documents/notices.ts) once, reporting every problem. */
+export function validateNoticeInput(branding: BrandBranding, customer: CustomerBlock): void {
+  const problems: string[] = [];
+  checkBranding(branding, problems);
+  checkCustomer(customer, problems);
+  if (problems.length > 0) fail('notice email input', problems);
+}

@@ -1,4 +1,5 @@
 import { Decimal } from 'decimal.js';
+import { amountDue, creditFromInvoice } from '../domain/credit/index.ts';
 import type { InvoiceLine } from '../domain/invoicing/index.ts';
 import { minorUnits } from '../domain/money/index.ts';
 import type { PriceModel } from '../domain/pricing/index.ts';
@@ -101,6 +102,12 @@ export interface InvoiceView {
   readonly subtotal: string;
   readonly taxTotal: string;
   readonly total: string;
+  /** The credit balance consumed, as a negative amount; null when none. */
+  readonly creditApplied: string | null;
+  /** What the customer is asked to pay: the total less credit applied, never below zero. */
+  readonly amountDue: string;
+  /** For a negative invoice: the sentence saying where its credit goes; else null. */
+  readonly creditNote: string | null;
   readonly dueDate: string;
   readonly issueDate: string;
   readonly paymentTerms: string;
@@ -180,6 +187,7 @@ export function invoiceView(input: InvoiceDocumentInput): InvoiceView {
   const number = invoice.invoiceNumber ?? `${l.draft} ${invoice.invoiceId}`;
   const dueDate = formatDate(invoice.dueAt, zone, locale);
   const issueDate = formatDate(invoice.issuedAt, zone, locale);
+  const credit = input.creditApplied ?? new Decimal(0);
   const unitSecondsOf = new Map(invoice.usageSummaries.map((u) => [u.usageType, u.unitSeconds]));
 
   const fields: Field[] = [
@@ -264,6 +272,9 @@ export function invoiceView(input: InvoiceDocumentInput): InvoiceView {
     subtotal: money(invoice.subtotal),
     taxTotal: money(invoice.taxTotal),
     total: money(invoice.total),
+    creditApplied: credit.gt(0) ? money(credit.negated()) : null,
+    amountDue: money(amountDue(invoice.total, credit)),
+    creditNote: invoice.total.lt(0) ? l.creditAdded(money(creditFromInvoice(invoice.total))) : null,
     dueDate,
     issueDate,
     paymentTerms: l.paymentTerms(dueDate),

@@ -8,6 +8,9 @@ import { startCatalog } from './catalog/index.ts';
 import { startBillRun } from './billrun/index.ts';
 import { startCollect } from './collect/index.ts';
 import { startAgeing } from './ageing/index.ts';
+import { startNotify } from './notify/index.ts';
+import { startUsageAlerts } from './usage-alerts/index.ts';
+import { stackHome } from '../infra/stack/paths.ts';
 
 export const pipelineServices = { ingest: startIngest, resolve: startResolve, rate: startRate, drawdown: startDrawdown } as const;
 export type PipelineServiceName = keyof typeof pipelineServices;
@@ -19,6 +22,10 @@ export const allServices = {
   billrun: (config: RuntimeConfig, deps: ServiceDeps) => startBillRun(config, deps),
   collect: (config: RuntimeConfig, deps: ServiceDeps) => startCollect(config, deps),
   ageing: (config: RuntimeConfig, deps: ServiceDeps) => startAgeing(config, deps),
+  // With no SMTP server named, the all-in-one process writes mails to .rateline/mail/ (development).
+  notify: (config: RuntimeConfig, deps: ServiceDeps) =>
+    startNotify(config, deps, { env: process.env.SMTP_URL || process.env.SMTP_HOST || process.env.NOTIFY_MAIL_DIR ? process.env : { ...process.env, NOTIFY_MAIL_DIR: `${stackHome()}/mail` } }),
+  'usage-alerts': (config: RuntimeConfig, deps: ServiceDeps) => startUsageAlerts(config, deps),
 } as const;
 export type ServiceName = keyof typeof allServices;
 

@@ -33,6 +33,7 @@ export const topics = {
   refCustomers: { name: 'ref.customers', partitions: 1, key: 'accountId', cleanupPolicy: 'compact', schema: 'ref.customers', description: 'Customer accounts as billing needs them: tax place, ids, exemptions, contact, agent, payment method token' },
   refRatingRules: { name: 'ref.rating-rules', partitions: 1, key: 'ruleId:version', cleanupPolicy: 'compact', schema: 'ref.rating-rules', description: 'Versioned, effective-dated rating rules' },
   refApiKeys: { name: 'ref.api-keys', partitions: 1, key: 'keyId', cleanupPolicy: 'compact', schema: 'ref.api-keys', description: "The catalogue's API keys as every service verifies them: id, brand scope, sha-256, expiry, revocation (never a key)" },
+  discrepancies: { name: 'ops.discrepancies', partitions: 1, key: 'the check and scope', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'discrepancy', description: 'What consistency runs found along the chain from CDR to cash (rateline assurance run)' },
   deadLetter: { name: 'ops.dead-letter', partitions: 3, key: 'the original key', cleanupPolicy: 'delete', retentionMs: 90 * DAY_MS, schema: null, description: 'Records a service could not process, original bytes, error in headers (dlq-*)' },
   deadLetterRedriven: { name: 'ops.dead-letter.redriven', partitions: 1, key: '<partition>:<offset> of the dead-letter record', cleanupPolicy: 'compact', schema: null, description: 'Dead-letter records already sent back (`rateline dlq redrive`), written in the same transaction as the records sent, so that each goes back once; value: JSON of where it went and when' },
 } as const satisfies Record<string, TopicSpec>;
@@ -43,11 +44,13 @@ export function assertBrandCode(code: string): void {
 }
 
 /** The outbound topics of one brand, separate so that Kafka ACLs can isolate each brand. */
-export function brandTopics(code: string): { invoices: TopicSpec; payments: TopicSpec } {
+export function brandTopics(code: string): { invoices: TopicSpec; payments: TopicSpec; creditRefunds: TopicSpec; usageAlerts: TopicSpec } {
   assertBrandCode(code);
   return {
     invoices: { name: `brand.${code}.invoices`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'invoice', description: `Invoices issued by ${code}` },
     payments: { name: `brand.${code}.payments`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'payment', description: `Payments and refunds of ${code}` },
+    creditRefunds: { name: `brand.${code}.credit-refunds`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'credit.refund', description: `Credit balances of ${code} to refund through the gateway (bill-run asks, collect refunds)` },
+    usageAlerts: { name: `brand.${code}.usage-alerts`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage-alert', description: `Usage thresholds crossed by ${code}'s subscriptions (once per period and threshold)` },
   };
 }
 
@@ -62,6 +65,9 @@ export const valueSubject = (topic: string) => `${topic}-value`;
 export function schemaOfTopic(name: string): string | undefined {
   const fixed = Object.values(topics).find((t) => t.name === name);
   if (fixed) return fixed.schema ?? undefined;
-  const brand = /^brand\.([a-z0-9][a-z0-9-]{0,39})\.(invoices|payments)$/.exec(name);
-  return brand ? brandTopics(brand[1]!)[brand[2] as 'invoices' | 'payments'].schema ?? undefined : undefined;
+  const brand = /^brand\.([a-z0-9][a-z0-9-]{0,39})\.(invoices|payments|credit-refunds|usage-alerts)$/.exec(name);
+  if (!brand) return undefined;
+  const specs = brandTopics(brand[1]!);
+  const kind = brand[2] === 'credit-refunds' ? 'creditRefunds' : brand[2] === 'usage-alerts' ? 'usageAlerts' : (brand[2] as 'invoices' | 'payments');
+  return specs[kind].schema ?? undefined;
 }

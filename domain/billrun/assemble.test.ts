@@ -10,7 +10,7 @@ const d = (v: string) => new Decimal(v);
 const brand: Brand = {
   code: 'lca-ca', parentCompany: 'g', name: 'LCA Canada', country: 'CA', currency: 'CAD', timeZone: 'America/Toronto', billingHour: 2,
   taxRegime: 'ca_gst_hst_pst_qst', gateway: 'stripe', roundingMode: 'half_up', usageProducts: {}, paymentTermsDays: 14,
-  cancellationCredit: 'prorated', collectionRetryDays: [], dunningSteps: [], branding: null, commission: null,
+  cancellationCredit: 'prorated', creditAtCancellation: 'pay_out', collectionRetryDays: [], dunningSteps: [], branding: null, commission: null,
 };
 const plan = (planId: string, fee: string): Plan => ({
   planId, version: 1, owner: 'lca-ca', name: planId, currency: 'CAD', monthlyFee: d(fee), trialDays: 0, grants: [],

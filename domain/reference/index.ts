@@ -8,6 +8,8 @@ export type {
   CustomerExemption,
   CustomerTaxId,
   DunningStep,
+  NotificationKindSetting,
+  NotificationSettings,
   PostalAddress,
   PaymentMethodRef,
   PlanCommitmentDiscount,

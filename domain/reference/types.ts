@@ -35,12 +35,37 @@ export interface Brand {
   readonly paymentTermsDays: number;
   /** prorated or none: what a cancellation within a period gives back of the fee paid. */
   readonly cancellationCredit: string;
+  /** pay_out or refund (domain/credit CreditAtCancellation): credit left once an account has no active subscription. */
+  readonly creditAtCancellation: string;
   /** Days after the due date on which a failed collection is retried. */
   readonly collectionRetryDays: readonly number[];
   /** Ordered by afterDays. */
   readonly dunningSteps: readonly DunningStep[];
   readonly branding: Branding | null;
   readonly commission: CommissionRule | null;
+  /** The brand's notification emails (services/notify); absent or null: every kind on, default sender. */
+  readonly notifications?: NotificationSettings | null;
+}
+
+/** One kind of notification: on or off, and to whom (`all`: email and billing contacts; `primary`: email only). */
+export interface NotificationKindSetting {
+  readonly enabled: boolean;
+  readonly recipients: string;
+}
+
+/** How a brand's customers are told of invoices, payments, dunning steps and usage. */
+export interface NotificationSettings {
+  readonly senderName: string | null;
+  readonly senderAddress: string | null;
+  readonly replyTo: string | null;
+  /** The document renderer id of the mails and PDFs; null: standard. */
+  readonly template: string | null;
+  /** By kind; a kind not listed is on, to all. */
+  readonly kinds: Readonly<Record<string, NotificationKindSetting>>;
+  /** Percents of a bucket's included units whose crossing emits a usage alert, increasing. */
+  readonly usageThresholdPercents: readonly number[];
+  /** An overage amount in a period whose crossing emits a usage alert; null: none. */
+  readonly usageOverageAmount: DecimalValue | null;
 }
 
 /** An action when an invoice is `afterDays` brand-local days overdue. */
@@ -123,6 +148,8 @@ export interface Customer {
   readonly exemptions: readonly CustomerExemption[];
   readonly agentId: string | null;
   readonly defaultPaymentMethod: PaymentMethodRef | null;
+  /** Further addresses that receive the account's invoices, receipts and notices (absent: none). */
+  readonly billingContacts?: readonly string[];
 }
 
 /** One interval of ownership of a number: [effectiveFrom, effectiveTo). */
@@ -301,14 +328,22 @@ export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly
 // and decimals as strings. Fields with an Avro default may be left out.
 // ---------------------------------------------------------------------------------------
 
-export interface BrandEntry extends Omit<Brand, 'usageProducts' | 'paymentTermsDays' | 'cancellationCredit' | 'collectionRetryDays' | 'dunningSteps' | 'branding' | 'commission'> {
+/** Notification settings in the file: every field may be left out (its Avro default). */
+export type NotificationSettingsEntry = Partial<Omit<NotificationSettings, 'usageOverageAmount' | 'kinds'>> & {
+  readonly kinds?: Readonly<Record<string, Partial<NotificationKindSetting>>>;
+  readonly usageOverageAmount?: string | null;
+};
+
+export interface BrandEntry extends Omit<Brand, 'usageProducts' | 'paymentTermsDays' | 'cancellationCredit' | 'creditAtCancellation' | 'collectionRetryDays' | 'dunningSteps' | 'branding' | 'commission' | 'notifications'> {
   readonly usageProducts?: Readonly<Record<string, string>>;
   readonly paymentTermsDays?: number;
   readonly cancellationCredit?: string;
+  readonly creditAtCancellation?: string;
   readonly collectionRetryDays?: readonly number[];
   readonly dunningSteps?: readonly DunningStep[];
   readonly branding?: Branding | null;
   readonly commission?: { readonly initialPercent: string; readonly initialPeriods: number; readonly recurringPercent: string } | null;
+  readonly notifications?: NotificationSettingsEntry | null;
 }
 
 export interface NumberAssignmentEntry extends Omit<NumberAssignment, 'effectiveFrom' | 'effectiveTo'> {
@@ -378,6 +413,7 @@ export interface CustomerEntry
   readonly exemptions?: readonly (Omit<CustomerExemption, 'effectiveTo'> & { readonly effectiveTo?: string | null })[];
   readonly agentId?: string | null;
   readonly defaultPaymentMethod?: PaymentMethodRef | null;
+  readonly billingContacts?: readonly string[];
 }
 
 /** The JSON reference file ops edit and tests load. */

@@ -29,6 +29,8 @@ import type {
   ReferenceRecords,
   Subscription,
   Customer,
+  NotificationKindSetting,
+  NotificationSettings,
   PostalAddress,
 } from './types.ts';
 
@@ -42,6 +44,7 @@ const ROUNDING_MODES = ['half_up', 'half_even', 'down', 'up'];
 const STATUSES = ['trial', 'active', 'suspended', 'cancelled'];
 const PRICE_KINDS: readonly PriceModelKind[] = ['PER_UNIT', 'GRADUATED', 'VOLUME'];
 const CANCELLATION_CREDITS = ['prorated', 'none'];
+const CREDIT_AT_CANCELLATION = ['pay_out', 'refund'];
 const DUNNING_ACTIONS = ['reminder', 'suspend', 'cancel', 'write_off'];
 const CSS_COLOUR = /^#[0-9a-fA-F]{6}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -243,6 +246,7 @@ function readBrand(r: Reader, input: unknown, path: string): Brand {
     usageProducts,
     paymentTermsDays: r.integer(f, 'paymentTermsDays', p, 0, 365, 14),
     cancellationCredit: r.oneOf(f, 'cancellationCredit', p, CANCELLATION_CREDITS, 'prorated'),
+    creditAtCancellation: r.oneOf(f, 'creditAtCancellation', p, CREDIT_AT_CANCELLATION, 'pay_out'),
     collectionRetryDays: readDays(r, f, 'collectionRetryDays', p),
     dunningSteps: readDunningSteps(r, f, p),
     branding: r.optionalObject(f, 'branding', p, (b, bp) => ({
@@ -261,6 +265,46 @@ function readBrand(r: Reader, input: unknown, path: string): Brand {
       initialPeriods: r.integer(c, 'initialPeriods', cp, 0, 1200),
       recurringPercent: readPercent(r, c, 'recurringPercent', cp),
     })),
+    notifications: r.optionalObject(f, 'notifications', p, (n, np) => readNotifications(r, n, np)),
+  };
+}
+
+const NOTIFICATION_RECIPIENTS = ['all', 'primary'];
+
+function readNotifications(r: Reader, n: Fields, np: string): NotificationSettings {
+  const optionalEmail = (key: string) => {
+    const value = r.optionalText(n, key, np);
+    if (value !== null && !EMAIL.test(value)) r.problem(`${np}${key}`, `must be an email address, got ${describe(value)}`);
+    return value;
+  };
+  const kindsIn = n['kinds'] ?? {};
+  const kinds: Record<string, NotificationKindSetting> = {};
+  if (!isObject(kindsIn)) r.problem(`${np}kinds`, `must be an object of kind to setting, got ${describe(kindsIn)}`);
+  else {
+    for (const [kind, setting] of Object.entries(kindsIn)) {
+      const kp = `${np}kinds.${kind}.`;
+      const k = r.object(setting, kp.slice(0, -1));
+      const enabled = k['enabled'] ?? true;
+      if (typeof enabled !== 'boolean') r.problem(`${kp}enabled`, `must be true or false, got ${describe(enabled)}`);
+      kinds[kind] = { enabled: enabled === true, recipients: r.oneOf(k, 'recipients', kp, NOTIFICATION_RECIPIENTS, 'all') };
+    }
+  }
+  const percents = r.array(n, 'usageThresholdPercents', np, true).map((v, i) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > 1000) r.problem(`${np}usageThresholdPercents[${i}]`, `must be a whole percent from 1 to 1000, got ${describe(v)}`);
+    return v as number;
+  });
+  percents.forEach((v, i) => {
+    if (i > 0 && v <= percents[i - 1]!) r.problem(`${np}usageThresholdPercents[${i}]`, 'percents must be in increasing order');
+  });
+  const overage = n['usageOverageAmount'];
+  return {
+    senderName: r.optionalText(n, 'senderName', np),
+    senderAddress: optionalEmail('senderAddress'),
+    replyTo: optionalEmail('replyTo'),
+    template: r.optionalText(n, 'template', np),
+    kinds,
+    usageThresholdPercents: percents,
+    usageOverageAmount: overage === undefined || overage === null ? null : r.decimal(n, 'usageOverageAmount', np),
   };
 }
 
@@ -538,6 +582,10 @@ function readCustomer(r: Reader, input: unknown, path: string): Customer {
         if (containsCardNumber(method[key])) r.problem(`${mp}${key}`, 'looks like a card number: store the gateway token, never card data');
       }
       return method;
+    }),
+    billingContacts: r.texts(f, 'billingContacts', p).map((address, i) => {
+      if (!EMAIL.test(address)) r.problem(`${p}billingContacts[${i}]`, `must be an email address, got ${describe(address)}`);
+      return address;
     }),
   };
 }

@@ -1,12 +1,13 @@
+import type { PaymentRecord } from '../../contracts/payment.ts';
+import type { LifecycleRecord } from '../../contracts/lifecycle.ts';
 import type { Knex } from 'knex';
-import type { Decimal } from 'decimal.js';
 import { ageAccount, validateDunningPolicy } from '../../domain/ageing/index.ts';
 import type { AgeingInvoice, AgeingPayment, AgeingState, DunningPolicy, DunningStep, LifecycleEvent } from '../../domain/ageing/index.ts';
 import { money } from '../../domain/money/index.ts';
 import { ReferenceTables } from '../../domain/reference/index.ts';
 import type { Brand } from '../../domain/reference/index.ts';
 import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
-import type { InvoiceEvent } from '../../contracts/invoice.ts';
+import { amountDueOf, type InvoiceEvent } from '../../contracts/invoice.ts';
 import { classifyFailure, ConfigError } from '../../runtime/errors.ts';
 import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
@@ -35,31 +36,9 @@ export interface AgeingOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** `account.lifecycle` (schemas/account.lifecycle.avsc) as avsc writes it. */
-export interface LifecycleRecord {
-  eventId: string;
-  brand: string;
-  accountId: string;
-  subscriptionId: string | null;
-  action: string;
-  reason: string;
-  invoiceId: string | null;
-  effectiveAt: number;
-}
+export type { LifecycleRecord } from '../../contracts/lifecycle.ts';
 
 /** The payment event fields ageing reads (schemas/payment.avsc). */
-interface PaymentRecord {
-  paymentId: string;
-  invoiceId: string;
-  brand: string;
-  accountId: string;
-  status: string;
-  currency: string;
-  amount: Decimal;
-  occurredAt: number;
-  kind: string;
-  eventId: string | null;
-}
 
 export interface AgeingReport {
   at: string;
@@ -132,7 +111,8 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
       if (isInvoices) {
         const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value, 'invoice'));
         await trx(`${SCHEMA}.invoices`)
-          .insert(invoices.map((i) => ({ invoice_id: i.invoiceId, brand: i.brand, account_id: i.accountId, subscription_id: i.subscriptionId, due_at: new Date(i.dueAt), total: i.total.toFixed(), currency: i.currency })))
+          // What is owed is the amount due: the total less the credit balance it consumed; a negative invoice owes nothing.
+          .insert(invoices.map((i) => ({ invoice_id: i.invoiceId, brand: i.brand, account_id: i.accountId, subscription_id: i.subscriptionId, due_at: new Date(i.dueAt), total: amountDueOf(i).toFixed(), currency: i.currency })))
           .onConflict('invoice_id')
           .ignore();
       } else {

@@ -1,3 +1,4 @@
+import { Decimal } from 'decimal.js';
 import client from 'prom-client';
 import { DateTime } from 'luxon';
 import { monthlyStatements } from '../../domain/commissions/index.ts';
@@ -18,10 +19,13 @@ import { sleep } from '../../runtime/time.ts';
 import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference, priceModelsOf, reviveInvoice, type DocumentRendererRegistry } from '../../documents/index.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
+import { paymentEventId, type PaymentRecord } from '../../contracts/payment.ts';
+import { addCreditEntry, creditStatement, lockCreditAccounts, outstandingCredit, recordPayout, requestCreditRefunds } from './credit.ts';
 import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 
 export const GROUP_ID = 'rateline-billrun';
+const PAYMENTS_PATTERN = /^brand\.[a-z0-9-]+\.payments$/;
 
 export interface BillRunOptions {
   parentCompany?: string;
@@ -82,8 +86,10 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     await deps.serde.prepare(records.map((r) => r.value));
     const charged: UsageCharged[] = [];
     const rerated: UsageReratedRecord[] = [];
+    const payments: PaymentRecord[] = [];
     for (const r of records) {
-      if (r.topic === topics.usageCharged.name) {
+      if (PAYMENTS_PATTERN.test(r.topic)) payments.push(deps.serde.decode<PaymentRecord>(r.value, 'payment'));
+      else if (r.topic === topics.usageCharged.name) {
         const usage = deps.serde.decode<UsageCharged>(r.value, 'usage.charged');
         // A re-rating run's charges (version > 1) reach billing as its usage.rerated
         // differences (added, removed, changed); storing them too would count them twice.
@@ -94,6 +100,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     await inTransaction(db, async (trx) => {
       await insertCharges(trx, charged);
       await insertRerated(trx, rerated);
+      await recordPaymentFacts(trx, payments);
       await store.saveAfter(trx, GROUP_ID, last);
     });
   };
@@ -121,7 +128,9 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
         }
         try {
           logger.info('bill run started', { brand: brand.code, at: now.toISOString() });
-          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger });
+          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger, shouldStop: () => stopping });
+          // After the brand's invoices (a closing account's last credit is on the ledger by then).
+          result.creditRefunds = (await requestCreditRefunds(db, brand, tables, now)).map((r) => ({ accountId: r.accountId, currency: r.currency, amount: r.amount.toFixed(2) }));
           report.brands.push(result);
           report.invoices += result.invoiced.length;
           report.held += result.held.length;
@@ -133,11 +142,13 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
           }
           for (const w of result.warnings) logger.warn('billing beyond catch-up limit', { brand: brand.code, warning: w });
         } catch (error) {
-          logger.error('brand bill run failed', { brand: brand.code, error });
+          if ((error as { code?: string }).code === 'bill_run_stopped') logger.warn('brand bill run rolled back for the stop', { brand: brand.code });
+          else logger.error('brand bill run failed', { brand: brand.code, error });
           report.failed.push({ brand: brand.code, error: (error as Error).message });
         }
       }
-      report.published = outbox ? await outbox.drain() : 0;
+      // A stopping service leaves publishing to the relay of its next start.
+      report.published = outbox && !stopping ? await outbox.drain() : 0;
       logger.info('bill run', { at: report.at, invoices: report.invoices, held: report.held, published: report.published, failed: report.failed.length });
       return report;
     });
@@ -174,7 +185,9 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   stage = await startStage(config, deps, {
     name: 'billrun',
     groupId: GROUP_ID,
-    inputTopics: [topics.usageCharged.name, topics.usageRerated.name],
+    // Every brand's payments: what collect moved to customers' credit balances, and the refunds
+    // and credit notes that commission statements claw back.
+    inputTopics: [topics.usageCharged.name, topics.usageRerated.name, PAYMENTS_PATTERN],
     deadLetterTopic: topics.deadLetter.name,
     referenceTopics: allReferenceTopics,
     onReference: (records) => applyReferenceRecords(tables, records, logger),
@@ -182,7 +195,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     storedOffsets: () => store.load(GROUP_ID),
     api: (ctx) => {
       context = ctx;
-      return billRunApi(db, runNow, tables);
+      return billRunApi(db, runNow, tables, deps.clock);
     },
     healthChecks: { outbox: () => ({ ok: outbox?.isHealthy() ?? true }) },
     close: () => db.destroy(),
@@ -219,28 +232,36 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
 /**
  * Monthly agent statements (domain/commissions) from this service's invoices: the month is the
  * invoice's brand-local tax point; the agent is the customer's selling agent; the rule is the
- * brand's. Refunds reduce commissions once collect publishes them (not read here yet).
+ * brand's. Refunds and credit notes (from collect's payment events) take back their share of
+ * their invoice's commission in the month they happened, whenever the invoice was issued.
  */
 async function commissionStatements(db: Knex, tables: ReferenceTables, month: string, agent: string | null, brand?: string) {
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw Object.assign(new Error(`month "${month}" is not YYYY-MM`), { code: 'invalid_commission_input' });
   // Tax points of the month fall within a day of its UTC bounds in any zone.
   const start = DateTime.fromISO(`${month}-01`, { zone: 'utc' });
+  const from = start.minus({ days: 2 }).toJSDate();
+  const to = start.plus({ months: 1, days: 2 }).toJSDate();
+  const reductions: { event_id: string; invoice_id: string; amount: string; at: Date }[] = await db(`${SCHEMA}.invoice_reductions`).where('at', '>=', from).andWhere('at', '<', to);
   const rows: { document: unknown }[] = await db(`${SCHEMA}.invoices`)
-    .where('issued_at', '>=', start.minus({ days: 2 }).toJSDate())
-    .andWhere('issued_at', '<', start.plus({ months: 1, days: 2 }).toJSDate())
+    .where((q) => void q.where('issued_at', '>=', from).andWhere('issued_at', '<', to))
+    .orWhereIn('invoice_id', reductions.map((r) => r.invoice_id))
     .select('document');
-  const invoices = rows.map((r) => reviveInvoice(r.document)).filter((i) => i.taxPoint.startsWith(month));
+  // Every invoice of the window, and the older ones a refund of the month is about (no tax-point filter here:
+  // monthlyStatements puts each line in its own month).
+  const invoices = rows.map((r) => reviveInvoice(r.document));
   const brands = tables.brands().filter((b) => b.commission !== null && (brand === undefined || b.code === brand));
   const subscriptions = [...new Set(invoices.map((i) => i.subscriptionId))].flatMap((id) => {
     const s = tables.subscription(id);
     return s ? [{ subscriptionId: id, agentId: tables.customer(s.accountId)?.agentId ?? null, anchor: new Date(s.anchor) }] : [];
   });
+  const eligible = invoices.filter((i) => brands.some((b) => b.code === i.brand) && subscriptions.some((s) => s.subscriptionId === i.subscriptionId));
+  const eligibleIds = new Set(eligible.map((i) => i.invoiceId));
   const input = {
     brands: brands.map((b) => ({ code: b.code, timeZone: b.timeZone })),
     rules: brands.map((b) => ({ brand: b.code, initialPercent: b.commission!.initialPercent, initialMonths: b.commission!.initialPeriods, recurringPercent: b.commission!.recurringPercent })),
     subscriptions,
-    invoices: invoices.filter((i) => brands.some((b) => b.code === i.brand) && subscriptions.some((s) => s.subscriptionId === i.subscriptionId)),
-    refunds: [],
+    invoices: eligible,
+    refunds: reductions.filter((r) => eligibleIds.has(r.invoice_id)).map((r) => ({ refundId: r.event_id, invoiceId: r.invoice_id, amount: new Decimal(r.amount).toFixed(), refundedAt: r.at })),
   };
   const statements = monthlyStatements(input, month, 'half_up');
   return agent ? statements.filter((s) => s.agentId === agent) : statements;
@@ -264,7 +285,8 @@ async function renderStoredInvoice(
   if (!brand || !customer) throw new Error(`brand ${invoice.brand} or customer ${invoice.accountId} is not in the reference tables`);
   const plan = subscription ? tables.plan(subscription.planId, subscription.planVersion) : undefined;
   const branding = brandingFromReference(brand);
-  const input = { invoice, branding, customer: customerBlockFromReference(customer), ...(plan ? { priceModels: priceModelsOf(plan) } : {}) };
+  const creditApplied = new Decimal((row.document as { creditApplied?: string }).creditApplied ?? 0);
+  const input = { invoice, branding, customer: customerBlockFromReference(customer), creditApplied, ...(plan ? { priceModels: priceModelsOf(plan) } : {}) };
   const renderer = documents.forBrand(branding);
   if (format === 'html') return { type: 'text/html; charset=utf-8', body: renderer.renderInvoiceHtml(input) };
   if (format === 'pdf') return { type: 'application/pdf', body: await renderer.renderInvoicePdf(input) };
@@ -300,6 +322,38 @@ async function insertCharges(trx: Knex.Transaction, charged: UsageCharged[]): Pr
   );
 }
 
+/**
+ * Collect's payment events, once each (their event id is the key): what an event moved to a
+ * customer's credit balance becomes a ledger entry, under the account's lock; refunds and
+ * credit notes are kept per invoice for commission clawback (a refund a credit note asked for
+ * is inside the credit note's amount already).
+ */
+async function recordPaymentFacts(trx: Knex.Transaction, payments: PaymentRecord[]): Promise<void> {
+  const credits = payments.filter((p) => p.creditBalanceChange && !p.creditBalanceChange.isZero());
+  await lockCreditAccounts(trx, credits.map((p) => ({ brand: p.brand, accountId: p.accountId, currency: p.currency })));
+  for (const p of credits) {
+    const change = p.creditBalanceChange!;
+    await addCreditEntry(trx, {
+      entryId: `payment:${paymentEventId(p)}`,
+      brand: p.brand,
+      accountId: p.accountId,
+      currency: p.currency,
+      source: change.lt(0) ? 'refund' : p.kind === 'credit_refund' ? 'refund_reversed' : p.kind === 'credit_note' ? 'credit_note' : 'overpayment',
+      amount: change,
+      invoiceId: p.invoiceId,
+      reference: p.paymentId,
+      recordedBy: null,
+      at: new Date(p.occurredAt),
+    });
+  }
+  const reductions = payments.filter((p) => (p.kind === 'credit_note' && p.status === 'SUCCEEDED') || (p.kind === 'refund' && p.status === 'REFUNDED' && !p.creditNoteId));
+  if (reductions.length === 0) return;
+  await trx(`${SCHEMA}.invoice_reductions`)
+    .insert(reductions.map((p) => ({ event_id: paymentEventId(p), invoice_id: p.invoiceId, kind: p.kind, amount: p.amount.toFixed(), currency: p.currency, at: new Date(p.occurredAt) })))
+    .onConflict('event_id')
+    .ignore();
+}
+
 async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[]): Promise<void> {
   if (rerated.length === 0) return;
   await trx.raw(
@@ -319,8 +373,8 @@ async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[
   );
 }
 
-/** The API: run now, list and read invoices (the stored document, with unrounded amounts for audit), agents' statements. */
-export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables): StageApi {
+/** The API: run now, list and read invoices (the stored document, with unrounded amounts for audit), agents' statements, credit balances. */
+export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRunReport>, tables: ReferenceTables, clock: { now(): number } = { now: Date.now }): StageApi {
   const documents = builtinDocumentRenderers();
   return {
     title: 'rateline bill-run',
@@ -367,6 +421,44 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
             if ((error as { code?: string }).code === 'invalid_commission_input') throw new HttpError(400, 'invalid_commission_input', (error as Error).message);
             throw error;
           }
+        },
+      );
+      // What the company owes its customers: accounts with credit left (a brand's key: its own brand).
+      app.get<{ Querystring: { brand?: string } }>(
+        '/credit-balances',
+        { schema: { operationId: 'listCreditBalances', summary: 'Accounts with a credit balance, by brand: what is owed to customers', tags: ['credit'], querystring: brandQuery, response: { 200: { description: 'Balances', type: 'object', properties: { balances: { type: 'array', items: { type: 'object', properties: { brand: { type: 'string' }, accountId: { type: 'string' }, currency: { type: 'string' }, balance: { type: 'string' } } } } } }, ...problemResponses } } },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') return send(reply, { status: 200, body: { balances: [] } });
+          return send(reply, { status: 200, body: { balances: await outstandingCredit(db, scope.brand ?? null) } });
+        },
+      );
+      app.get<{ Params: { accountId: string } }>(
+        '/credit-balances/:accountId',
+        { schema: { operationId: 'getCreditBalance', summary: "An account's credit balances (the sums of its entries) and its ledger entries", tags: ['credit'], params: { type: 'object', properties: { accountId: { type: 'string' } }, required: ['accountId'] }, response: { 200: { description: 'Balances and entries', type: 'object', additionalProperties: true }, ...problemResponses } } },
+        async (request, reply) => {
+          const statement = await creditStatement(db, request.params.accountId);
+          if (!statement || !seesBrand(principalOf(request), statement.brand)) throw notFound(`credit balance of ${request.params.accountId}`, 'no_credit_balance');
+          return send(reply, { status: 200, body: statement });
+        },
+      );
+      app.post<{ Params: { accountId: string }; Body: { currency: string; amount: string; reference: string; recordedBy: string } }>(
+        '/credit-balances/:accountId/payouts',
+        {
+          config: { audit: true },
+          schema: {
+            operationId: 'recordCreditPayout',
+            summary: 'Credit given back by cheque or transfer (never more than the balance; the same reference twice is one payout)',
+            tags: ['credit'],
+            params: { type: 'object', properties: { accountId: { type: 'string' } }, required: ['accountId'] },
+            body: { type: 'object', properties: { currency: { type: 'string', pattern: '^[A-Z]{3}$' }, amount: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?$' }, reference: { type: 'string', minLength: 1, maxLength: 100 }, recordedBy: { type: 'string', minLength: 1, maxLength: 200 } }, required: ['currency', 'amount', 'reference', 'recordedBy'], additionalProperties: false },
+            response: { 200: { description: 'Already recorded', type: 'object', additionalProperties: true }, 201: { description: 'Recorded; the balance after it', type: 'object', additionalProperties: true }, ...problemResponses },
+          },
+        },
+        async (request, reply) => {
+          const owner: { brand: string } | undefined = await db(`${SCHEMA}.credit_accounts`).where({ account_id: request.params.accountId, currency: request.body.currency }).first('brand');
+          if (!owner || !seesBrand(principalOf(request), owner.brand)) throw notFound(`credit balance of ${request.params.accountId} in ${request.body.currency}`, 'no_credit_balance');
+          return send(reply, await recordPayout(db, { accountId: request.params.accountId, ...request.body }, new Date(clock.now())));
         },
       );
       app.get<{ Querystring: { brand?: string; accountId?: string; subscriptionId?: string; invoiceId?: string; limit?: number } }>(

@@ -1,6 +1,7 @@
 import { Decimal } from 'decimal.js';
 import type { Knex } from 'knex';
 import { allocateInvoiceNumbers, assembleInvoiceInput, billingKey, dueBillings, type CarriedAmount, type DueBilling, type StoredCharge } from '../../domain/billrun/index.ts';
+import { amountDue, creditFromInvoice, creditToApply } from '../../domain/credit/index.ts';
 import { buildInvoice, type Invoice } from '../../domain/invoicing/index.ts';
 import { periodFor } from '../../domain/periods/index.ts';
 import type { Brand, ReferenceTables } from '../../domain/reference/index.ts';
@@ -10,6 +11,7 @@ import { inTransaction } from '../../runtime/db.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { enqueue, type OutboxEvent } from '../../runtime/outbox.ts';
 import { brandTopics } from '../../topics/catalog.ts';
+import { addCreditEntry, creditKey, lockCreditAccounts } from './credit.ts';
 import { SCHEMA } from './schema.ts';
 
 export interface BillRunSettings {
@@ -21,9 +23,11 @@ export interface BillRunSettings {
 
 export interface BrandRunResult {
   brand: string;
-  invoiced: { invoiceId: string; invoiceNumber: string; subscriptionId: string; periodIndex: number; total: string; currency: string }[];
+  invoiced: { invoiceId: string; invoiceNumber: string; subscriptionId: string; periodIndex: number; total: string; currency: string; creditApplied: string; amountDue: string }[];
   held: { subscriptionId: string; periodIndex: number; code: string; message: string }[];
   warnings: string[];
+  /** Credit balances asked of collect to refund (the brand's creditAtCancellation is refund). */
+  creditRefunds?: { accountId: string; currency: string; amount: string }[];
 }
 
 interface ChargeRow {
@@ -58,9 +62,13 @@ const t = (name: string) => `${SCHEMA}.${name}`;
  */
 export async function runBrandBillRun(
   db: Knex,
-  args: { brand: Brand; tables: ReferenceTables; now: Date; settings: BillRunSettings; taxEngine: SyncTaxEngine; logger: Logger },
+  args: { brand: Brand; tables: ReferenceTables; now: Date; settings: BillRunSettings; taxEngine: SyncTaxEngine; logger: Logger; shouldStop?: () => boolean },
 ): Promise<BrandRunResult> {
   const { brand, tables, now, settings } = args;
+  // A stop rolls the brand's run back (it commits whole or not at all): the next run bills it.
+  const stopIfAsked = () => {
+    if (args.shouldStop?.()) throw Object.assign(new Error(`the service is stopping: ${brand.code}'s bill run is rolled back for the next run`), { code: 'bill_run_stopped' });
+  };
   return inTransaction(db, async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`billrun:${brand.code}`]);
     const invoicedRows: { subscription_id: string; period_index: number }[] = await trx(t('invoices')).where({ brand: brand.code }).select('subscription_id', 'period_index');
@@ -81,6 +89,7 @@ export async function runBrandBillRun(
     const built: { billing: DueBilling; invoice: Invoice; chargeIds: string[]; rerateIds: string[] }[] = [];
     const consumed = new Set<string>();
     for (const billing of [...due.due].sort((a, b) => (a.subscriptionId < b.subscriptionId ? -1 : a.subscriptionId > b.subscriptionId ? 1 : a.periodIndex - b.periodIndex))) {
+      stopIfAsked();
       const subscription = tables.subscription(billing.subscriptionId)!;
       const periodStart = billing.period.start.getTime();
       const usageStart = billing.usagePeriod?.start.getTime();
@@ -158,9 +167,20 @@ export async function runBrandBillRun(
     const lastNumber = Number(numbering?.last_number ?? 0);
     const allocation = allocateInvoiceNumbers(brand, lastNumber, built.map((b) => ({ ...b, subscriptionId: b.billing.subscriptionId, periodIndex: b.billing.periodIndex })));
     const events: OutboxEvent[] = [];
+    // Credit balances: a negative invoice adds to its account's, a positive one consumes it, in
+    // invoice-number order, under the accounts' locks (the payment consumer takes them too).
+    const balances = await lockCreditAccounts(trx, allocation.numbered.map(({ invoice: b }) => ({ brand: brand.code, accountId: b.invoice.accountId, currency: b.invoice.currency })));
     for (const { invoice: b, invoiceNumber } of allocation.numbered) {
+      stopIfAsked();
       const numbered = { ...b.invoice, invoiceNumber };
-      const event = toInvoiceEvent(numbered, invoiceNumber, b.billing.kind);
+      const key = creditKey(numbered.accountId, numbered.currency);
+      const creditApplied = creditToApply(balances.get(key)!, numbered.total);
+      const creditAdded = creditFromInvoice(numbered.total);
+      const credit = { brand: brand.code, accountId: numbered.accountId, currency: numbered.currency, invoiceId: numbered.invoiceId, reference: invoiceNumber, recordedBy: null, at: now };
+      if (creditApplied.gt(0)) await addCreditEntry(trx, { ...credit, entryId: `applied:${numbered.invoiceId}`, source: 'applied', amount: creditApplied.negated() });
+      if (creditAdded.gt(0)) await addCreditEntry(trx, { ...credit, entryId: `invoice:${numbered.invoiceId}`, source: 'negative_invoice', amount: creditAdded });
+      balances.set(key, balances.get(key)!.minus(creditApplied).plus(creditAdded));
+      const event = toInvoiceEvent(numbered, invoiceNumber, b.billing.kind, creditApplied);
       await trx(t('invoices')).insert({
         invoice_id: numbered.invoiceId,
         invoice_number: invoiceNumber,
@@ -173,12 +193,16 @@ export async function runBrandBillRun(
         issued_at: numbered.issuedAt,
         currency: numbered.currency,
         total: numbered.total.toFixed(),
-        document: JSON.stringify({ ...numbered, kind: b.billing.kind, periodIndex: b.billing.periodIndex }),
+        credit_applied: creditApplied.toFixed(),
+        document: JSON.stringify({ ...numbered, kind: b.billing.kind, periodIndex: b.billing.periodIndex, creditApplied: creditApplied.toFixed() }),
       });
       events.push({ topic: brandTopics(brand.code).invoices.name, schema: 'invoice', key: numbered.accountId, eventId: numbered.invoiceId, brand: brand.code, payload: event });
       await markConsumed(trx, 'charges', b.chargeIds, numbered.invoiceId);
       await markConsumed(trx, 'rerated', b.rerateIds, numbered.invoiceId);
-      result.invoiced.push({ invoiceId: numbered.invoiceId, invoiceNumber, subscriptionId: numbered.subscriptionId, periodIndex: b.billing.periodIndex, total: numbered.total.toFixed(2), currency: numbered.currency });
+      result.invoiced.push({
+        invoiceId: numbered.invoiceId, invoiceNumber, subscriptionId: numbered.subscriptionId, periodIndex: b.billing.periodIndex, total: numbered.total.toFixed(2), currency: numbered.currency,
+        creditApplied: creditApplied.toFixed(2), amountDue: amountDue(numbered.total, creditApplied).toFixed(2),
+      });
     }
     await enqueue(trx, SCHEMA, events);
     if (allocation.numbered.length > 0) {

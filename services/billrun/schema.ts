@@ -92,7 +92,9 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       // wrong event.
       await createOutboxTable(db, SCHEMA);
       await db.raw(`alter table ${SCHEMA}.invoices alter column payload drop not null`);
-      const type = avroType(loadSchema('invoice'));
+      // Those bodies were written before the credit fields (003) were in the schema.
+      const current = loadSchema('invoice') as { fields: { name: string }[] };
+      const type = avroType({ ...current, fields: current.fields.filter((f) => f.name !== 'creditApplied' && f.name !== 'amountDue') } as unknown as ReturnType<typeof loadSchema>);
       const rows: { invoice_id: string; brand: string; account_id: string; payload: Buffer }[] = await db(`${SCHEMA}.invoices`)
         .whereNull('published_at')
         .orderBy(['brand', 'invoice_number'])
@@ -104,6 +106,48 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         return { topic: brandTopics(r.brand).invoices.name, schema: 'invoice', key: r.account_id, eventId: r.invoice_id, brand: r.brand, payload: event };
       });
       await db.transaction((trx) => enqueue(trx, SCHEMA, events));
+    },
+  },
+  '003_credit_balances': {
+    up: async (db) => {
+      // A customer's credit balance per account and currency (domain/credit): the entries are the
+      // truth, their sum the balance. One row per account and currency is what concurrent writers
+      // lock (FOR UPDATE) before they read the sum and add an entry.
+      await db.schema.withSchema(SCHEMA).createTable('credit_accounts', (t) => {
+        t.text('account_id').notNullable();
+        t.text('currency').notNullable();
+        t.text('brand').notNullable();
+        t.primary(['account_id', 'currency']);
+      });
+      await db.schema.withSchema(SCHEMA).createTable('credit_entries', (t) => {
+        // Deterministic (the invoice, payment event or payout it records): a redelivery adds nothing.
+        t.text('entry_id').primary();
+        // The order entries entered the ledger (`at` is when their fact happened, which may be earlier).
+        t.bigIncrements('seq', { primaryKey: false });
+        t.text('account_id').notNullable();
+        t.text('currency').notNullable();
+        t.text('brand').notNullable();
+        t.text('source').notNullable();
+        t.decimal('amount', 24, 6).notNullable();
+        t.text('invoice_id');
+        t.text('reference');
+        t.text('recorded_by');
+        t.timestamp('at', { useTz: true }).notNullable();
+        t.index(['account_id', 'currency']);
+        t.index(['brand']);
+      });
+      await db.raw(`alter table ${SCHEMA}.credit_entries add constraint credit_entries_source check (source in ('negative_invoice', 'credit_note', 'overpayment', 'applied', 'paid_out', 'refund', 'refund_reversed'))`);
+      // Refunds and credit notes of invoices, from collect's payment events: commission clawback.
+      await db.schema.withSchema(SCHEMA).createTable('invoice_reductions', (t) => {
+        t.text('event_id').primary();
+        t.text('invoice_id').notNullable();
+        t.text('kind').notNullable();
+        t.decimal('amount', 24, 6).notNullable();
+        t.text('currency').notNullable();
+        t.timestamp('at', { useTz: true }).notNullable();
+        t.index(['invoice_id']);
+      });
+      await db.raw(`alter table ${SCHEMA}.invoices add column credit_applied numeric(24, 6) not null default 0`);
     },
   },
 };

@@ -28,6 +28,7 @@ import {
   subscriptionRecord,
   type BrandData,
   type CustomerData,
+  type NotificationsData,
   type PlanData,
   type RatingRuleData,
   type SubscriptionData,
@@ -147,10 +148,13 @@ export class Catalog {
         usageProducts: (b.usageProducts as Record<string, string>) ?? {},
         paymentTermsDays: (b.paymentTermsDays as number) ?? 14,
         cancellationCredit: (b.cancellationCredit as string) ?? 'prorated',
+        creditAtCancellation: (b.creditAtCancellation as string) ?? 'pay_out',
         collectionRetryDays: (b.collectionRetryDays as number[]) ?? [],
         dunningSteps: (b.dunningSteps as BrandData['dunningSteps']) ?? [],
         branding: b.branding ? { ...(b.branding as NonNullable<BrandData['branding']>), logoSvg: orNull((b.branding as Body).logoSvg as string | null | undefined), address: postalAddress((b.branding as Body).address)! } : null,
         commission: orNull(b.commission as BrandData['commission']),
+        // Only when given: a brand stored before notifications existed keeps its exact data.
+        ...(b.notifications !== undefined ? { notifications: notificationsData(b.notifications as Body | null) } : {}),
         lifecycle: (b.lifecycle as LifecycleConfig) ?? {},
       };
       const problems = mergeProblems(shape, [...idProblem(b, 'code', code), ...recordProblems('brand', brandRecord(data)), ...checkLifecycleConfig(data.lifecycle)]);
@@ -316,6 +320,7 @@ export class Catalog {
         exemptions: ((b.exemptions as Body[] | undefined) ?? []).map((e) => ({ ...(e as unknown as CustomerData['exemptions'][number]), effectiveTo: orNull(e?.effectiveTo as string | null | undefined) })),
         agentId: orNull(b.agentId as string | null | undefined),
         defaultPaymentMethod: orNull(b.defaultPaymentMethod as CustomerData['defaultPaymentMethod'] | undefined),
+        ...(b.billingContacts !== undefined ? { billingContacts: b.billingContacts as string[] } : {}),
       };
       const domain = [...idProblem(b, 'accountId', accountId), ...recordProblems('customer', customerRecord(data))];
       if (brand && !(await this.brandRow(trx, brand))) domain.push({ path: 'brand', message: `unknown brand "${brand}"` });
@@ -820,4 +825,19 @@ export function mergePatch(current: Body, patch: unknown, serverFields: string[]
     return out;
   };
   return apply(base, patch as Body);
+}
+
+/** Notification settings from a body, every field with its Avro default (the shape is checked by the schema). */
+function notificationsData(n: Body | null): NotificationsData | null {
+  if (n === null || typeof n !== 'object') return null;
+  const kinds = (n.kinds as Record<string, { enabled?: boolean; recipients?: string }> | undefined) ?? {};
+  return {
+    senderName: orNull(n.senderName as string | null | undefined),
+    senderAddress: orNull(n.senderAddress as string | null | undefined),
+    replyTo: orNull(n.replyTo as string | null | undefined),
+    template: orNull(n.template as string | null | undefined),
+    kinds: Object.fromEntries(Object.entries(kinds).map(([kind, k]) => [kind, { enabled: k?.enabled ?? true, recipients: k?.recipients ?? 'all' }])),
+    usageThresholdPercents: (n.usageThresholdPercents as number[] | undefined) ?? [],
+    usageOverageAmount: orNull(n.usageOverageAmount as string | null | undefined),
+  };
 }

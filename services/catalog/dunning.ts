@@ -1,3 +1,4 @@
+import type { LifecycleRecord } from '../../contracts/lifecycle.ts';
 import type { Kafka } from 'kafkajs';
 import type { Knex } from 'knex';
 import { runBatchConsumer, type BatchProducer, type ConsumedRecord, type RunningConsumer } from '../../runtime/kafka.ts';
@@ -16,16 +17,6 @@ export const DUNNING_GROUP_ID = 'rateline-catalog-dunning';
 /** The ageing service's steps that change a subscription, and the catalogue action each is. */
 const ACTION_OF_STEP: Readonly<Record<string, Action>> = { suspended: 'suspend', cancelled: 'cancel', reactivated: 'reactivate' };
 
-interface LifecycleRecord {
-  eventId: string;
-  brand: string;
-  accountId: string;
-  subscriptionId: string | null;
-  action: string;
-  reason: string;
-  invoiceId: string | null;
-  effectiveAt: number;
-}
 
 /**
  * Applies the ageing service's dunning steps (suspend, cancel, reactivate on `account.lifecycle`)

@@ -21,7 +21,7 @@ import {
 
 const brand: BrandData = {
   code: 'ansr-us', parentCompany: 'ansr-group', name: 'AnswerNet US', country: 'US', currency: 'USD', timeZone: 'America/New_York', billingHour: 2,
-  taxRegime: 'us_sales_tax', gateway: 'stripe', roundingMode: 'half_up', usageProducts: { LCA: 'lca' }, paymentTermsDays: 14, cancellationCredit: 'prorated',
+  taxRegime: 'us_sales_tax', gateway: 'stripe', roundingMode: 'half_up', usageProducts: { LCA: 'lca' }, paymentTermsDays: 14, cancellationCredit: 'prorated', creditAtCancellation: 'refund',
   collectionRetryDays: [3, 7], dunningSteps: [{ afterDays: 10, action: 'reminder' }, { afterDays: 30, action: 'suspend' }],
   branding: { displayName: 'AnswerNet', legalName: 'AnswerNet LLC', logoSvg: null, primaryColor: '#0b5394', accentColor: '#f1c232', address: { line1: '1 Main St', line2: null, city: 'Albany', region: 'NY', postalCode: '12207', country: 'US' }, supportEmail: 'help@answernet.example', footer: 'Thank you', locale: 'en-US' },
   commission: { initialPercent: '20', initialPeriods: 12, recurringPercent: '5.5' },

@@ -41,12 +41,18 @@ export interface BrandData {
   usageProducts: Record<string, string>;
   paymentTermsDays: number;
   cancellationCredit: string;
+  creditAtCancellation: string;
   collectionRetryDays: number[];
   dunningSteps: { afterDays: number; action: string }[];
   branding: Brand['branding'];
   commission: { initialPercent: string; initialPeriods: number; recurringPercent: string } | null;
+  /** Absent in rows written before notifications existed (and when never set): every kind on. */
+  notifications?: NotificationsData | null;
   lifecycle: LifecycleConfig;
 }
+
+/** A brand's notification settings as stored and served: the wire record's, the amount as a string. */
+export type NotificationsData = Omit<NonNullable<Brand['notifications']>, 'usageOverageAmount'> & { usageOverageAmount: string | null };
 
 /** A plan version as stored and served: the wire record's fields, decimals as strings. */
 export type PlanData = Omit<Plan, 'monthlyFee' | 'priceModels' | 'commitmentDiscount'> & {
@@ -117,10 +123,12 @@ export function brandRecord(d: BrandData): Brand {
     usageProducts: d.usageProducts,
     paymentTermsDays: d.paymentTermsDays,
     cancellationCredit: d.cancellationCredit,
+    creditAtCancellation: d.creditAtCancellation,
     collectionRetryDays: d.collectionRetryDays,
     dunningSteps: d.dunningSteps,
     branding: d.branding,
     commission: d.commission,
+    notifications: d.notifications ?? null,
   };
 }
 

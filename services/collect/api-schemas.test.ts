@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { ManualPaymentRequest, PaymentMethodRequest, RefundRequest } from './api-schemas.ts';
-import { parseManualPayment, parsePaymentMethod, parseRefund } from './validate.ts';
+import { CreditNoteRequest, ManualPaymentRequest, PaymentMethodRequest, RefundRequest } from './api-schemas.ts';
+import { parseCreditNote, parseManualPayment, parsePaymentMethod, parseRefund } from './validate.ts';
 
 // The OpenAPI schemas describe what validate.ts accepts: on each body both say yes or both say no.
 // ajv and ajv-formats are CommonJS: loaded as services/catalog/validation.ts does.
@@ -17,6 +17,10 @@ const method = { brand: 'ansr-us', accountId: 'acct-1', methodType: 'card', meta
 
 const cases: [string, object, (body: unknown) => { ok: boolean }, unknown][] = [
   ['refund', RefundRequest, parseRefund, refund],
+  ['credit note', CreditNoteRequest, parseCreditNote, refund],
+  ['credit note kept as credit', CreditNoteRequest, parseCreditNote, { ...refund, settle: 'credit_balance' }],
+  ['credit note, settle unknown', CreditNoteRequest, parseCreditNote, { ...refund, settle: 'cash' }],
+  ['credit note, extra field', CreditNoteRequest, parseCreditNote, { ...refund, extra: true }],
   ['refund with currency', RefundRequest, parseRefund, { ...refund, currency: 'USD' }],
   ['refund, amount a number', RefundRequest, parseRefund, { ...refund, amount: 10 }],
   ['refund, amount zero', RefundRequest, parseRefund, { ...refund, amount: '0.00' }],

@@ -11,8 +11,17 @@ const text = (max: number, description?: string) => ({ type: 'string', minLength
 export const RefundRequest = {
   $id: 'RefundRequest',
   type: 'object',
-  description: 'A refund, or a credit note (the same fields): the invoice, the amount and why.',
+  description: 'A refund: the invoice, the amount and why.',
   properties: { invoiceId: ID, amount: DECIMAL, currency: CURRENCY, reason: text(200) },
+  required: ['invoiceId', 'amount', 'reason'],
+  additionalProperties: false,
+} as const;
+
+export const CreditNoteRequest = {
+  $id: 'CreditNoteRequest',
+  type: 'object',
+  description: "A credit note: the invoice, the amount credited, why, and where the part already paid goes: refund (the default, through the gateway) or credit_balance (kept as the customer's credit, taken off the next invoices).",
+  properties: { invoiceId: ID, amount: DECIMAL, currency: CURRENCY, reason: text(200), settle: { type: 'string', enum: ['refund', 'credit_balance'] } },
   required: ['invoiceId', 'amount', 'reason'],
   additionalProperties: false,
 } as const;
@@ -50,4 +59,4 @@ export const PaymentMethodRequest = {
   additionalProperties: false,
 } as const;
 
-export const collectSchemas = [RefundRequest, ManualPaymentRequest, PaymentMethodRequest];
+export const collectSchemas = [RefundRequest, CreditNoteRequest, ManualPaymentRequest, PaymentMethodRequest];

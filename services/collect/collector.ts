@@ -11,7 +11,9 @@ import {
 } from '../../domain/payments/index.ts';
 import type { AttemptRecord, ChargeResult, ChargeStatus, CollectionDecision, InvoicePaymentState, PaymentEvent } from '../../domain/payments/index.ts';
 import type { Brand, ReferenceTables } from '../../domain/reference/index.ts';
-import type { InvoiceEvent } from '../../contracts/invoice.ts';
+import { Decimal } from 'decimal.js';
+import { amountDueOf, type InvoiceEvent } from '../../contracts/invoice.ts';
+import { amountDue, excessToMove } from '../../domain/credit/index.ts';
 import { brandTopics } from '../../topics/catalog.ts';
 import type { PaymentGateway, ChargeRequest } from '../../gateways/types.ts';
 import { inTransaction } from '../../runtime/db.ts';
@@ -47,6 +49,8 @@ export interface InvoiceRow {
   account_id: string;
   currency: string;
   total: string;
+  credit_applied: string;
+  moved_to_credit: string;
   due_at: Date;
   state: unknown;
   payment_status: string;
@@ -90,7 +94,8 @@ const T = (name: string) => `${SCHEMA}.${name}`;
 export async function storeInvoices(trx: Knex.Transaction, invoices: InvoiceEvent[], now: number): Promise<string[]> {
   if (invoices.length === 0) return [];
   const rows = invoices.map((i) => {
-    const total = money(i.total, i.currency);
+    // Collect asks the amount due: the total less the credit it consumed; a negative invoice asks nothing.
+    const total = money(amountDueOf(i), i.currency);
     return {
       invoice_id: i.invoiceId,
       invoice_number: i.invoiceNumber,
@@ -99,6 +104,7 @@ export async function storeInvoices(trx: Knex.Transaction, invoices: InvoiceEven
       subscription_id: i.subscriptionId,
       currency: i.currency,
       total: i.total.toFixed(),
+      credit_applied: (i.creditApplied ?? new Decimal(0)).toFixed(),
       issued_at: new Date(i.issuedAt),
       due_at: new Date(i.dueAt),
       received_at: new Date(now),
@@ -158,6 +164,8 @@ export interface ApplyContext {
   kind?: PaymentRecord['kind'];
   /** The event row exists already (a queued webhook). */
   alreadyStored?: boolean;
+  /** A refund a credit note asked for. */
+  creditNoteId?: string | null;
 }
 
 export interface ApplyOutcome {
@@ -214,6 +222,7 @@ export async function applyEventInTransaction(trx: Knex.Transaction, event: Paym
   await trx(T('invoices'))
     .where({ invoice_id: invoice.invoice_id })
     .update({ state: JSON.stringify(stateToJson(state)), payment_status: state.status, ...(isSettled(state) ? { collection: 'paid', next_attempt_on: null, stop_reason: null } : {}), updated_at: new Date(ctx.now) });
+  const creditBalanceChange = await moveExcessToCredit(trx, invoice, state);
 
   // Which attempt this was: the caller knows, or the reference says (a webhook about our charge).
   let paymentId = ctx.paymentId;
@@ -248,6 +257,8 @@ export async function applyEventInTransaction(trx: Knex.Transaction, event: Paym
     kind: ctx.kind ?? (isRefund ? 'refund' : 'charge'),
     eventId: `${paymentId}:${STATUS_OF[event.type]}`,
     methodLabel,
+    creditBalanceChange: creditBalanceChange.isZero() ? null : creditBalanceChange,
+    creditNoteId: ctx.creditNoteId ?? null,
   };
   await writeOutbox(trx, record);
   if (event.type === 'charge.succeeded') {
@@ -270,6 +281,28 @@ export async function applyEventInTransaction(trx: Knex.Transaction, event: Paym
       .ignore();
   }
   return { changed: true, state };
+}
+
+const REFUND_IN_FLIGHT = ['pending', 'indeterminate', 'network_error'];
+
+/**
+ * Money the locked invoice holds beyond what it asks goes to the customer's credit balance
+ * (domain/credit `excessToMove`); returns what moved now (published on the payment event, which
+ * bill-run's ledger records). What the invoice holds counts refunds in flight as gone; what it
+ * asks is its amount due (never below zero) less its credit notes, which may go below zero
+ * when a credit note gives back credit the invoice had consumed.
+ */
+export async function moveExcessToCredit(trx: Knex.Transaction, invoice: InvoiceRow, state: InvoicePaymentState): Promise<Decimal> {
+  // A credit refund gives back credit, not the invoice's own money: it never changes what the invoice holds.
+  const refunds: { amount: string; status: string | null }[] = await trx(T('refunds')).where({ invoice_id: invoice.invoice_id }).whereNull('credit_refund_id').select('amount', 'status');
+  const inFlight = refunds.filter((r) => r.status === null || REFUND_IN_FLIGHT.includes(r.status)).reduce((sum, r) => sum.plus(r.amount), new Decimal(0));
+  const notes: { amount: string }[] = await trx(T('credit_notes')).where({ invoice_id: invoice.invoice_id }).select('amount');
+  const credited = notes.reduce((sum, n) => sum.plus(n.amount), new Decimal(0));
+  const moved = new Decimal(invoice.moved_to_credit);
+  const asks = amountDue(new Decimal(invoice.total), new Decimal(invoice.credit_applied)).minus(credited);
+  const move = excessToMove({ paid: state.paid.amount, refunded: state.refunded.amount.plus(inFlight), amountDue: asks, alreadyMoved: moved });
+  if (move.gt(0)) await trx(T('invoices')).where({ invoice_id: invoice.invoice_id }).update({ moved_to_credit: moved.plus(move).toFixed() });
+  return move;
 }
 
 /** The payment event on the brand's payments topic, keyed by account, once per event id. */
@@ -525,4 +558,7 @@ export interface RefundRow {
   reason: string;
   status: string | null;
   reference: string | null;
+  credit_note_id?: string | null;
+  /** A credit refund's request (credit-refunds.ts): it never changes the invoice's payment state. */
+  credit_refund_id?: string | null;
 }

@@ -22,14 +22,17 @@ import { asProblems, brandQuery, HttpError, notFound, principalOf, problemRespon
 import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
 import { collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
-import { issueCreditNote, receiveWebhook, recordManualPayment, requestRefund, settleRefunds, storePaymentMethod, type OpResult, type RefundGatewayFor } from './operations.ts';
+import { issueCreditNote, receiveWebhook, recordManualPayment, requestRefund, sendRefund, settleRefunds, storePaymentMethod, type OpResult, type RefundGatewayFor } from './operations.ts';
+import { openCreditRefunds, refundCredit, storeCreditRefunds } from './credit-refunds.ts';
+import type { CreditRefundRecord } from '../../contracts/payment.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
-import { collectSchemas, ManualPaymentRequest, PaymentMethodRequest, RefundRequest } from './api-schemas.ts';
+import { collectSchemas, CreditNoteRequest, ManualPaymentRequest, PaymentMethodRequest, RefundRequest } from './api-schemas.ts';
 import { cardDataProblems, parseCreditNote, parseManualPayment, parsePaymentMethod, parseRefund, type Parsed } from './validate.ts';
 
 export const GROUP_ID = 'rateline-collect';
 /** Every brand's invoices topic (brand codes are lowercase letters, digits and dashes). */
 export const DEFAULT_INVOICE_PATTERN = /^brand\.[a-z0-9-]+\.invoices$/;
+const CREDIT_REFUND_TOPIC = /^brand\.[a-z0-9-]+\.credit-refunds$/;
 
 export interface CollectOptions {
   parentCompany?: string;
@@ -164,6 +167,9 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
   const runNow = (brand?: string): Promise<CollectionReport> => {
     const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
       const report: CollectionReport = { at: new Date(deps.clock.now()).toISOString(), invoices: 0, outcomes: {}, refundsSettled: 0, published: 0, failed: [] };
+      // This instance's brands: those whose invoices topic its pattern takes (another instance may own the rest).
+      const known: string[] = await db(`${SCHEMA}.invoices`).distinct('brand').pluck('brand');
+      const brands = known.filter((b) => (brand === undefined || b === brand) && pattern.test(brandTopics(b).invoices.name));
       let after = '';
       // Paged by invoice id so that a run over many invoices holds no long query open.
       while (!stopping) {
@@ -173,17 +179,20 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
           .whereNotIn('collection', ['paid', 'stopped'])
           .where((q) => void q.whereNull('next_attempt_on').orWhere('next_attempt_on', '<=', horizon))
           .where('invoice_id', '>', after)
+          .whereIn('brand', brands)
           .orderBy('invoice_id')
           .limit(1000)
           .pluck('invoice_id');
-        if (brand) void query.where({ brand });
         const ids: string[] = await query;
         if (ids.length === 0) break;
         report.invoices += ids.length;
         await collectMany(ids, report);
         after = ids[ids.length - 1]!;
       }
-      report.refundsSettled = await settleRefunds(collector, refundGateway, brand);
+      for (const b of brands) {
+        for (const id of await openCreditRefunds(db, b)) await refundCredit(collector, (invoice, row) => sendRefund(collector, refundGateway, invoice, row), id);
+        report.refundsSettled += await settleRefunds(collector, refundGateway, b);
+      }
       report.published = outbox ? await outbox.drain() : 0;
       logger.info('collection run', { at: report.at, invoices: report.invoices, outcomes: report.outcomes, failed: report.failed.length });
       return report;
@@ -217,10 +226,30 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
       });
   };
 
+  // Credit refunds bill-run asks for are sent the same way: after their batch commits, in the background.
+  const refundCreditNow = (ids: string[]) => {
+    void (async () => {
+      for (const id of ids) {
+        if (stopping) return;
+        await refundCredit(collector, (invoice, row) => sendRefund(collector, refundGateway, invoice, row), id);
+      }
+    })().catch((error: unknown) => logger.error('credit refund failed (the next run takes it up)', { error }));
+  };
+
   const handleBatch = async (records: ConsumedRecord[]) => {
     await deps.serde.prepare(records.map((r) => r.value));
-    const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value, 'invoice'));
     const last = records[records.length - 1]!;
+    if (CREDIT_REFUND_TOPIC.test(last.topic)) {
+      const requests = records.map((r) => deps.serde.decode<CreditRefundRecord>(r.value, 'credit.refund'));
+      const fresh = await inTransaction(db, async (trx) => {
+        const ids = await storeCreditRefunds(trx, requests, deps.clock.now());
+        await store.saveAfter(trx, groupId, last);
+        return ids;
+      });
+      refundCreditNow(fresh);
+      return;
+    }
+    const invoices = records.map((r) => deps.serde.decode<InvoiceEvent>(r.value, 'invoice'));
     const fresh = await inTransaction(db, async (trx) => {
       const ids = await storeInvoices(trx, invoices, deps.clock.now());
       await store.saveAfter(trx, groupId, last);
@@ -235,7 +264,8 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
   const stage = await startStage(config, deps, {
     name: 'collect',
     groupId,
-    inputTopics: [pattern],
+    // The same brands' credit refund requests (bill-run's ledger asks; see credit-refunds.ts).
+    inputTopics: [pattern, new RegExp(pattern.source.replace('invoices', 'credit-refunds'))],
     deadLetterTopic: topics.deadLetter.name,
     referenceTopics: allReferenceTopics,
     onReference: (records) => applyReferenceRecords(tables, records, logger),
@@ -365,7 +395,7 @@ export function collectApi(r: RouteDeps): StageApi {
       const invoiceBrand = (input: { invoiceId: string }) => brandOf(r.db, 'invoices', 'invoice_id', input.invoiceId);
       jsonOp(app, '/payments/manual', 'recordManualPayment', 'Record a cheque or wire received for an invoice', ManualPaymentRequest, parseManualPayment, invoiceBrand, (input) => recordManualPayment(r.collector, r.manual, input));
       jsonOp(app, '/refunds', 'requestRefund', 'Refund part or all of what was paid on an invoice', RefundRequest, parseRefund, invoiceBrand, (input) => requestRefund(r.collector, r.refundGateway, input));
-      jsonOp(app, '/credit-notes', 'issueCreditNote', 'Credit an invoice (refunding what was paid beyond the new balance)', RefundRequest, parseCreditNote, invoiceBrand, (input) => issueCreditNote(r.collector, r.refundGateway, input));
+      jsonOp(app, '/credit-notes', 'issueCreditNote', 'Credit an invoice: the part already paid is refunded or kept as credit (settle)', CreditNoteRequest, parseCreditNote, invoiceBrand, (input) => issueCreditNote(r.collector, r.refundGateway, input));
       jsonOp(app, '/payment-methods', 'storePaymentMethod', "Store a customer's tokenized payment method (never card data)", PaymentMethodRequest, parsePaymentMethod, async (input) => input.brand, (input) => storePaymentMethod(r.collector, input));
       // /receipts/<paymentId>.html | .pdf | .email (the receipt email as JSON).
       app.get<{ Params: { document: string } }>(

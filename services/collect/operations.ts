@@ -9,8 +9,9 @@ import type { ManualGateway } from '../../gateways/manual/manual-gateway.ts';
 import type { PaymentGateway } from '../../gateways/types.ts';
 import { inTransaction } from '../../runtime/db.ts';
 import type { RatelineError } from '../../runtime/errors.ts';
-import { applyEventInTransaction, attemptInFlight, lockInvoice, writeOutbox, type CollectorDeps, type InvoiceRow, type RefundRow } from './collector.ts';
+import { applyEventInTransaction, attemptInFlight, lockInvoice, moveExcessToCredit, writeOutbox, type CollectorDeps, type InvoiceRow, type RefundRow } from './collector.ts';
 import { stateFromJson, stateToJson } from './records.ts';
+import { recordCreditRefundAnswer } from './credit-refunds.ts';
 import { SCHEMA } from './schema.ts';
 import type { CreditNoteInput, ManualPaymentInput, PaymentMethodInput, RefundInput } from './validate.ts';
 
@@ -127,6 +128,10 @@ export async function recordManualPayment(deps: CollectorDeps, manual: ManualGat
 
 const IN_FLIGHT = ['pending', 'indeterminate', 'network_error'];
 
+/** What credit refunds gave back through this invoice's charges (in flight ones are counted with every refund in flight). */
+const creditRefunded = (refunds: RefundRow[], currency: string): Money =>
+  refunds.filter((r) => r.credit_refund_id && r.status === 'succeeded').reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), zero(currency));
+
 /** Gateway for a charge's refund: the manual one for cheques and wires, else the brand's. */
 export type RefundGatewayFor = (invoice: InvoiceRow, chargeGateway: string) => PaymentGateway;
 
@@ -159,7 +164,10 @@ async function claimRefund(trx: Knex.Transaction, invoice: InvoiceRow, amount: M
   const state = stateFromJson(invoice.state);
   const refunds: RefundRow[] = await trx(T('refunds')).where({ invoice_id: invoice.invoice_id });
   const inFlight = refunds.filter((r) => r.status === null || IN_FLIGHT.includes(r.status));
-  const refundedOrInFlight = inFlight.reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), state.refunded);
+  // Money moved to the customer's credit balance is no longer the invoice's to refund, nor what
+  // a credit refund gave back through its charges.
+  const gone = addMoney(addMoney(state.refunded, money(invoice.moved_to_credit, invoice.currency)), creditRefunded(refunds, invoice.currency));
+  const refundedOrInFlight = inFlight.reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), gone);
   const plan = planRefund({ paid: state.paid, refunded: refundedOrInFlight }, amount);
   if (!plan.ok) return invalid([...plan.problems]);
   // The charge to refund: one with enough left once its own refunds (done or in flight) are counted.
@@ -183,8 +191,9 @@ async function claimRefund(trx: Knex.Transaction, invoice: InvoiceRow, amount: M
     reason,
     status: null,
     reference: null,
+    credit_note_id: creditNoteId,
   };
-  await trx(T('refunds')).insert({ ...row, credit_note_id: creditNoteId, created_at: new Date(now) });
+  await trx(T('refunds')).insert({ ...row, created_at: new Date(now) });
   return { row, invoice };
 }
 
@@ -218,11 +227,12 @@ export async function sendRefund(deps: CollectorDeps, gatewayFor: RefundGatewayF
         message: 'message' in result ? result.message.slice(0, 500) : null,
         answered_at: new Date(now),
       });
-    if (result.status === 'succeeded') {
+    if (row.credit_refund_id) await recordCreditRefundAnswer(trx, row, result, now);
+    else if (result.status === 'succeeded') {
       await applyEventInTransaction(
         trx,
         { eventId: `refund:${row.idempotency_key}`, type: 'refund.succeeded', invoiceId: row.invoice_id, chargeReference: row.charge_reference, refundReference: result.reference, amount: result.amount, occurredAt: now },
-        { source: 'refund', paymentId: null, attempt: 0, gateway: row.gateway, methodLabel: null, now, kind: 'refund' },
+        { source: 'refund', paymentId: null, attempt: 0, gateway: row.gateway, methodLabel: null, now, kind: 'refund', creditNoteId: row.credit_note_id ?? null },
       );
     }
   });
@@ -256,7 +266,7 @@ export async function settleRefunds(deps: CollectorDeps, gatewayFor: RefundGatew
  */
 export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGatewayFor, input: CreditNoteInput): Promise<OpResult> {
   const now = deps.clock.now();
-  const issued = await inTransaction(deps.db, async (trx): Promise<OpResult | { id: string; refund: Money; reduces: Money; amount: Money; claimed: ClaimedRefund | null }> => {
+  const issued = await inTransaction(deps.db, async (trx): Promise<OpResult | { id: string; refund: Money; toCredit: Decimal; reduces: Money; amount: Money; claimed: ClaimedRefund | null }> => {
     const invoice = await lockInvoice(trx, input.invoiceId);
     if (!invoice) return invalid([`invoice ${input.invoiceId} is not known to collect`]);
     const problems = requestProblems(input, invoice);
@@ -268,14 +278,23 @@ export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGat
     const notes: { n: number; amount: string }[] = await trx(T('credit_notes')).where({ invoice_id: invoice.invoice_id });
     const credited = notes.reduce((sum, c) => addMoney(sum, money(c.amount, invoice.currency)), zero(invoice.currency));
     const refunds: RefundRow[] = await trx(T('refunds')).where({ invoice_id: invoice.invoice_id });
-    const refunded = refunds.filter((r) => r.status === null || IN_FLIGHT.includes(r.status)).reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), state.refunded);
-    const plan = planCreditNote({ invoiceTotal: money(invoice.total, invoice.currency), credited, paid: state.paid, refunded }, amount);
+    // What left the invoice: refunds (in flight too) and money moved to the credit balance.
+    const gone = refunds
+      .filter((r) => r.status === null || IN_FLIGHT.includes(r.status))
+      .reduce((sum, r) => addMoney(sum, money(r.amount, r.currency)), addMoney(addMoney(state.refunded, money(invoice.moved_to_credit, invoice.currency)), creditRefunded(refunds, invoice.currency)));
+    // Credit the invoice consumed paid for it as much as the gateway did.
+    const creditApplied = money(invoice.credit_applied, invoice.currency);
+    const plan = planCreditNote({ invoiceTotal: money(invoice.total, invoice.currency), credited, paid: addMoney(state.paid, creditApplied), refunded: gone }, amount);
     if (!plan.ok) return invalid([...plan.problems]);
     const n = notes.reduce((max, c) => Math.max(max, c.n), 0) + 1;
     const id = `cn-${invoice.invoice_id}-${n}`;
+    // The part already paid goes back through the gateway up to what the gateway took (settle:
+    // refund), or to the credit balance; the rest (consumed credit) always to the credit balance.
+    const gatewayRefundable = subtractMoney(state.paid, gone);
+    const toGateway = input.settle === 'refund' && gatewayRefundable.amount.gt(0) ? money(Decimal.min(plan.value.refund.amount, gatewayRefundable.amount), invoice.currency) : zero(invoice.currency);
     let claimed: ClaimedRefund | null = null;
-    if (plan.value.refund.amount.gt(0)) {
-      const refund = await claimRefund(trx, invoice, plan.value.refund, `credit note ${id}: ${input.reason}`.slice(0, 200), id, now);
+    if (toGateway.amount.gt(0)) {
+      const refund = await claimRefund(trx, invoice, toGateway, `credit note ${id}: ${input.reason}`.slice(0, 200), id, now);
       if ('status' in refund) return refund;
       claimed = refund;
     }
@@ -285,7 +304,7 @@ export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGat
       n,
       amount: amount.amount.toFixed(),
       reduces_balance: plan.value.reducesBalance.amount.toFixed(),
-      refund_amount: plan.value.refund.amount.toFixed(),
+      refund_amount: toGateway.amount.toFixed(),
       currency: amount.currency,
       reason: input.reason,
       created_at: new Date(now),
@@ -294,6 +313,7 @@ export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGat
     await trx(T('invoices'))
       .where({ invoice_id: invoice.invoice_id })
       .update({ state: JSON.stringify(stateToJson(next)), payment_status: next.status, ...(isSettled(next) || compareMoney(outstanding(next), zero(next.amountDue.currency)) <= 0 ? { collection: 'paid', next_attempt_on: null } : {}), updated_at: new Date(now) });
+    const toCredit = await moveExcessToCredit(trx, invoice, next);
     await writeOutbox(
       trx,
       {
@@ -313,15 +333,20 @@ export async function issueCreditNote(deps: CollectorDeps, gatewayFor: RefundGat
         kind: 'credit_note',
         eventId: `${id}:ISSUED`,
         methodLabel: null,
+        creditBalanceChange: toCredit.isZero() ? null : toCredit,
+        creditNoteId: id,
       },
     );
-    return { id, refund: plan.value.refund, reduces: plan.value.reducesBalance, amount, claimed };
+    return { id, refund: toGateway, toCredit, reduces: plan.value.reducesBalance, amount, claimed };
   });
   if ('status' in issued) return issued;
   const refund = issued.claimed && refundAnswer(issued.claimed.row, await sendRefund(deps, gatewayFor, issued.claimed.invoice, issued.claimed.row));
   return {
     status: 201,
-    body: { creditNoteId: issued.id, amount: issued.amount.amount.toFixed(), reducesBalance: issued.reduces.amount.toFixed(), refund: issued.refund.amount.toFixed(), ...(refund ? { refundResult: refund.body } : {}) },
+    body: {
+      creditNoteId: issued.id, amount: issued.amount.amount.toFixed(), reducesBalance: issued.reduces.amount.toFixed(), refund: issued.refund.amount.toFixed(), toCreditBalance: issued.toCredit.toFixed(),
+      ...(refund ? { refundResult: refund.body } : {}),
+    },
   };
 }
 

@@ -3,25 +3,7 @@ import { money } from '../../domain/money/index.ts';
 import type { Money } from '../../domain/money/index.ts';
 import type { ChargeEntry, InvoicePaymentState, RefundEntry } from '../../domain/payments/index.ts';
 
-/** `brand.<code>.payments` (schemas/payment.avsc) as avsc writes it. */
-export interface PaymentRecord {
-  paymentId: string;
-  invoiceId: string;
-  brand: string;
-  accountId: string;
-  attempt: number;
-  gateway: string;
-  gatewayReference: string | null;
-  status: 'SUCCEEDED' | 'FAILED' | 'PENDING' | 'REFUNDED';
-  failureKind: string | null;
-  failureMessage: string | null;
-  currency: string;
-  amount: Decimal;
-  occurredAt: number;
-  kind: 'charge' | 'manual' | 'refund' | 'credit_note';
-  eventId: string | null;
-  methodLabel: string | null;
-}
+export type { PaymentRecord } from '../../contracts/payment.ts';
 
 interface MoneyJson {
   amount: string;

@@ -184,4 +184,27 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.raw(`alter table ${o} alter column topic set not null, alter column brand drop not null`);
     },
   },
+  '003_credit_balances': {
+    up: async (db) => {
+      // credit_applied: the customer's credit balance the invoice consumed (bill-run's ledger decided it);
+      // moved_to_credit: money the invoice received beyond what it asks, handed to that ledger.
+      await db.raw(`alter table ${SCHEMA}.invoices add column credit_applied numeric(24, 6) not null default 0, add column moved_to_credit numeric(24, 6) not null default 0`);
+      // Credit balances bill-run asks to refund through the gateway (brand.<code>.credit-refunds):
+      // open until split over the account's card charges (refund rows carrying the request's id).
+      await db.schema.withSchema(SCHEMA).createTable('credit_refunds', (t) => {
+        t.text('request_id').primary();
+        t.text('brand').notNullable();
+        t.text('account_id').notNullable();
+        t.text('currency').notNullable();
+        t.decimal('amount', 24, 6).notNullable();
+        t.text('reason').notNullable();
+        t.timestamp('requested_at', { useTz: true }).notNullable();
+        t.text('status').notNullable();
+        t.decimal('unrefundable', 24, 6);
+        t.timestamp('received_at', { useTz: true }).notNullable();
+        t.index(['status']);
+      });
+      await db.raw(`alter table ${SCHEMA}.refunds add column credit_refund_id text`);
+    },
+  },
 };

@@ -133,9 +133,26 @@ export function parseRefund(body: unknown): Parsed<RefundInput> {
   return { ok: true, value: { invoiceId, amount: amt, ...(cur ? { currency: cur } : {}), reason } };
 }
 
-/** A credit note has the same fields as a refund: the invoice, the amount credited and why. */
-export const parseCreditNote = parseRefund;
-export type CreditNoteInput = RefundInput;
+/**
+ * A credit note: the invoice, the amount credited, why, and where the part already paid goes:
+ * `refund` (the default: back through the gateway) or `credit_balance` (kept as the customer's
+ * credit, taken off the next invoices).
+ */
+export interface CreditNoteInput extends RefundInput {
+  settle: 'refund' | 'credit_balance';
+}
+
+export function parseCreditNote(body: unknown): Parsed<CreditNoteInput> {
+  const problems: string[] = [];
+  const f = object(body, problems);
+  const settle = f['settle'] ?? 'refund';
+  if (settle !== 'refund' && settle !== 'credit_balance') problems.push(`settle must be "refund" or "credit_balance", got ${JSON.stringify(settle)}`);
+  const { settle: _settle, ...rest } = f;
+  const parsed = parseRefund(rest);
+  if (!parsed.ok) problems.push(...parsed.problems);
+  if (problems.length > 0 || !parsed.ok) return { ok: false, problems };
+  return { ok: true, value: { ...parsed.value, settle: settle as CreditNoteInput['settle'] } };
+}
 
 export interface PaymentMethodInput {
   brand: string;
