@@ -20,7 +20,7 @@ import { brandingFromReference, builtinDocumentRenderers, customerBlockFromRefer
 import { brandTopics, topics } from '../../topics/catalog.ts';
 import { paymentEventId, type PaymentRecord } from '../../contracts/payment.ts';
 import { addCreditEntry, creditStatement, lockCreditAccounts, outstandingCredit, recordPayout } from './credit.ts';
-import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
+import { runBrandBillRun, syncNextBillings, type BillRunSettings, type BrandRunResult } from './run.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 
 export const GROUP_ID = 'rateline-billrun';
@@ -35,6 +35,8 @@ export interface BillRunOptions {
   usageDrainMs?: number;
   /** The brands this instance bills (default BILLRUN_BRANDS, comma-separated, or every brand): one instance per brand or group of brands. */
   brands?: readonly string[];
+  /** Subscriptions billed per transaction (default BILLRUN_GROUP_SIZE or 200). */
+  groupSize?: number;
 }
 
 export interface BillRunReport {
@@ -110,24 +112,46 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
 
   let context: StageContext | undefined;
   let stopping = false;
+  const mine = options.brands ?? (process.env.BILLRUN_BRANDS ? process.env.BILLRUN_BRANDS.split(',').map((b) => b.trim()) : undefined);
+  const owns = (brand: string) => mine === undefined || mine.includes(brand);
+  const groupSize = options.groupSize ?? wholeNumberSetting(process.env, 'BILLRUN_GROUP_SIZE', 200);
+  // Subscriptions (and brands) whose reference records arrived since the last sync of their
+  // next billings: every one at start, then only what the catalogue changes.
+  const changedSubscriptions = new Set<string>();
+  const changedBrands = new Set<string>();
+  const syncChanged = async () => {
+    const ids = [...changedSubscriptions];
+    for (const code of changedBrands) for (const s of tables.subscriptionsOf(code)) ids.push(s.subscriptionId);
+    changedSubscriptions.clear();
+    changedBrands.clear();
+    if (ids.length === 0) return;
+    try {
+      const { changed } = await syncNextBillings(db, { tables, ids, since: settings.since, owns });
+      logger.info('next billings synced', { subscriptions: ids.length, changed });
+    } catch (error) {
+      for (const id of ids) changedSubscriptions.add(id);
+      throw error;
+    }
+  };
   const runNow = (only?: string): Promise<BillRunReport> => {
-    // One run at a time in this process; other instances are kept out per brand by an advisory lock.
+    // One run at a time in this process; other instances share the due subscriptions (SKIP LOCKED).
     const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
       const now = new Date(deps.clock.now());
       const waitStarted = Date.now();
       const drained = await drainUsage(options.usageDrainMs ?? wholeNumberSetting(process.env, 'BILLRUN_USAGE_DRAIN_MS', 30_000));
       const report: BillRunReport = { at: now.toISOString(), brands: [], invoices: 0, held: 0, published: 0, failed: [], usageWait: { ms: Date.now() - waitStarted, drained } };
-      const mine = options.brands ?? (process.env.BILLRUN_BRANDS ? process.env.BILLRUN_BRANDS.split(',').map((b) => b.trim()) : undefined);
-      const selected = tables.brands().filter((b) => (mine === undefined || mine.includes(b.code)) && (only === undefined || b.code === only));
+      await syncChanged();
+      const selected = tables.brands().filter((b) => owns(b.code) && (only === undefined || b.code === only));
       for (const brand of selected.sort((a, b) => (a.code < b.code ? -1 : 1))) {
-        // A stop leaves the brands not yet begun to the next run: each brand commits whole or not at all.
+        // A stop leaves the brands not yet begun, and the rest of the one under way, to the next run.
         if (stopping) {
           report.failed.push({ brand: brand.code, error: 'the service stopped before this brand was billed; the next run bills it' });
           continue;
         }
         try {
           logger.info('bill run started', { brand: brand.code, at: now.toISOString() });
-          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger });
+          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger, groupSize, shouldStop: () => stopping });
+          if (result.stopped) report.failed.push({ brand: brand.code, error: `the service stopped after ${result.invoiced.length} invoices of this brand; the next run bills the rest` });
           report.brands.push(result);
           report.invoices += result.invoiced.length;
           report.held += result.held.length;
@@ -185,7 +209,13 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     inputTopics: [topics.usageCharged.name, topics.usageRerated.name, PAYMENTS_PATTERN],
     deadLetterTopic: topics.deadLetter.name,
     referenceTopics: allReferenceTopics,
-    onReference: (records) => applyReferenceRecords(tables, records, logger),
+    onReference: (records) => {
+      applyReferenceRecords(tables, records, logger);
+      for (const r of records) {
+        if (r.topic === topics.refSubscriptions.name) changedSubscriptions.add(r.key);
+        else if (r.topic === topics.refBrands.name) changedBrands.add(r.key);
+      }
+    },
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(GROUP_ID),
     routes: (ctx) => {
