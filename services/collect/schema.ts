@@ -191,4 +191,12 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.raw(`alter table ${SCHEMA}.invoices add column credit_applied numeric(24, 6) not null default 0, add column moved_to_credit numeric(24, 6) not null default 0`);
     },
   },
+  '004_open_invoices_index': {
+    up: async (db) => {
+      // A collection run pages through the invoices still to collect (neither paid nor stopped)
+      // in invoice id order: this index holds only those, so a run reads what may be due, not
+      // every invoice the service has collected.
+      await db.raw(`create index invoices_open on ${SCHEMA}.invoices (invoice_id) where collection not in ('paid', 'stopped')`);
+    },
+  },
 };
