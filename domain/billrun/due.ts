@@ -34,6 +34,20 @@ export function compareIds(a: string, b: string): number {
  * the first in some zones and the second in others, so it is settled here.
  */
 export function billingInstant(localDate: string, hour: number, zone: string): Date {
+  const key = `${zone}|${localDate}|${hour}`;
+  const known = instants.get(key);
+  if (known !== undefined) return new Date(known);
+  const instant = computeBillingInstant(localDate, hour, zone);
+  if (instants.size >= INSTANTS_LIMIT) instants.clear();
+  instants.set(key, instant.getTime());
+  return instant;
+}
+
+// Billing instants already computed (a brand's subscriptions share their anniversaries). Bounded.
+const instants = new Map<string, number>();
+const INSTANTS_LIMIT = 100_000;
+
+function computeBillingInstant(localDate: string, hour: number, zone: string): Date {
   const [year, month, day] = localDate.split('-').map(Number) as [number, number, number];
   const shifted = DateTime.fromObject({ year, month, day, hour }, { zone });
   const iana = IANAZone.create(zone);
@@ -53,10 +67,19 @@ export function billingInstant(localDate: string, hour: number, zone: string): D
   return new Date(first ?? shifted.toMillis());
 }
 
+// Zones found valid (luxon's check builds an Intl formatter each call; a valid name stays valid).
+const validZones = new Set<string>();
+function isZone(zone: string): boolean {
+  if (validZones.has(zone)) return true;
+  if (!IANAZone.isValidZone(zone)) return false;
+  validZones.add(zone);
+  return true;
+}
+
 function validate(input: DueBillingsInput): void {
   const problems: string[] = [];
   const { brand } = input;
-  if (!IANAZone.isValidZone(brand.timeZone)) problems.push(`brand.timeZone "${brand.timeZone}" is not an IANA zone`);
+  if (!isZone(brand.timeZone)) problems.push(`brand.timeZone "${brand.timeZone}" is not an IANA zone`);
   if (!Number.isInteger(brand.billingHour) || brand.billingHour < 0 || brand.billingHour > 23) {
     problems.push(`brand.billingHour ${brand.billingHour} is not an hour 0-23`);
   }
