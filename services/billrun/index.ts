@@ -125,8 +125,12 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   const changedSubscriptions = new Set<string>();
   const changedBrands = new Set<string>();
   const syncChanged = async () => {
-    const ids = [...changedSubscriptions];
-    for (const code of changedBrands) for (const s of tables.subscriptionsOf(code)) ids.push(s.subscriptionId);
+    // Another instance's brands are its business; a subscription gone from the tables loses its row.
+    const ids = [...changedSubscriptions].filter((id) => {
+      const s = tables.subscription(id);
+      return s === undefined || owns(s.brand);
+    });
+    for (const code of changedBrands) if (owns(code)) for (const s of tables.subscriptionsOf(code)) ids.push(s.subscriptionId);
     changedSubscriptions.clear();
     changedBrands.clear();
     if (ids.length === 0) return;
