@@ -130,9 +130,20 @@ function anniversaryDate(anchor: LocalDate, n: number): LocalDate {
   return { year, month, day: Math.min(anchor.day, lastDay) };
 }
 
+// Local dates of instants (anchors, mostly) per zone: each subscription's is asked by what is
+// due and again by its next billing. Bounded.
+const localDates = new Map<string, LocalDate>();
+const LOCAL_DATES_LIMIT = 200_000;
+
 function localDate(instant: number, zone: IANAZone): LocalDate {
+  const key = `${zone.name}|${instant}`;
+  const known = localDates.get(key);
+  if (known !== undefined) return known;
   const t = DateTime.fromMillis(instant, { zone });
-  return { year: t.year, month: t.month, day: t.day };
+  const date = { year: t.year, month: t.month, day: t.day };
+  if (localDates.size >= LOCAL_DATES_LIMIT) localDates.clear();
+  localDates.set(key, date);
+  return date;
 }
 
 /** Whether the local day `d` starts (local midnight, as domain/periods) at or after `instant`. */

@@ -73,9 +73,19 @@ function anchorDate(anchor: Anchor, zone: string): LocalDate {
   if (!(anchor instanceof Date) || Number.isNaN(anchor.getTime())) {
     throw new PeriodError('invalid_anchor', 'the anchor is not a valid instant or YYYY-MM-DD date');
   }
+  const key = `${zone}|${anchor.getTime()}`;
+  const known = anchorDates.get(key);
+  if (known !== undefined) return known;
   const local = DateTime.fromJSDate(anchor, { zone });
-  return { year: local.year, month: local.month, day: local.day };
+  const date = { year: local.year, month: local.month, day: local.day };
+  if (anchorDates.size >= ANCHOR_DATES_LIMIT) anchorDates.clear();
+  anchorDates.set(key, date);
+  return date;
 }
+
+// Anchors' local dates per zone: a bill run asks each subscription's several times. Bounded.
+const anchorDates = new Map<string, LocalDate>();
+const ANCHOR_DATES_LIMIT = 200_000;
 
 /**
  * The local calendar date of the n-th anniversary: the anchor's date plus n months, the day
