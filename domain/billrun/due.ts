@@ -7,6 +7,8 @@ import type {
   DueBilling,
   DueBillingsInput,
   DueBillingsResult,
+  NextBilling,
+  NextBillingInput,
   SkippedBilling,
 } from './types.ts';
 
@@ -32,6 +34,20 @@ export function compareIds(a: string, b: string): number {
  * the first in some zones and the second in others, so it is settled here.
  */
 export function billingInstant(localDate: string, hour: number, zone: string): Date {
+  const key = `${zone}|${localDate}|${hour}`;
+  const known = instants.get(key);
+  if (known !== undefined) return new Date(known);
+  const instant = computeBillingInstant(localDate, hour, zone);
+  if (instants.size >= INSTANTS_LIMIT) instants.clear();
+  instants.set(key, instant.getTime());
+  return instant;
+}
+
+// Billing instants already computed (a brand's subscriptions share their anniversaries). Bounded.
+const instants = new Map<string, number>();
+const INSTANTS_LIMIT = 100_000;
+
+function computeBillingInstant(localDate: string, hour: number, zone: string): Date {
   const [year, month, day] = localDate.split('-').map(Number) as [number, number, number];
   const shifted = DateTime.fromObject({ year, month, day, hour }, { zone });
   const iana = IANAZone.create(zone);
@@ -51,10 +67,19 @@ export function billingInstant(localDate: string, hour: number, zone: string): D
   return new Date(first ?? shifted.toMillis());
 }
 
+// Zones found valid (luxon's check builds an Intl formatter each call; a valid name stays valid).
+const validZones = new Set<string>();
+function isZone(zone: string): boolean {
+  if (validZones.has(zone)) return true;
+  if (!IANAZone.isValidZone(zone)) return false;
+  validZones.add(zone);
+  return true;
+}
+
 function validate(input: DueBillingsInput): void {
   const problems: string[] = [];
   const { brand } = input;
-  if (!IANAZone.isValidZone(brand.timeZone)) problems.push(`brand.timeZone "${brand.timeZone}" is not an IANA zone`);
+  if (!isZone(brand.timeZone)) problems.push(`brand.timeZone "${brand.timeZone}" is not an IANA zone`);
   if (!Number.isInteger(brand.billingHour) || brand.billingHour < 0 || brand.billingHour > 23) {
     problems.push(`brand.billingHour ${brand.billingHour} is not an hour 0-23`);
   }
@@ -105,15 +130,69 @@ function anniversaryDate(anchor: LocalDate, n: number): LocalDate {
   return { year, month, day: Math.min(anchor.day, lastDay) };
 }
 
+// Local dates of instants (anchors, mostly) per zone: each subscription's is asked by what is
+// due and again by its next billing. Bounded.
+const localDates = new Map<string, LocalDate>();
+const LOCAL_DATES_LIMIT = 200_000;
+
 function localDate(instant: number, zone: IANAZone): LocalDate {
+  const key = `${zone.name}|${instant}`;
+  const known = localDates.get(key);
+  if (known !== undefined) return known;
   const t = DateTime.fromMillis(instant, { zone });
-  return { year: t.year, month: t.month, day: t.day };
+  const date = { year: t.year, month: t.month, day: t.day };
+  if (localDates.size >= LOCAL_DATES_LIMIT) localDates.clear();
+  localDates.set(key, date);
+  return date;
 }
 
 /** Whether the local day `d` starts (local midnight, as domain/periods) at or after `instant`. */
 function dayStartsAtOrAfter(d: LocalDate, instant: number, zone: IANAZone): boolean {
   const startOfDay = DateTime.fromObject({ year: d.year, month: d.month, day: d.day }, { zone }).startOf('day');
   return startOfDay.toMillis() >= instant;
+}
+
+/** A billing the rules of dueBillings would invoice, before `now`, `invoiced` and the catch-up bound. */
+interface Candidate {
+  readonly n: number;
+  readonly date: LocalDate;
+  readonly dueAt: Date;
+  readonly final: boolean;
+  readonly inTrial: boolean;
+}
+
+/**
+ * The subscription's billings in period order from period `from` (or from `since`, whichever is
+ * later), each with its due instant, until the final one after a cancellation. Billings due
+ * before `since` and an opening invoice in trial are not among them. Endless for a
+ * subscription that is never cancelled: the caller stops.
+ */
+function* candidates(brand: BillRunBrand, sub: BillRunSubscription, since: Date | null, from: number): Generator<Candidate> {
+  const zoneName = brand.timeZone;
+  const zone = IANAZone.create(zoneName);
+  const a = localDate(sub.anchor, zone);
+  let n = Math.max(0, from);
+  if (since !== null) {
+    const s = localDate(since.getTime(), zone);
+    n = Math.max(n, (s.year - a.year) * 12 + (s.month - a.month) - 1);
+  }
+  // Started past the final billing (period n − 1 already starts at or after the cancellation): nothing.
+  if (n > 0 && sub.cancelledAt !== null && dayStartsAtOrAfter(anniversaryDate(a, n - 1), sub.cancelledAt, zone)) return;
+  for (; ; n += 1) {
+    const date = anniversaryDate(a, n);
+    let dueAt = billingInstant(isoDate(date), brand.billingHour, zoneName);
+    // A subscription created after its first day's bill run is billed by the next run.
+    if (n === 0 && dueAt.getTime() < sub.anchor) dueAt = new Date(sub.anchor);
+    // No billing for periods starting at or after the cancellation; the first such
+    // period's anniversary carries the final invoice (arrears only). Cancelled by period
+    // 0's start: nothing at all.
+    const final = sub.cancelledAt !== null && dayStartsAtOrAfter(date, sub.cancelledAt, zone);
+    if (final && n === 0) return;
+    const inTrial = !final && sub.trialEndsAt !== null && !dayStartsAtOrAfter(date, sub.trialEndsAt, zone);
+    // An opening invoice in trial has nothing to bill: no fee, no arrears.
+    if ((since === null || dueAt.getTime() >= since.getTime()) && !(n === 0 && inTrial)) yield { n, date, dueAt, final, inTrial };
+    if (final) return;
+  }
 }
 
 function billingsOf(
@@ -123,52 +202,48 @@ function billingsOf(
   since: Date | null,
   today: string,
   invoiced: ReadonlySet<string>,
+  from: number,
 ): DueBilling[] {
   const zoneName = brand.timeZone;
   const zone = IANAZone.create(zoneName);
   const anchor = new Date(sub.anchor);
-  const a = localDate(sub.anchor, zone);
   const out: DueBilling[] = [];
-  let n = 0;
-  if (since !== null) {
-    const s = localDate(since.getTime(), zone);
-    n = Math.max(0, (s.year - a.year) * 12 + (s.month - a.month) - 1);
-  }
-  for (; ; n += 1) {
-    const date = anniversaryDate(a, n);
-    const anniversary = isoDate(date);
-    let dueAt = billingInstant(anniversary, brand.billingHour, zoneName);
-    // A subscription created after its first day's bill run is billed by the next run.
-    if (n === 0 && dueAt.getTime() < sub.anchor) dueAt = anchor;
+  for (const { n, date, dueAt, final, inTrial } of candidates(brand, sub, since, from)) {
     // Due instants grow with n: the first one after `now` ends the scan.
     if (dueAt.getTime() > now.getTime()) break;
-    // No billing for periods starting at or after the cancellation; the first such
-    // period's anniversary carries the final invoice (arrears only). Cancelled by period
-    // 0's start: nothing at all.
-    const final = sub.cancelledAt !== null && dayStartsAtOrAfter(date, sub.cancelledAt, zone);
-    if (final && n === 0) break;
-    if (since === null || dueAt.getTime() >= since.getTime()) {
-      const inTrial = !final && sub.trialEndsAt !== null && !dayStartsAtOrAfter(date, sub.trialEndsAt, zone);
-      // An opening invoice in trial has nothing to bill: no fee, no arrears.
-      if (!(n === 0 && inTrial) && !invoiced.has(billingKey(sub.subscriptionId, n))) {
-        const period = nthPeriod(anchor, n, zoneName);
-        out.push({
-          subscriptionId: sub.subscriptionId,
-          periodIndex: n,
-          kind: final ? 'final' : n === 0 ? 'opening' : 'anniversary',
-          anniversary,
-          dueAt,
-          period,
-          feePeriod: final || inTrial ? null : period,
-          usagePeriod: n === 0 ? null : nthPeriod(anchor, n - 1, zoneName),
-          inTrial,
-          late: isoDate(localDate(dueAt.getTime(), zone)) < today,
-        });
-      }
-    }
-    if (final) break;
+    if (invoiced.has(billingKey(sub.subscriptionId, n))) continue;
+    const period = nthPeriod(anchor, n, zoneName);
+    out.push({
+      subscriptionId: sub.subscriptionId,
+      periodIndex: n,
+      kind: final ? 'final' : n === 0 ? 'opening' : 'anniversary',
+      anniversary: isoDate(date),
+      dueAt,
+      period,
+      feePeriod: final || inTrial ? null : period,
+      usagePeriod: n === 0 ? null : nthPeriod(anchor, n - 1, zoneName),
+      inTrial,
+      late: isoDate(localDate(dueAt.getTime(), zone)) < today,
+    });
   }
   return out;
+}
+
+/**
+ * The first billing of a subscription at period `fromPeriodIndex` or later that a bill run
+ * would invoice (the rules of dueBillings, without `now` and the catch-up bound), or null when
+ * none ever will (cancelled, its final invoice before `fromPeriodIndex`). What the bill-run
+ * service keeps per subscription so that it finds due work with an indexed query.
+ */
+export function nextBilling(input: NextBillingInput): NextBilling | null {
+  validate({ brand: input.brand, subscriptions: [input.subscription], now: new Date(0), invoiced: new Set(), since: input.since ?? null });
+  if (!Number.isSafeInteger(input.fromPeriodIndex) || input.fromPeriodIndex < 0) {
+    throw new BillRunError('invalid_bill_run_input', `invalid bill run input: fromPeriodIndex ${input.fromPeriodIndex} is not an integer ≥ 0`);
+  }
+  for (const c of candidates(input.brand, input.subscription, input.since ?? null, input.fromPeriodIndex)) {
+    return { periodIndex: c.n, dueAt: c.dueAt, anniversary: isoDate(c.date) };
+  }
+  return null;
 }
 
 /**
@@ -189,7 +264,7 @@ export function dueBillings(input: DueBillingsInput): DueBillingsResult {
   const skipped: SkippedBilling[] = [];
   const today = localDateOf(now, zone);
   for (const sub of input.subscriptions) {
-    for (const b of billingsOf(brand, sub, now, since, today, input.invoiced)) {
+    for (const b of billingsOf(brand, sub, now, since, today, input.invoiced, input.fromPeriodIndex?.get(sub.subscriptionId) ?? 0)) {
       if (localDateOf(b.dueAt, zone) < cutoff) skipped.push({ ...b, reason: 'beyond_catch_up_limit' });
       else due.push(b);
     }

@@ -1,4 +1,4 @@
-export { DEFAULT_MAX_CATCH_UP_DAYS, billingInstant, billingKey, dueBillings } from './due.ts';
+export { DEFAULT_MAX_CATCH_UP_DAYS, billingInstant, billingKey, dueBillings, nextBilling } from './due.ts';
 export { INVOICE_NUMBER_DIGITS, allocateInvoiceNumbers, formatInvoiceNumber } from './numbers.ts';
 export { ControllableClock } from './clock.ts';
 export { BillRunError } from './types.ts';
@@ -12,6 +12,8 @@ export type {
   DueBillingsResult,
   InvoiceNumberAllocation,
   InvoiceRef,
+  NextBilling,
+  NextBillingInput,
   NumberedInvoice,
   SkippedBilling,
 } from './types.ts';

@@ -64,6 +64,27 @@ export interface DueBillingsInput {
    * oldest invoice the caller loaded) and are not examined. Default: none (from the anchor).
    */
   readonly since?: Date | null;
+  /**
+   * Per subscription id, the first period index to examine: the periods before it are known to
+   * be invoiced (the bill-run service keeps it per subscription). Default 0 (from the anchor).
+   */
+  readonly fromPeriodIndex?: ReadonlyMap<string, number>;
+}
+
+export interface NextBillingInput {
+  readonly brand: BillRunBrand;
+  readonly subscription: BillRunSubscription;
+  /** The first period index not known to be invoiced. */
+  readonly fromPeriodIndex: number;
+  readonly since?: Date | null;
+}
+
+/** A subscription's next billing: what it is, and when it falls due. */
+export interface NextBilling {
+  readonly periodIndex: number;
+  readonly dueAt: Date;
+  /** Brand-local date of the anniversary, YYYY-MM-DD. */
+  readonly anniversary: string;
 }
 
 export interface DueBillingsResult {

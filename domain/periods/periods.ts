@@ -43,10 +43,16 @@ interface LocalDate {
 
 const LOCAL_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
+// Zones found valid: luxon's check builds an Intl formatter each call (tens of µs), and a bill
+// run asks it for every period of every subscription. A valid name stays valid.
+const validZones = new Set<string>();
+
 function checkZone(zone: string): void {
+  if (validZones.has(zone)) return;
   if (!IANAZone.isValidZone(zone)) {
     throw new PeriodError('invalid_time_zone', `"${zone}" is not an IANA time zone`);
   }
+  validZones.add(zone);
 }
 
 function parseLocalDate(text: string, code: PeriodErrorCode): LocalDate {
@@ -67,9 +73,19 @@ function anchorDate(anchor: Anchor, zone: string): LocalDate {
   if (!(anchor instanceof Date) || Number.isNaN(anchor.getTime())) {
     throw new PeriodError('invalid_anchor', 'the anchor is not a valid instant or YYYY-MM-DD date');
   }
+  const key = `${zone}|${anchor.getTime()}`;
+  const known = anchorDates.get(key);
+  if (known !== undefined) return known;
   const local = DateTime.fromJSDate(anchor, { zone });
-  return { year: local.year, month: local.month, day: local.day };
+  const date = { year: local.year, month: local.month, day: local.day };
+  if (anchorDates.size >= ANCHOR_DATES_LIMIT) anchorDates.clear();
+  anchorDates.set(key, date);
+  return date;
 }
+
+// Anchors' local dates per zone: a bill run asks each subscription's several times. Bounded.
+const anchorDates = new Map<string, LocalDate>();
+const ANCHOR_DATES_LIMIT = 200_000;
 
 /**
  * The local calendar date of the n-th anniversary: the anchor's date plus n months, the day
@@ -89,12 +105,23 @@ function anniversaryDate(anchor: LocalDate, n: number): LocalDate {
  * (America/Santiago, America/Havana springs forward at 00:00), the first instant that
  * exists on that day. Luxon moves a non-existent local time forward by the gap.
  */
+// Local midnights already computed, per zone and date: a bill run asks the same few dates for
+// every subscription of a brand, and each luxon answer costs a zone-offset lookup. Bounded.
+const midnights = new Map<string, number>();
+const MIDNIGHTS_LIMIT = 100_000;
+
 function startOfLocalDay(date: LocalDate, zone: string): Date {
+  const key = `${zone}|${date.year}-${date.month}-${date.day}`;
+  const known = midnights.get(key);
+  if (known !== undefined) return new Date(known);
   const local = DateTime.fromObject(
     { year: date.year, month: date.month, day: date.day, hour: 0 },
     { zone },
   );
-  return local.startOf('day').toJSDate();
+  const ms = local.startOf('day').toMillis();
+  if (midnights.size >= MIDNIGHTS_LIMIT) midnights.clear();
+  midnights.set(key, ms);
+  return new Date(ms);
 }
 
 function periodAt(anchor: LocalDate, n: number, zone: string): BillingPeriod {

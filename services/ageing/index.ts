@@ -19,7 +19,7 @@ import { brandFilter, seesBrand } from '../../runtime/auth.ts';
 import { brandQuery, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
 import { applyTopics } from '../../topics/apply.ts';
 import { topics } from '../../topics/catalog.ts';
-import { migrations, offsets, SCHEMA } from './schema.ts';
+import { COUNTS_AS_PAID, migrations, offsets, SCHEMA, settleInvoices } from './schema.ts';
 
 export const GROUP_ID = 'rateline-ageing';
 /** Every brand's invoices and payments topics. */
@@ -64,7 +64,6 @@ const ACTION: Record<LifecycleEvent['step'], string> = {
 
 /** Money received that lowers what is owed: succeeded charges and manual payments, and credit notes. Refunds do not reopen dunning. */
 // Parenthesised whole: it follows a brand condition, which an unbracketed `or` would escape.
-const COUNTS_AS_PAID = `((kind in ('charge', 'manual') and status = 'SUCCEEDED') or kind = 'credit_note')`;
 
 export function toLifecycleRecord(brand: string, subscriptionId: string | null, e: LifecycleEvent): LifecycleRecord {
   return {
@@ -115,6 +114,8 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
           .insert(invoices.map((i) => ({ invoice_id: i.invoiceId, brand: i.brand, account_id: i.accountId, subscription_id: i.subscriptionId, due_at: new Date(i.dueAt), total: amountDueOf(i).toFixed(), currency: i.currency })))
           .onConflict('invoice_id')
           .ignore();
+        // Payments may have arrived first (another topic).
+        await settleInvoices(trx, invoices.map((i) => i.invoiceId));
       } else {
         const payments = records.map((r) => deps.serde.decode<PaymentRecord>(r.value, 'payment'));
         await trx(`${SCHEMA}.payments`)
@@ -133,6 +134,7 @@ export async function startAgeing(config: RuntimeConfig, deps: ServiceDeps, opti
           )
           .onConflict('event_id')
           .ignore();
+        await settleInvoices(trx, [...new Set(payments.map((p) => p.invoiceId))]);
       }
       await store.saveAfter(trx, groupId, last);
     });
@@ -206,11 +208,20 @@ async function ageBrand(db: Knex, brand: Brand, now: number, logger: ServiceDeps
     logger.error('brand dunning policy refused', { brand: brand.code, problems });
     return { brand: brand.code, accounts: 0, events: 0, problems };
   }
-  const invoiceRows: { invoice_id: string; account_id: string; subscription_id: string; due_at: Date; total: string; currency: string }[] = await db(`${SCHEMA}.invoices`).where({ brand: brand.code });
-  const paymentRows: { invoice_id: string; account_id: string; amount: string; currency: string; occurred_at: Date }[] = await db(`${SCHEMA}.payments`)
+  // Open items only: the invoices not paid in full at `now`, and every invoice of a suspended
+  // account (whose reactivation names the invoice that suspended it). An account with neither
+  // has no step to take and nothing to reactivate: domain/ageing would emit nothing for it.
+  const at = new Date(now);
+  const suspended: string[] = await db(`${SCHEMA}.accounts`).where({ brand: brand.code, status: 'suspended' }).pluck('account_id');
+  const invoiceRows: { invoice_id: string; account_id: string; subscription_id: string; due_at: Date; total: string; currency: string }[] = await db(`${SCHEMA}.invoices`)
     .where({ brand: brand.code })
-    .whereRaw(COUNTS_AS_PAID);
-  const accountRows: { account_id: string; emitted: AgeingState['emitted'] }[] = await db(`${SCHEMA}.accounts`).where({ brand: brand.code });
+    .where((q) => void q.whereNull('settled_at').orWhere('settled_at', '>', at).orWhereIn('account_id', suspended));
+  const paymentRows: { invoice_id: string; account_id: string; amount: string; currency: string; occurred_at: Date }[] = (
+    await db.raw(`select * from ${SCHEMA}.payments where invoice_id = any(?) and ${COUNTS_AS_PAID}`, [invoiceRows.map((i) => i.invoice_id)])
+  ).rows;
+  const accountRows: { account_id: string; emitted: AgeingState['emitted'] }[] = (
+    await db.raw(`select account_id, emitted from ${SCHEMA}.accounts where account_id = any(?)`, [[...new Set(invoiceRows.map((i) => i.account_id))]])
+  ).rows;
   const states = new Map(accountRows.map((a) => [a.account_id, { emitted: typeof a.emitted === 'string' ? JSON.parse(a.emitted) : a.emitted } as AgeingState]));
 
   const byAccount = new Map<string, { invoices: AgeingInvoice[]; payments: AgeingPayment[]; subscriptions: Map<string, string> }>();

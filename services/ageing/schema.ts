@@ -75,4 +75,44 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.schema.withSchema(SCHEMA).alterTable('lifecycle_events', (t) => t.dropColumn('published_at'));
     },
   },
+  '003_open_items': {
+    up: async (db) => {
+      // When each invoice was paid in full (its counting payments reached what it owes; the
+      // epoch for one that owes nothing), or null while open: a run reads only the invoices
+      // open at its `now`, not every invoice and payment of the brand.
+      await db.raw(`alter table ${SCHEMA}.invoices add column settled_at timestamptz`);
+      await db.raw(`create index payments_invoice on ${SCHEMA}.payments (invoice_id)`);
+      await settleInvoices(db, null);
+      await db.raw(`create index invoices_open on ${SCHEMA}.invoices (brand, settled_at)`);
+    },
+  },
 };
+
+/** Which payment events lower what an invoice owes (domain/ageing counts them). */
+export const COUNTS_AS_PAID = `((kind in ('charge', 'manual') and status = 'SUCCEEDED') or kind = 'credit_note')`;
+
+/**
+ * Sets settled_at of these invoices (null: all) from their payments: the first instant at which
+ * the counting payments made up to then reach the amount owed, as domain/ageing adds them
+ * (every payment at or before an instant). An invoice with a payment in another currency stays
+ * open, so the run holds its account with the reason as before.
+ */
+export async function settleInvoices(db: Knex | Knex.Transaction, invoiceIds: readonly string[] | null): Promise<void> {
+  if (invoiceIds !== null && invoiceIds.length === 0) return;
+  await db.raw(
+    `update ${SCHEMA}.invoices i set settled_at = s.settled_at from (
+       select v.invoice_id,
+         case
+           when v.total <= 0 then to_timestamp(0)
+           when exists (select 1 from ${SCHEMA}.payments q where q.invoice_id = v.invoice_id and ${COUNTS_AS_PAID} and q.currency <> v.currency) then null
+           else (select min(p.occurred_at) from (
+                   select occurred_at, sum(amount) over (order by occurred_at) as paid
+                   from ${SCHEMA}.payments q where q.invoice_id = v.invoice_id and ${COUNTS_AS_PAID}) p
+                 where p.paid >= v.total)
+         end as settled_at
+       from ${SCHEMA}.invoices v ${invoiceIds === null ? '' : 'where v.invoice_id = any(?)'}
+     ) s
+     where i.invoice_id = s.invoice_id and i.settled_at is distinct from s.settled_at`,
+    invoiceIds === null ? [] : [invoiceIds as string[]],
+  );
+}

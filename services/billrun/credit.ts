@@ -43,10 +43,30 @@ export async function lockCreditAccounts(trx: Knex.Transaction, keys: readonly C
     .insert(unique.map((k) => ({ account_id: k.accountId, currency: k.currency, brand: k.brand })))
     .onConflict(['account_id', 'currency'])
     .ignore();
-  for (const k of unique) {
-    await trx(t('credit_accounts')).where({ account_id: k.accountId, currency: k.currency }).forUpdate().first();
-    const entries: { amount: string }[] = await trx(t('credit_entries')).where({ account_id: k.accountId, currency: k.currency }).select('amount');
-    balances.set(creditKey(k.accountId, k.currency), balanceOf(entries.map((e) => ({ amount: new Decimal(e.amount) }))));
+  // One statement locks them all, in that order (the rows are sorted before they are locked),
+  // then one reads their entries: a bill run's group takes hundreds of accounts at once.
+  for (let i = 0; i < unique.length; i += 5000) {
+    const slice = unique.slice(i, i + 5000);
+    const pairs = [slice.map((k) => k.accountId), slice.map((k) => k.currency)];
+    await trx.raw(
+      `select a.account_id from ${t('credit_accounts')} a join unnest(?::text[], ?::text[]) as k(account_id, currency) using (account_id, currency)
+       order by a.account_id collate "C", a.currency collate "C" for update of a`,
+      pairs,
+    );
+    const entries: { account_id: string; currency: string; amount: string }[] = (
+      await trx.raw(
+        `select e.account_id, e.currency, e.amount from ${t('credit_entries')} e join unnest(?::text[], ?::text[]) as k(account_id, currency) using (account_id, currency)`,
+        pairs,
+      )
+    ).rows;
+    const byKey = new Map<string, { amount: Decimal }[]>();
+    for (const e of entries) {
+      const key = creditKey(e.account_id, e.currency);
+      const list = byKey.get(key) ?? [];
+      list.push({ amount: new Decimal(e.amount) });
+      byKey.set(key, list);
+    }
+    for (const k of slice) balances.set(creditKey(k.accountId, k.currency), balanceOf(byKey.get(creditKey(k.accountId, k.currency)) ?? []));
   }
   return balances;
 }

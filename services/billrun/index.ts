@@ -21,7 +21,7 @@ import { brandingFromReference, builtinDocumentRenderers, customerBlockFromRefer
 import { brandTopics, topics } from '../../topics/catalog.ts';
 import { paymentEventId, type PaymentRecord } from '../../contracts/payment.ts';
 import { addCreditEntry, creditStatement, lockCreditAccounts, outstandingCredit, recordPayout, requestCreditRefunds } from './credit.ts';
-import { runBrandBillRun, type BillRunSettings, type BrandRunResult } from './run.ts';
+import { runBrandBillRun, syncNextBillings, type BillRunSettings, type BrandRunResult } from './run.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 
 export const GROUP_ID = 'rateline-billrun';
@@ -36,6 +36,10 @@ export interface BillRunOptions {
   usageDrainMs?: number;
   /** The brands this instance bills (default BILLRUN_BRANDS, comma-separated, or every brand): one instance per brand or group of brands. */
   brands?: readonly string[];
+  /** Subscriptions billed per transaction (default BILLRUN_GROUP_SIZE or 200). */
+  groupSize?: number;
+  /** Brands billed at once (default BILLRUN_CONCURRENCY or 3), each in its own transactions. */
+  concurrency?: number;
 }
 
 export interface BillRunReport {
@@ -47,6 +51,8 @@ export interface BillRunReport {
   failed: { brand: string; error: string }[];
   /** How long the run waited for usage already in Kafka to be stored, and whether it all was. */
   usageWait: { ms: number; drained: boolean };
+  /** Where the rest of the run's time went: next billings synced from reference changes, billing, publishing the invoices. */
+  ms: { sync: number; bill: number; publish: number };
 }
 
 export interface RunningBillRun extends RunningService {
@@ -73,7 +79,7 @@ interface UsageReratedRecord {
  */
 export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, options: BillRunOptions = {}): Promise<RunningBillRun> {
   const logger = deps.logger.child({ stage: 'billrun' });
-  const db = createDb(config.postgres);
+  const db = createDb(config.postgres, { poolMax: 8 });
   await migrateService(db, SCHEMA, migrations);
   const store = offsets.store(db);
   const tables = new ReferenceTables(options.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
@@ -111,29 +117,61 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
 
   let context: StageContext | undefined;
   let stopping = false;
+  const mine = options.brands ?? (process.env.BILLRUN_BRANDS ? process.env.BILLRUN_BRANDS.split(',').map((b) => b.trim()) : undefined);
+  const owns = (brand: string) => mine === undefined || mine.includes(brand);
+  const groupSize = options.groupSize ?? wholeNumberSetting(process.env, 'BILLRUN_GROUP_SIZE', 200);
+  const concurrency = Math.max(1, options.concurrency ?? wholeNumberSetting(process.env, 'BILLRUN_CONCURRENCY', 3));
+  // Subscriptions (and brands) whose reference records arrived since the last sync of their
+  // next billings: every one at start, then only what the catalogue changes.
+  const changedSubscriptions = new Set<string>();
+  const changedBrands = new Set<string>();
+  const syncChanged = async () => {
+    // Another instance's brands are its business; a subscription gone from the tables loses its row.
+    const ids = [...changedSubscriptions].filter((id) => {
+      const s = tables.subscription(id);
+      return s === undefined || owns(s.brand);
+    });
+    for (const code of changedBrands) if (owns(code)) for (const s of tables.subscriptionsOf(code)) ids.push(s.subscriptionId);
+    changedSubscriptions.clear();
+    changedBrands.clear();
+    if (ids.length === 0) return;
+    try {
+      const { changed } = await syncNextBillings(db, { tables, ids, since: settings.since, owns });
+      logger.info('next billings synced', { subscriptions: ids.length, changed });
+    } catch (error) {
+      for (const id of ids) changedSubscriptions.add(id);
+      throw error;
+    }
+  };
   const runNow = (only?: string): Promise<BillRunReport> => {
-    // One run at a time in this process; other instances are kept out per brand by an advisory lock.
+    // One run at a time in this process; other instances share the due subscriptions (SKIP LOCKED).
     const next = (running ?? Promise.resolve()).catch(() => undefined).then(async () => {
       const now = new Date(deps.clock.now());
       const waitStarted = Date.now();
       const drained = await drainUsage(options.usageDrainMs ?? wholeNumberSetting(process.env, 'BILLRUN_USAGE_DRAIN_MS', 30_000));
-      const report: BillRunReport = { at: now.toISOString(), brands: [], invoices: 0, held: 0, published: 0, failed: [], usageWait: { ms: Date.now() - waitStarted, drained } };
-      const mine = options.brands ?? (process.env.BILLRUN_BRANDS ? process.env.BILLRUN_BRANDS.split(',').map((b) => b.trim()) : undefined);
-      const selected = tables.brands().filter((b) => (mine === undefined || mine.includes(b.code)) && (only === undefined || b.code === only));
-      for (const brand of selected.sort((a, b) => (a.code < b.code ? -1 : 1))) {
-        // A stop leaves the brands not yet begun to the next run: each brand commits whole or not at all.
+      const report: BillRunReport = { at: now.toISOString(), brands: [], invoices: 0, held: 0, published: 0, failed: [], usageWait: { ms: Date.now() - waitStarted, drained }, ms: { sync: 0, bill: 0, publish: 0 } };
+      const syncStarted = Date.now();
+      await syncChanged();
+      const billStarted = Date.now();
+      report.ms.sync = billStarted - syncStarted;
+      const selected = tables.brands().filter((b) => owns(b.code) && (only === undefined || b.code === only));
+      const ordered = selected.sort((a, b) => (a.code < b.code ? -1 : 1));
+      const results: (BrandRunResult | undefined)[] = [];
+      const failures: ({ brand: string; error: string } | undefined)[] = [];
+      const billBrand = async (index: number) => {
+        const brand = ordered[index]!;
+        // A stop leaves the brands not yet begun, and the rest of the one under way, to the next run.
         if (stopping) {
-          report.failed.push({ brand: brand.code, error: 'the service stopped before this brand was billed; the next run bills it' });
-          continue;
+          failures[index] = { brand: brand.code, error: 'the service stopped before this brand was billed; the next run bills it' };
+          return;
         }
         try {
           logger.info('bill run started', { brand: brand.code, at: now.toISOString() });
-          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger, shouldStop: () => stopping });
+          const result = await runBrandBillRun(db, { brand, tables, now, settings, taxEngine, logger, groupSize, shouldStop: () => stopping });
+          if (result.stopped) failures[index] = { brand: brand.code, error: `the service stopped after ${result.invoiced.length} invoices of this brand; the next run bills the rest` };
           // After the brand's invoices (a closing account's last credit is on the ledger by then).
-          result.creditRefunds = (await requestCreditRefunds(db, brand, tables, now)).map((r) => ({ accountId: r.accountId, currency: r.currency, amount: r.amount.toFixed(2) }));
-          report.brands.push(result);
-          report.invoices += result.invoiced.length;
-          report.held += result.held.length;
+          else result.creditRefunds = (await requestCreditRefunds(db, brand, tables, now)).map((r) => ({ accountId: r.accountId, currency: r.currency, amount: r.amount.toFixed(2) }));
+          results[index] = result;
           if (context) {
             metrics.invoices ??= new client.Counter({ name: 'rateline_invoices_issued_total', help: 'Invoices issued, by brand', labelNames: ['brand'], registers: [context.metrics.registry] });
             metrics.held ??= new client.Gauge({ name: 'rateline_billings_held', help: 'Due billings that could not be invoiced in the last run, by brand', labelNames: ['brand'], registers: [context.metrics.registry] });
@@ -142,13 +180,31 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
           }
           for (const w of result.warnings) logger.warn('billing beyond catch-up limit', { brand: brand.code, warning: w });
         } catch (error) {
-          if ((error as { code?: string }).code === 'bill_run_stopped') logger.warn('brand bill run rolled back for the stop', { brand: brand.code });
-          else logger.error('brand bill run failed', { brand: brand.code, error });
-          report.failed.push({ brand: brand.code, error: (error as Error).message });
+          logger.error('brand bill run failed', { brand: brand.code, error });
+          failures[index] = { brand: brand.code, error: (error as Error).message };
         }
+      };
+      // Brands bill side by side (each its own numbering lock), so one brand's database waits
+      // overlap another's invoice building; the report keeps brand order.
+      let nextIndex = 0;
+      const worker = async () => {
+        while (nextIndex < ordered.length) await billBrand(nextIndex++);
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, ordered.length) }, worker));
+      for (let i = 0; i < ordered.length; i += 1) {
+        const result = results[i];
+        if (result) {
+          report.brands.push(result);
+          report.invoices += result.invoiced.length;
+          report.held += result.held.length;
+        }
+        if (failures[i]) report.failed.push(failures[i]!);
       }
+      const publishStarted = Date.now();
+      report.ms.bill = publishStarted - billStarted;
       // A stopping service leaves publishing to the relay of its next start.
       report.published = outbox && !stopping ? await outbox.drain() : 0;
+      report.ms.publish = Date.now() - publishStarted;
       logger.info('bill run', { at: report.at, invoices: report.invoices, held: report.held, published: report.published, failed: report.failed.length });
       return report;
     });
@@ -190,7 +246,13 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     inputTopics: [topics.usageCharged.name, topics.usageRerated.name, PAYMENTS_PATTERN],
     deadLetterTopic: topics.deadLetter.name,
     referenceTopics: allReferenceTopics,
-    onReference: (records) => applyReferenceRecords(tables, records, logger),
+    onReference: (records) => {
+      applyReferenceRecords(tables, records, logger);
+      for (const r of records) {
+        if (r.topic === topics.refSubscriptions.name) changedSubscriptions.add(r.key);
+        else if (r.topic === topics.refBrands.name) changedBrands.add(r.key);
+      }
+    },
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(GROUP_ID),
     api: (ctx) => {

@@ -150,4 +150,24 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.raw(`alter table ${SCHEMA}.invoices add column credit_applied numeric(24, 6) not null default 0`);
     },
   },
+  '004_next_billings': {
+    up: async (db) => {
+      // Each subscription's next billing (domain/billrun nextBilling): the first period not yet
+      // invoiced and when it falls due, so a bill run finds its work with an indexed range
+      // (due_at <= now) instead of walking every subscription from its anchor. A held or
+      // skipped billing keeps its row due, so every run retries it. `basis` is the subscription's
+      // billing fields the row was computed from: a reference change that leaves them alone
+      // costs nothing. Rows are made by the service from ref.subscriptions (from the invoices
+      // and holds already there, for subscriptions billed before this table).
+      await db.schema.withSchema(SCHEMA).createTable('next_billings', (t) => {
+        t.text('subscription_id').primary();
+        t.text('brand').notNullable();
+        t.integer('period_index').notNullable();
+        // Null: nothing more will ever be due (cancelled, final invoice issued).
+        t.timestamp('due_at', { useTz: true });
+        t.text('basis').notNullable();
+      });
+      await db.raw(`create index next_billings_due on ${SCHEMA}.next_billings (brand, due_at, subscription_id) where due_at is not null`);
+    },
+  },
 };

@@ -207,4 +207,12 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.raw(`alter table ${SCHEMA}.refunds add column credit_refund_id text`);
     },
   },
+  '004_open_invoices_index': {
+    up: async (db) => {
+      // A collection run pages through the invoices still to collect (neither paid nor stopped)
+      // in invoice id order: this index holds only those, so a run reads what may be due, not
+      // every invoice the service has collected.
+      await db.raw(`create index invoices_open on ${SCHEMA}.invoices (invoice_id) where collection not in ('paid', 'stopped')`);
+    },
+  },
 };
