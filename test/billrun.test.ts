@@ -1,3 +1,4 @@
+import { chargedCall, publishUsage as publishUsageRecords } from './support/usage.ts';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decimal } from 'decimal.js';
@@ -6,12 +7,12 @@ import { parseReferenceFile, type ReferenceData } from '../domain/reference/inde
 import type { UsageCharged } from '../domain/mediation/index.ts';
 import { publishReference } from '../contracts/reference.ts';
 import type { InvoiceEvent } from '../contracts/invoice.ts';
-import { BatchProducer, runBatchConsumer, standardHeaders, type RunningConsumer } from '../runtime/kafka.ts';
-import { AvroSerde, loadSchema } from '../runtime/serde.ts';
+import { BatchProducer, runBatchConsumer, type RunningConsumer } from '../runtime/kafka.ts';
+import { AvroSerde } from '../runtime/serde.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { startBillRun, type RunningBillRun } from '../services/billrun/index.ts';
 import { applyTopics } from '../topics/apply.ts';
-import { allTopics, brandTopics, topics, valueSubject } from '../topics/catalog.ts';
+import { allTopics, brandTopics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { publishTestKeys, withKey, type TestKey } from './support/api-keys.ts';
 
@@ -51,31 +52,10 @@ function reference(): ReferenceData {
   return parsed.value;
 }
 
-function charge(id: string, seconds: number, periodStart: number, periodEnd: number): UsageCharged {
-  const start = periodStart + 86_400_000;
-  const minutes = new Decimal(seconds).dividedBy(60);
-  const amount = minutes.times('0.10');
-  return {
-    eventId: `${brand}-${id}`, source: 'billrun-test', cdrId: id, callingNumber: null, calledNumber: '+18005550100', usageType: 'LCA',
-    startTime: start, endTime: start + seconds * 1000, durationSeconds: seconds, attributes: {},
-    brand, accountId: `${brand}-acct-1`, subscriptionId: `${brand}-sub-1`, assignmentId: 'a1', productId: `${brand}-lca`,
-    ratingVersion: 1, ruleId: 'r', ruleVersion: 1, billableSeconds: seconds, ratedAt: start,
-    periodStart, periodEnd, planId: `${brand}-plan`, planVersion: 1, includedSeconds: 0, overageSeconds: seconds, draws: [], currency: 'USD',
-    amount, tiers: [{ tier: 1, units: minutes, unitPrice: new Decimal('0.10'), amount, seconds, flatFee: new Decimal(0) }], chargedAt: start,
-    chargeSequence: 1,
-  };
-}
+const charge = (id: string, seconds: number, periodStart: number, periodEnd: number): UsageCharged =>
+  chargedCall({ brand, accountId: `${brand}-acct-1`, subscriptionId: `${brand}-sub-1`, planId: `${brand}-plan`, id, seconds, periodStart, periodEnd, source: 'billrun-test' });
 
-async function publishUsage(charged: UsageCharged[], rerated: Record<string, unknown>[] = []): Promise<void> {
-  const producer = await BatchProducer.connect(kafka);
-  const encodeCharged = serde.encoder<UsageCharged>(await serde.register(valueSubject(topics.usageCharged.name), loadSchema('usage.charged')));
-  const encodeRerated = serde.encoder<Record<string, unknown>>(await serde.register(valueSubject(topics.usageRerated.name), loadSchema('usage.rerated')));
-  await producer.send({
-    [topics.usageCharged.name]: charged.map((c) => ({ key: c.accountId, value: encodeCharged(c), headers: standardHeaders({ eventId: c.eventId, brand }) })),
-    [topics.usageRerated.name]: rerated.map((r) => ({ key: r['accountId'] as string, value: encodeRerated(r), headers: standardHeaders({ eventId: r['eventId'] as string, brand }) })),
-  });
-  await producer.stop();
-}
+const publishUsage = (charged: UsageCharged[], rerated: Record<string, unknown>[] = []) => publishUsageRecords(kafka, serde, charged, rerated);
 
 async function billRunAt(iso: string): Promise<RunningBillRun> {
   clock.set(Date.parse(iso));

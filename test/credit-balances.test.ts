@@ -1,3 +1,4 @@
+import { chargedCall, publishUsage as publishUsageRecords } from './support/usage.ts';
 import { publishTestKeys, withKey, type TestKey } from './support/api-keys.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decimal } from 'decimal.js';
@@ -6,13 +7,13 @@ import { ControllableClock } from '../domain/billrun/index.ts';
 import { parseReferenceFile, type ReferenceData } from '../domain/reference/index.ts';
 import type { UsageCharged } from '../domain/mediation/index.ts';
 import { publishReference } from '../contracts/reference.ts';
-import { BatchProducer, standardHeaders } from '../runtime/kafka.ts';
+import { BatchProducer } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
-import { AvroSerde, loadSchema } from '../runtime/serde.ts';
+import { AvroSerde } from '../runtime/serde.ts';
 import { startBillRun, type RunningBillRun } from '../services/billrun/index.ts';
 import { startCollect, type RunningCollect } from '../services/collect/index.ts';
 import { applyTopics } from '../topics/apply.ts';
-import { allTopics, topics, valueSubject } from '../topics/catalog.ts';
+import { allTopics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { fakeGatewayEnv, type BrandSpec } from './support/collect-fixtures.ts';
 import { startFakeGateway, type FakeGateway } from './support/fake-gateway/index.ts';
@@ -73,31 +74,10 @@ function reference(code = brand, options: { policy?: string; cancelledAt?: strin
   return parsed.value;
 }
 
-function usage(id: string, seconds: number, periodStart: number, periodEnd: number, code = brand): UsageCharged {
-  const start = periodStart + 86_400_000;
-  const minutes = new Decimal(seconds).dividedBy(60);
-  const amount = minutes.times('0.10');
-  return {
-    eventId: `${code}-${id}`, source: 'credit-test', cdrId: id, callingNumber: null, calledNumber: '+18005550100', usageType: 'LCA',
-    startTime: start, endTime: start + seconds * 1000, durationSeconds: seconds, attributes: {},
-    brand: code, accountId: `${code}-acct`, subscriptionId: `${code}-sub`, assignmentId: 'a1', productId: `${code}-lca`,
-    ratingVersion: 1, ruleId: 'r', ruleVersion: 1, billableSeconds: seconds, ratedAt: start,
-    periodStart, periodEnd, planId: `${code}-plan`, planVersion: 1, includedSeconds: 0, overageSeconds: seconds, draws: [], currency: 'USD',
-    amount, tiers: [{ tier: 1, units: minutes, unitPrice: new Decimal('0.10'), amount, seconds, flatFee: new Decimal(0) }], chargedAt: start,
-    chargeSequence: 1,
-  };
-}
+const usage = (id: string, seconds: number, periodStart: number, periodEnd: number, code = brand): UsageCharged =>
+  chargedCall({ brand: code, accountId: `${code}-acct`, subscriptionId: `${code}-sub`, planId: `${code}-plan`, id, seconds, periodStart, periodEnd, source: 'credit-test' });
 
-async function publishUsage(charged: UsageCharged[], rerated: Record<string, unknown>[] = []): Promise<void> {
-  const producer = await BatchProducer.connect(kafka);
-  const encodeCharged = serde.encoder<UsageCharged>(await serde.register(valueSubject(topics.usageCharged.name), loadSchema('usage.charged')));
-  const encodeRerated = serde.encoder<Record<string, unknown>>(await serde.register(valueSubject(topics.usageRerated.name), loadSchema('usage.rerated')));
-  await producer.send({
-    [topics.usageCharged.name]: charged.map((c) => ({ key: c.accountId, value: encodeCharged(c), headers: standardHeaders({ eventId: c.eventId, brand: c.brand }) })),
-    [topics.usageRerated.name]: rerated.map((r) => ({ key: r['accountId'] as string, value: encodeRerated(r), headers: standardHeaders({ eventId: r['eventId'] as string, brand: r['brand'] as string }) })),
-  });
-  await producer.stop();
-}
+const publishUsage = (charged: UsageCharged[], rerated: Record<string, unknown>[] = []) => publishUsageRecords(kafka, serde, charged, rerated);
 
 interface Statement {
   balances: { currency: string; balance: string }[];

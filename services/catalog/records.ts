@@ -3,6 +3,7 @@
  * decimals as strings) to the `ref.*` wire records of domain/reference, and the checks
  * every record passes before it is written to the outbox.
  */
+import type { LifecycleRecord } from '../../contracts/lifecycle.ts';
 import { DateTime } from 'luxon';
 import {
   isoOf,
@@ -183,16 +184,7 @@ export function referenceMessage<K extends ReferenceKind>(kind: K, record: Refer
   return { topic, schema, key, eventId: `${kind}:${key}:${revision}`, brand, payload: record };
 }
 
-export interface LifecycleEvent {
-  eventId: string;
-  brand: string;
-  accountId: string;
-  subscriptionId: string | null;
-  action: string;
-  reason: string;
-  invoiceId: string | null;
-  effectiveAt: number;
-}
+export type LifecycleEvent = LifecycleRecord;
 
 export function lifecycleMessage(event: LifecycleEvent): OutboxEvent {
   return { topic: topics.accountLifecycle.name, schema: topics.accountLifecycle.schema, key: event.accountId, eventId: event.eventId, brand: event.brand, payload: event };
