@@ -99,15 +99,18 @@ async function expectExactTotals(scenario: Scenario, outcomes: Outcomes, label: 
     () => (outcomes.charged.size >= scenario.expected.charged && outcomes.rejected.size >= rejectedTotal(scenario) ? true : undefined),
     300_000,
   );
-  await new Promise((r) => setTimeout(r, 1500));
-  expect(outcomes.charged.size).toBe(scenario.expected.charged);
-  // A send the test retried across a broker kill may have landed twice: every copy is a record in,
-  // so counts in = counts out is checked against what cdr.raw holds, and each bad CDR is rejected
+  // A send the test retried across a fault may have landed twice: every copy is a record in, so
+  // counts in = counts out is checked against what cdr.raw holds, and each bad CDR is rejected
   // with its own reason (its copies again with that reason, a good CDR's copies as duplicates).
+  // The extra copies' rejections may still be on their way (the last fault delays them): wait
+  // for as many outcomes as records, then compare exactly (one more would be a CDR out twice).
   let produced = 0;
   await scanTopic(kafka, topics.cdrRaw.name, (records) => {
     for (const r of records) if (r.key?.toString().startsWith(`${scenario.source}/`)) produced++;
   });
+  await eventually(`${label}: an outcome for each of the ${produced} records on cdr.raw`, () => (outcomes.charged.size + outcomes.rejected.size >= produced ? true : undefined), 120_000).catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(outcomes.charged.size).toBe(scenario.expected.charged);
   expect(outcomes.charged.size + outcomes.rejected.size).toBe(produced);
   const cdrsByReason: Record<string, Set<string>> = {};
   for (const [, [rejection]] of outcomes.rejected) (cdrsByReason[rejection!.reason] ??= new Set()).add(rejection!.cdrId ?? '');
