@@ -12,6 +12,7 @@ export default defineConfig({
           name: 'unit',
           include: ['{domain,runtime,services,topics,infra,cli,schemas,contracts,gateways,documents}/**/*.test.ts'],
           environment: 'node',
+          env: { RATELINE_CHECK_RESPONSES: '1' },
         },
       },
       {
@@ -23,7 +24,8 @@ export default defineConfig({
           // The suites replay scenario calls dated from early 2026 through ingest on the system
           // clock, which a 45-day de-duplication window would reject as outside_dedupe_window.
           // test/ingest-dedupe-window.test.ts sets its own window.
-          env: { INGEST_DEDUPE_WINDOW_DAYS: '3650' },
+          // Every API answer is held to its documented schema (runtime/http.ts checkResponses).
+          env: { INGEST_DEDUPE_WINDOW_DAYS: '3650', RATELINE_CHECK_RESPONSES: '1' },
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

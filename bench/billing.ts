@@ -2,8 +2,9 @@
  * `npm run bench:billing`: a daily bill run at scale on the real stack. N subscriptions across
  * B brands (US sales tax, UK VAT, Canadian GST/HST; four zones), every one due on the same day,
  * each with usage of the period billed in arrears; bill-run's own `runNow`, as the scheduler
- * calls it. Then the next run with nothing due, and (unless --skip-ageing) an ageing run over
- * the same invoices. Prints figures; asserts nothing. See bench/README.md.
+ * calls it. Then the next run with nothing due, (unless --skip-ageing) an ageing run over the
+ * same invoices, and (unless --skip-collection) collection runs charging them through the real
+ * Stripe SDK against the local gateway server. Prints figures; asserts nothing. See bench/README.md.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -12,14 +13,18 @@ import { ControllableClock } from '../domain/billrun/index.ts';
 import { nthPeriod } from '../domain/periods/index.ts';
 import { parseReferenceFile } from '../domain/reference/index.ts';
 import { publishReference } from '../contracts/reference.ts';
-import { runningStackEndpoints, startStack, type StackEndpoints } from '../infra/stack/index.ts';
-import { loadRuntimeConfig } from '../runtime/config.ts';
-import { BatchProducer, createKafka } from '../runtime/kafka.ts';
-import { createLogger } from '../runtime/log.ts';
-import { AvroSerde } from '../runtime/serde.ts';
+import type { RuntimeConfig } from '../runtime/config.ts';
+import { BatchProducer } from '../runtime/kafka.ts';
 import { startAgeing } from '../services/ageing/index.ts';
 import { startBillRun } from '../services/billrun/index.ts';
+import { migrations as billRunMigrations, SCHEMA as BILLRUN_SCHEMA } from '../services/billrun/schema.ts';
+import { migrateService } from '../runtime/db.ts';
+import { startCollect } from '../services/collect/index.ts';
+import { envSuffix } from '../gateways/registry.ts';
+import { startFakeGateway } from '../test/support/fake-gateway/index.ts';
 import { applyTopics } from '../topics/apply.ts';
+import { connectBench } from './stack.ts';
+import { formatSummary, startProfile, summariseProfile, writeProfile } from './profile.ts';
 import { allTopics } from '../topics/catalog.ts';
 
 const { values: args } = parseArgs({
@@ -29,8 +34,13 @@ const { values: args } = parseArgs({
     'usage-per-subscription': { type: 'string', default: '2' },
     'group-size': { type: 'string', default: process.env.BILLRUN_GROUP_SIZE ?? '200' },
     'skip-ageing': { type: 'boolean', default: false },
+    'skip-collection': { type: 'boolean', default: false },
+    // Gateway calls in flight at once in the collection run (collect's COLLECT_CONCURRENCY).
+    'collect-concurrency': { type: 'string', default: process.env.COLLECT_CONCURRENCY ?? '4' },
     // A reminder for every account: ageing writes each account's step in its own transaction (slow at 100,000).
     'ageing-dunning': { type: 'boolean', default: false },
+    // A CPU profile of the daily run's window only (this process: bill-run and its outbox relay), written here and summarised.
+    'cpu-prof': { type: 'string' },
   },
 });
 const N = Number(args.subscriptions);
@@ -63,17 +73,8 @@ const BEFORE = Date.parse('2026-02-10T12:00:00Z');
 const RUN_AT = Date.parse('2026-02-15T12:00:00Z');
 const NEXT_DAY = Date.parse('2026-02-16T12:00:00Z');
 
-async function endpoints(): Promise<StackEndpoints> {
-  const { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL } = process.env;
-  if (KAFKA_BROKERS && SCHEMA_REGISTRY_URL && DATABASE_URL) return { kafkaBrokers: KAFKA_BROKERS, schemaRegistryUrl: SCHEMA_REGISTRY_URL, databaseUrl: DATABASE_URL };
-  return runningStackEndpoints() ?? startStack({ log: say });
-}
-
 async function main(): Promise<void> {
-  const logger = createLogger({ service: 'bench-billing' }, (process.env.LOG_LEVEL as 'warn' | undefined) ?? 'warn');
-  const config = loadRuntimeConfig('bench-billing', { ...process.env, HTTP_PORT: '0' }, await endpoints());
-  const kafka = createKafka(config.kafka, logger);
-  const serde = new AvroSerde(config.registry.url);
+  const { config, logger, kafka, serde } = await connectBench('bench-billing', say);
   const db = knex({ client: 'pg', connection: config.postgres.url, pool: { min: 0, max: 2 } });
   const tag = Math.random().toString(36).slice(2, 7);
   const codes = Array.from({ length: BRANDS }, (_, b) => `bb${tag}-${String(b).padStart(2, '0')}`);
@@ -95,6 +96,8 @@ async function main(): Promise<void> {
       customers.push({
         accountId, brand: codes[b], name: `Customer ${i}`, email: `c${i}@example.com`, country: c.country, region: c.region,
         postalAddress: { line1: `${i} Main Street`, line2: null, city: 'City', region: c.region, postalCode: c.postalCode, country: c.country },
+        // A card on file for every account; one in 20 is declined (insufficient funds) at the gateway.
+        defaultPaymentMethod: { gateway: 'stripe', customerRef: `cus_${accountId}`, methodRef: i % 20 === 7 ? 'pm_soft' : 'pm_ok', label: 'Visa ending 4242' },
       });
     }
   }
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
     parentCompany: 'ansr-group',
     brands: codes.map((code, b) => {
       const c = countryOf(b);
-      return { code, parentCompany: 'ansr-group', name: `Bench ${code}`, country: c.country, currency: c.currency, timeZone: c.timeZone, billingHour: 2, taxRegime: c.taxRegime, gateway: 'manual', roundingMode: 'half_up', usageProducts: { LCA: `${code}-lca` }, paymentTermsDays: 14, dunningSteps: [{ afterDays: 5, action: 'reminder' }, { afterDays: 30, action: 'suspend' }] };
+      return { code, parentCompany: 'ansr-group', name: `Bench ${code}`, country: c.country, currency: c.currency, timeZone: c.timeZone, billingHour: 2, taxRegime: c.taxRegime, gateway: 'stripe', collectionRetryDays: [3], roundingMode: 'half_up', usageProducts: { LCA: `${code}-lca` }, paymentTermsDays: 14, dunningSteps: [{ afterDays: 5, action: 'reminder' }, { afterDays: 30, action: 'suspend' }] };
     }),
     plans: codes.map((code, b) => ({
       planId: `${code}-plan`, version: 1, owner: code, name: 'Answering', currency: countryOf(b).currency, monthlyFee: '30.00', grants: [],
@@ -119,8 +122,9 @@ async function main(): Promise<void> {
   await publishReference(parsed.value, producer, serde);
   await producer.stop();
 
-  // Usage of period 0, stored as bill-run stores usage.charged (its own table; the mediation
-  // pipeline's speed is the other benchmark's business).
+  // Usage of period 0, stored as bill-run stores usage.charged (its own table, made first on a
+  // fresh database; the mediation pipeline's speed is the other benchmark's business).
+  await migrateService(db, BILLRUN_SCHEMA, billRunMigrations);
   const brandOf = new Map(parsed.value.brands.map((b) => [b.code, b]));
   let charges = 0;
   const rows: Record<string, unknown[]> = { id: [], brand: [], account: [], sub: [], start: [], end: [], seconds: [], amount: [], currency: [], tiers: [] };
@@ -162,11 +166,18 @@ async function main(): Promise<void> {
   const started = Date.now();
   const billrun = await startBillRun(config, { kafka, serde, logger, clock }, { intervalMs: 0, brands: codes, groupSize: GROUP, settings: { since: SINCE }, usageDrainMs: 120_000 });
   say(`bill-run started (reference tables of every brand loaded) in ${fmt((Date.now() - started) / 1000, 1)} s`);
-  const timed = async (label: string, at: number) => {
+  const timed = async (label: string, at: number, profileTo?: string) => {
     clock.set(at);
+    const profiling = profileTo ? await startProfile() : undefined;
     const t = Date.now();
     const report = await billrun.runNow();
     const ms = Date.now() - t;
+    if (profiling && profileTo) {
+      const profile = await profiling.stop();
+      writeProfile(profileTo, profile);
+      say(`CPU profile of the daily run written to ${profileTo}:`);
+      formatSummary(summariseProfile(profile, 25), say);
+    }
     say(
       `${label}: ${fmt(ms / 1000, 2)} s: ${fmt(report.invoices)} invoices, ${report.held} held, ${report.failed.length} brands failed; ` +
         `usage wait ${fmt(report.usageWait.ms / 1000, 2)} s, sync of next billings ${fmt(report.ms.sync / 1000, 2)} s, billing ${fmt(report.ms.bill / 1000, 2)} s` +
@@ -176,7 +187,7 @@ async function main(): Promise<void> {
     return report;
   };
   await timed('first run after start, nothing due yet (makes the next-billing rows)', BEFORE);
-  await timed('daily bill run, every subscription due', RUN_AT);
+  await timed('daily bill run, every subscription due', RUN_AT, args['cpu-prof']);
   await timed('the next run, nothing due', NEXT_DAY);
   await timed('and again, nothing due', NEXT_DAY + 60_000);
   const [check] = (await db.raw(
@@ -227,7 +238,84 @@ async function main(): Promise<void> {
     await ageAt('ageing run, half of them settled', Date.parse('2026-03-06T14:00:00Z') - (args['ageing-dunning'] ? 0 : 14 * 86_400_000));
     await ageing.stop();
   }
+
+  // ---------------------------------------------------------------- collection over the same invoices
+  if (!args['skip-collection']) await collectionRuns(config, { kafka, serde, logger }, db, codes, check!.n, tag);
   await db.destroy();
+}
+
+/**
+ * Collect stores the invoices from the brand topics (untimed), then its daily run is timed on the
+ * day they fall due (every card charged through the real Stripe SDK against the local gateway
+ * server in this process, one in 20 declined), the next day (nothing due: the declines wait for
+ * their retry day) and on the retry day.
+ */
+async function collectionRuns(
+  config: RuntimeConfig,
+  deps: Omit<Parameters<typeof startCollect>[1], 'clock'>,
+  db: knex.Knex,
+  codes: string[],
+  invoices: number,
+  tag: string,
+): Promise<void> {
+  const fake = await startFakeGateway();
+  fake.script({ token: 'pm_soft' }, 'soft_decline'); // every time: the retry is declined again
+  const env: Record<string, string> = {};
+  for (const code of codes) {
+    env[`STRIPE_SECRET_KEY_${envSuffix(code)}`] = fake.stripe.secretKey;
+    env[`STRIPE_WEBHOOK_SECRET_${envSuffix(code)}`] = fake.stripe.webhookSecret;
+    env[`STRIPE_BASE_URL_${envSuffix(code)}`] = fake.url;
+  }
+  // Payment terms 14 days: the invoices of 15 February fall due on 1 March.
+  const clock = new ControllableClock(Date.parse('2026-02-20T12:00:00Z'));
+  const t0 = Date.now();
+  const collect = await startCollect(config, { ...deps, clock }, {
+    intervalMs: 0, env, groupId: `bench-collect-${tag}`, topicPattern: new RegExp(`^brand\\.bb${tag}-\\d+\\.invoices$`), concurrency: Number(args['collect-concurrency']),
+  });
+  for (;;) {
+    const [row] = (await db.raw(`select count(*)::int as n from collect.invoices where brand = any(?)`, [codes])).rows as { n: number }[];
+    if (row!.n >= invoices) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  say(`collect stored ${fmt(invoices)} invoices from the brand topics in ${fmt((Date.now() - t0) / 1000, 1)} s`);
+  // Collect's own worker decides each invoice it consumes (not due yet: a retry day set); the
+  // timed runs start once it has, so that they alone charge.
+  const t1 = Date.now();
+  for (;;) {
+    const [row] = (await db.raw(`select count(*)::int as n from collect.invoices where brand = any(?) and collection = 'due'`, [codes])).rows as { n: number }[];
+    if (row!.n === 0) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  say(`collect's worker decided them (nothing due before 1 March) in ${fmt((Date.now() - t1) / 1000, 1)} s`);
+  const run = async (label: string, at: string) => {
+    clock.set(Date.parse(at));
+    const t = Date.now();
+    const cpu = process.cpuUsage();
+    let outcomes: Record<string, number> = {};
+    let published = 0;
+    for (const code of codes) {
+      const report = await collect.runNow(code);
+      for (const [k, v] of Object.entries(report.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + (v ?? 0);
+      published += report.published;
+    }
+    const ms = Date.now() - t;
+    const used = process.cpuUsage(cpu);
+    // 'paid': the charge succeeded and settled the invoice; 'charged': a charge made that did not (declined).
+    const attempts = (outcomes['paid'] ?? 0) + (outcomes['charged'] ?? 0);
+    outcomes = Object.fromEntries(Object.entries(outcomes).sort());
+    say(
+      `${label}: ${fmt(ms / 1000, 2)} s: ${Object.entries(outcomes).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'nothing due'}` +
+        `${attempts > 0 ? ` (${fmt(attempts / (ms / 1000))} gateway charges/s)` : ''}; ${fmt(published)} payment events left for the run to publish; ` +
+        `CPU of this process (collect and the gateway server) ${fmt((used.user + used.system) / 1e6, 1)} s; load average ${load()}`,
+    );
+  };
+  await run('collection run, the day the invoices fall due (a card charge each)', '2026-03-01T12:00:00Z');
+  await run('collection run the next day, nothing due', '2026-03-02T12:00:00Z');
+  await run('collection run on the retry day (the declined cards tried again)', '2026-03-04T12:00:00Z');
+  const [paid] = (await db.raw(`select count(*)::int as n from collect.payments where invoice_id in (select invoice_id from collect.invoices where brand = any(?))`, [codes])).rows as { n: number }[];
+  say(`stored: ${fmt(paid!.n)} payments; the gateway took ${fmt(fake.requestsTo('POST', '/v1/payment_intents').length)} payment intents`);
+  await collect.stop();
+  await fake.close();
 }
 
 main().then(

@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: how close the mediation pipeline (ingest → resolve → rate → drawdown, all four
- * in this process via startPipeline) comes to the raw Kafka pipe on the same broker, same client
- * and same consumer loop. Prints figures; asserts nothing. See bench/README.md for the options.
+ * in this process via startPipeline, or each as its own process with `--shape processes`, as Helm
+ * deploys them) comes to the raw Kafka pipe on the same broker, same client and same consumer
+ * loop. Prints figures; asserts nothing. See bench/README.md for the options.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { parseArgs } from 'node:util';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import { MAX_DEDUPE_WINDOW_DAYS, cdrEventId } from '../domain/cdr/index.ts';
 import { generateReference, parseReferenceFile, type ReferenceData } from '../domain/reference/index.ts';
@@ -13,7 +15,7 @@ import { publishReference } from '../contracts/reference.ts';
 import type { CdrRawRecord, CdrRejectedRecord } from '../contracts/records.ts';
 import { readStackState, runningStackEndpoints, stackHome, stackPaths, startStack, type StackEndpoints } from '../infra/stack/index.ts';
 import { loadRuntimeConfig, type RuntimeConfig } from '../runtime/config.ts';
-import { BatchProducer, createKafka, runBatchConsumer, standardHeaders, type ConsumedRecord, type OutgoingMessage, type RunningConsumer } from '../runtime/kafka.ts';
+import { BatchProducer, createKafka, runBatchConsumer, standardHeaders, startGroupAtEnd, type ConsumedRecord, type OutgoingMessage, type RunningConsumer } from '../runtime/kafka.ts';
 import { createLogger } from '../runtime/log.ts';
 import { AvroSerde, loadSchema } from '../runtime/serde.ts';
 import { systemClock } from '../runtime/time.ts';
@@ -27,6 +29,7 @@ import { applyTopics } from '../topics/apply.ts';
 import { allTopics, topics, valueSubject, type TopicSpec } from '../topics/catalog.ts';
 import { seededRandom } from '../domain/prng.ts';
 import type { ServiceMetrics } from '../runtime/metrics.ts';
+import { ServiceProcess } from '../infra/service-process.ts';
 import { formatSummary, startProfile, summariseProfile, writeProfile, type ProfileSummary } from './profile.ts';
 
 const { ConfigResourceTypes } = kafkajs;
@@ -48,18 +51,22 @@ interface BenchOptions {
   stages: StageName[];
   /** Write a CPU profile of each timed stage window to this path prefix (and print a summary). */
   cpuProf: string | undefined;
+  /** The four stages in this process, or each as its own process (its main.ts, as deployed). */
+  shape: 'one-process' | 'processes';
+  /** CDRs a second produced in steady mode; 'auto': half the backlog run's end-to-end rate when one ran first, else unpaced. 0: unpaced. */
+  steadyRate: number | 'auto';
 }
 
+const optionNames = ['n', 'brands', 'accounts', 'numbers-per-account', 'mode', 'timeout', 'max-message-bytes', 'cpu-prof', 'shape', 'steady-rate', 'stage'] as const;
+
 function readOptions(argv: string[]): BenchOptions {
-  const args = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) continue;
-    const [name, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
-    if (inline !== undefined) args.set(name, inline);
-    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) args.set(name, argv[++i]!);
-    else args.set(name, 'true');
-  }
+  // strict: a misspelt option is an error, not silently the default.
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...Object.fromEntries(optionNames.map((name) => [name, { type: 'string' as const }])), 'skip-baseline': { type: 'boolean' } },
+    strict: true,
+  });
+  const args = new Map<string, string>(Object.entries(values).map(([name, value]) => [name, String(value)]));
   const problems: string[] = [];
   const int = (name: string, env: string, fallback: number, min: number): number => {
     const raw = args.get(name) ?? process.env[env];
@@ -69,6 +76,9 @@ function readOptions(argv: string[]): BenchOptions {
     return value;
   };
   const mode = (args.get('mode') ?? process.env.BENCH_MODE ?? 'both') as BenchOptions['mode'];
+  const shape = (args.get('shape') ?? process.env.BENCH_SHAPE ?? 'one-process') as BenchOptions['shape'];
+  if (!['one-process', 'processes'].includes(shape)) problems.push(`--shape / BENCH_SHAPE=${shape} must be one-process or processes (each service its own process)`);
+  const steadyRateArg = args.get('steady-rate') ?? process.env.BENCH_STEADY_RATE ?? 'auto';
   if (!['steady', 'backlog', 'both', 'baseline'].includes(mode)) problems.push(`--mode / BENCH_MODE=${mode} must be steady, backlog, both or baseline (the raw pipe only)`);
   const options: BenchOptions = {
     n: int('n', 'BENCH_N', 200_000, 1_000),
@@ -81,7 +91,10 @@ function readOptions(argv: string[]): BenchOptions {
     skipBaseline: (args.get('skip-baseline') ?? process.env.BENCH_SKIP_BASELINE ?? 'false') === 'true',
     stages: [],
     cpuProf: args.get('cpu-prof') ?? process.env.BENCH_CPU_PROF,
+    shape,
+    steadyRate: steadyRateArg === 'auto' ? 'auto' : int('steady-rate', 'BENCH_STEADY_RATE', 0, 0),
   };
+  if (shape === 'processes' && stageArgGiven(args)) problems.push('--stage times stages in this process: it does not go with --shape processes');
   const stageArg = args.get('stage') ?? process.env.BENCH_STAGE;
   if (stageArg !== undefined) {
     const names: string[] = stageArg === 'all' ? STAGES.map((x) => x.name) : stageArg.split(',').map((x) => x.trim());
@@ -92,6 +105,8 @@ function readOptions(argv: string[]): BenchOptions {
   if (problems.length > 0) throw new Error(`bench options:\n  - ${problems.join('\n  - ')}`);
   return options;
 }
+
+const stageArgGiven = (args: Map<string, string>) => (args.get('stage') ?? process.env.BENCH_STAGE) !== undefined;
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
@@ -143,12 +158,6 @@ function benchTopic(name: string): TopicSpec {
 }
 
 /** Commits the current high watermarks for a new group, so that it reads only what comes next. */
-async function startGroupAtEnd(admin: Admin, groupId: string, topicNames: string[]): Promise<void> {
-  for (const topic of topicNames) {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    await admin.setOffsets({ groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
-  }
-}
 
 /** Sum over partitions of high watermark minus the group's committed offset. */
 async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
@@ -197,9 +206,13 @@ interface CpuSnapshot {
   at: number;
   process: NodeJS.CpuUsage;
   brokerTicks: number | undefined;
+  /** CPU ticks of each service process running (production shape), by pid. */
+  serviceTicks: Map<number, number>;
   machineBusy: number;
   machineTotal: number;
 }
+/** The stages run as their own processes (--shape processes), while they run. */
+const serviceProcesses: ServiceProcess[] = [];
 const TICKS_PER_SECOND = 100;
 
 function brokerPid(): number | undefined {
@@ -228,14 +241,21 @@ function machineTicks(): { busy: number; total: number } {
 }
 function cpuSnapshot(): CpuSnapshot {
   const m = machineTicks();
-  return { at: Date.now(), process: process.cpuUsage(), brokerTicks: processTicks(brokerPid()), machineBusy: m.busy, machineTotal: m.total };
+  const serviceTicks = new Map<number, number>();
+  for (const p of serviceProcesses) {
+    const ticks = processTicks(p.pid);
+    if (p.pid !== undefined && ticks !== undefined) serviceTicks.set(p.pid, ticks);
+  }
+  return { at: Date.now(), process: process.cpuUsage(), brokerTicks: processTicks(brokerPid()), serviceTicks, machineBusy: m.busy, machineTotal: m.total };
 }
-function cpuSince(start: CpuSnapshot): { processCores: number; brokerCores: number; machineBusyPct: number; load: string } {
+function cpuSince(start: CpuSnapshot): { processCores: number; serviceCores: number; brokerCores: number; machineBusyPct: number; load: string } {
   const end = cpuSnapshot();
   const seconds = (end.at - start.at) / 1000;
   const p = process.cpuUsage(start.process);
   return {
     processCores: (p.user + p.system) / 1e6 / seconds,
+    // A process started after the first snapshot counts from zero.
+    serviceCores: [...end.serviceTicks].reduce((sum, [pid, ticks]) => sum + ticks - (start.serviceTicks.get(pid) ?? 0), 0) / TICKS_PER_SECOND / seconds,
     brokerCores: end.brokerTicks !== undefined && start.brokerTicks !== undefined ? (end.brokerTicks - start.brokerTicks) / TICKS_PER_SECOND / seconds : NaN,
     machineBusyPct: (100 * (end.machineBusy - start.machineBusy)) / (end.machineTotal - start.machineTotal),
     load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
@@ -404,6 +424,28 @@ async function produceCdrs(producer: BatchProducer, run: RunCdrs): Promise<{ sta
   return { startedAt, ms: Date.now() - startedAt };
 }
 
+/**
+ * Steady load at a fixed rate: slices of 1/20 s of records, each sent when its time comes (one
+ * send in flight), so latency is measured below saturation rather than in a backlog.
+ */
+async function producePaced(producer: BatchProducer, run: RunCdrs, perSecond: number): Promise<{ startedAt: number; ms: number }> {
+  const startedAt = Date.now();
+  const slice = Math.max(50, Math.round(perSecond / 20));
+  for (let from = 0; from < run.messages.length; from += slice) {
+    const due = startedAt + (from * 1000) / perSecond;
+    if (due > Date.now()) await sleep(due - Date.now());
+    const now = Date.now();
+    const messages = run.messages.slice(from, from + slice);
+    for (let i = 0; i < messages.length; i++) {
+      messages[i]!.timestamp = now;
+      run.producedAt[from + i] = now;
+    }
+    await producer.send({ [topics.cdrRaw.name]: messages });
+    checkDeadline('producing at a steady rate');
+  }
+  return { startedAt, ms: Date.now() - startedAt };
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Watching a run: a reader of the outputs, and samples of the services' metrics and lag.
 
@@ -419,7 +461,7 @@ interface Outputs {
 async function startReader(kafka: Kafka, admin: Admin, serde: AvroSerde, run: RunCdrs): Promise<{ outputs: Outputs; stop(): Promise<void> }> {
   const groupId = `bench-reader-${randomUUID().slice(0, 8)}`;
   const outTopics = [topics.usageCharged.name, topics.cdrRejected.name];
-  await startGroupAtEnd(admin, groupId, outTopics);
+  await startGroupAtEnd(kafka, groupId, outTopics);
   const outputs: Outputs = { charged: new Set(), rejected: 0, rejectedBy: new Map(), latencies: [], firstOutputAt: Infinity, lastOutputAt: 0 };
   const consumer = await runBatchConsumer(kafka, {
     groupId,
@@ -477,6 +519,30 @@ interface Sample {
   recordsIn: number[];
   busySeconds: number[];
   lag: number[];
+  /** Per stage: cumulative counts of its record-latency histogram by upper bound (seconds), all input topics. */
+  latency: Map<number, number>[];
+}
+
+/** A histogram's cumulative bucket counts by upper bound, summed over its label sets. */
+function histogramBuckets(text: string, name: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}_bucket{`)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le === undefined) continue;
+    const bound = le === '+Inf' ? Infinity : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return buckets;
+}
+
+/** The smallest bucket bound holding quantile q of the records counted between two samples (an upper bound on it). */
+function bucketQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  if (total <= 0) return NaN;
+  for (const bound of bounds) if ((after.get(bound) ?? 0) - (before.get(bound) ?? 0) >= q * total) return bound;
+  return Infinity;
 }
 
 function metricSum(text: string, name: string): number {
@@ -503,6 +569,7 @@ function startSampler(admin: Admin, pipeline: () => RunningService & { services:
       recordsIn: texts.map((t) => metricSum(t, 'rateline_records_in_total')),
       busySeconds: texts.map((t) => metricSum(t, 'rateline_batch_duration_seconds_sum')),
       lag,
+      latency: texts.map((t) => histogramBuckets(t, 'rateline_record_latency_seconds')),
     });
   };
   const loop = (async () => {
@@ -531,6 +598,9 @@ interface StageFigures {
   perBusySecond: number;
   maxLag: number;
   meanLag: number;
+  /** The hop into this stage (previous stage's produce → this batch done), p50 and p99 as histogram bucket bounds. */
+  hopP50: number;
+  hopP99: number;
 }
 
 function stageFigures(samples: Sample[]): StageFigures[] {
@@ -550,6 +620,8 @@ function stageFigures(samples: Sample[]): StageFigures[] {
       perBusySecond: busy > 0 ? (final - base) / busy : NaN,
       maxLag: Math.max(0, ...lags),
       meanLag: lags.length ? lags.reduce((a, b) => a + b, 0) / lags.length : NaN,
+      hopP50: bucketQuantile(samples[0]!.latency[s]!, samples[samples.length - 1]!.latency[s]!, 0.5),
+      hopP99: bucketQuantile(samples[0]!.latency[s]!, samples[samples.length - 1]!.latency[s]!, 0.99),
     };
   });
 }
@@ -561,6 +633,8 @@ interface RunReport {
   mode: 'steady' | 'backlog';
   n: number;
   produceMs: number;
+  /** CDRs a second the steady run was paced at (0: as fast as the producer goes). */
+  steadyRate: number;
   pipelineStartMs: number;
   endToEnd: number;
   windowMs: number;
@@ -599,13 +673,46 @@ async function drainPipeline(env: Env): Promise<number> {
   return backlog;
 }
 
-async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchOptions, holder: { pipeline?: RunningService & { services: RunningService[] } }): Promise<RunReport> {
+/**
+ * The production shape: each stage its own process (its main.ts, configured by the environment as
+ * deployed), ready once each has logged that it started (reference tables loaded, group joined).
+ */
+async function startServiceProcesses(env: Env): Promise<RunningService & { services: RunningService[] }> {
+  const childEnv = {
+    KAFKA_BROKERS: env.config.kafka.brokers.join(','),
+    SCHEMA_REGISTRY_URL: env.config.registry.url,
+    DATABASE_URL: env.config.postgres.url,
+    INGEST_DEDUPE_WINDOW_DAYS: String(MAX_DEDUPE_WINDOW_DAYS),
+    OPS_PORT: '0',
+  };
+  const started = STAGES.map((st) => new ServiceProcess(st.name, childEnv));
+  serviceProcesses.push(...started);
+  for (const p of started) p.start();
+  const stopAll = async () => {
+    await Promise.all(started.map((p) => p.stop()));
+    serviceProcesses.splice(0, serviceProcesses.length, ...serviceProcesses.filter((p) => !started.includes(p)));
+  };
+  try {
+    await waitFor('the four service processes to start', () => {
+      const exited = started.find((p) => p.exitCode !== null && p.exitCode !== undefined);
+      if (exited) throw new Error(`${exited.name} exited (${exited.exitCode}) while starting; its log:\n${exited.logTail(20)}`);
+      return started.every((p) => p.startsLogged() > 0 && p.opsUrl() !== undefined);
+    }, 100);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const services: RunningService[] = started.map((p) => ({ name: p.name, url: p.opsUrl()!, stop: async () => void (await p.stop()) }));
+  return { name: 'pipeline (processes)', url: services[0]!.url, services, stop: stopAll };
+}
+
+async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchOptions, holder: { pipeline?: RunningService & { services: RunningService[] } }, steadyRate: number): Promise<RunReport> {
   const run = makeCdrs(options.n, env.numbers, env.encode, mode === 'steady' ? 11 : 23);
   const deps = { kafka: env.kafka, serde: env.serde, logger, clock: systemClock };
   let pipelineStartMs = 0;
   const startIt = async () => {
     const t0 = Date.now();
-    holder.pipeline = await startPipeline(env.config, deps, STAGES.map((st) => st.name), HISTORIC_CDRS);
+    holder.pipeline = options.shape === 'processes' ? await startServiceProcesses(env) : await startPipeline(env.config, deps, STAGES.map((st) => st.name), HISTORIC_CDRS);
     pipelineStartMs = Date.now() - t0;
   };
   if (mode === 'steady') {
@@ -625,7 +732,7 @@ async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchO
       sampler = startSampler(env.admin, () => holder.pipeline!);
       await sleep(600);
       cpu0 = cpuSnapshot();
-      produced = await produceCdrs(env.producer, run);
+      produced = steadyRate > 0 ? await producePaced(env.producer, run, steadyRate) : await produceCdrs(env.producer, run);
       windowStart = produced.startedAt;
     } else {
       produced = await produceCdrs(env.producer, run);
@@ -635,7 +742,7 @@ async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchO
       await startIt();
       sampler = startSampler(env.admin, () => holder.pipeline!);
       // A fresh pipeline's counters start at zero, at the moment it was asked to start.
-      sampler.samples.push({ at: windowStart, recordsIn: STAGES.map(() => 0), busySeconds: STAGES.map(() => 0), lag: STAGES.map(() => NaN) });
+      sampler.samples.push({ at: windowStart, recordsIn: STAGES.map(() => 0), busySeconds: STAGES.map(() => 0), lag: STAGES.map(() => NaN), latency: STAGES.map(() => new Map()) });
     }
     say(`  produced ${fmt(options.n)} CDRs to cdr.raw in ${fmt(produced.ms / 1000, 1)} s (${fmt(rate(options.n, produced.ms))}/s)${mode === 'backlog' ? `; pipeline started in ${fmt(pipelineStartMs / 1000, 1)} s` : ''}`);
     let lastReport = Date.now();
@@ -670,6 +777,7 @@ async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchO
     mode,
     n: options.n,
     produceMs: produced.ms,
+    steadyRate,
     pipelineStartMs,
     endToEnd: rate(out.charged.size + out.rejected, windowMs),
     windowMs,
@@ -874,7 +982,7 @@ function printReport(options: BenchOptions, baseline: Baseline | undefined, repo
   const rows: [string, string, string][] = [];
   const row = (what: string, value: string, note = '') => rows.push([what, value, note]);
   say('');
-  say(`rateline pipeline benchmark: N=${fmt(options.n)} CDRs, ${options.brands} brands, ${fmt(options.accounts)} accounts, ${options.numbersPerAccount} numbers each; ${os.cpus().length} cores`);
+  say(`rateline pipeline benchmark: N=${fmt(options.n)} CDRs, ${options.brands} brands, ${fmt(options.accounts)} accounts, ${options.numbersPerAccount} numbers each; ${options.shape === 'processes' ? 'each stage its own process' : 'the four stages in this process'}; ${os.cpus().length} cores`);
   if (baseline) {
     row('baseline produce (kafkajs, idempotent, 5k a send, 4 in flight)', `${fmt(baseline.produce)}/s`, `${baseline.recordBytes}-byte records, 6 partitions`);
     row('baseline consume (group, runBatchConsumer)', `${fmt(baseline.consume)}/s`);
@@ -884,11 +992,11 @@ function printReport(options: BenchOptions, baseline: Baseline | undefined, repo
     const label = r.mode === 'steady' ? 'steady (services running while producing)' : 'backlog (N produced first, then the pipeline started)';
     rows.push(['', '', '']);
     row(`${label}`, r.timedOut ? 'TIMED OUT' : '');
-    if (r.mode === 'steady') row('  produce of CDRs while the pipeline runs', `${fmt(rate(r.n, r.produceMs))}/s`);
+    if (r.mode === 'steady') row('  produce of CDRs while the pipeline runs', `${fmt(rate(r.n, r.produceMs))}/s`, r.steadyRate > 0 ? `paced at ${fmt(r.steadyRate)}/s` : 'as fast as the producer goes');
     else row('  pipeline start (ref tables loaded)', `${fmt(r.pipelineStartMs / 1000, 1)} s`, 'counted in end-to-end (window starts at start-up)');
     for (const s of r.stages) {
       const ratio = baseline ? ` = ${fmt(s.perSecond / baseline.oneStage, 2)} × one stage` : '';
-      row(`  stage ${s.name}`, `${fmt(s.perSecond)}/s`, `${fmt(s.records)} in${ratio}; ${fmt(s.perBusySecond)}/s of its own batch time; lag max ${fmt(s.maxLag)}, mean ${fmt(s.meanLag)}`);
+      row(`  stage ${s.name}`, `${fmt(s.perSecond)}/s`, `${fmt(s.records)} in${ratio}; ${fmt(s.perBusySecond)}/s of its own batch time; lag max ${fmt(s.maxLag)}, mean ${fmt(s.meanLag)}; hop in p50 ≤ ${fmt(s.hopP50, 3)} s, p99 ≤ ${fmt(s.hopP99, 3)} s`);
     }
     const hops = STAGES.length;
     const ratio = baseline ? `${fmt(r.endToEnd / (baseline.oneStage / hops), 2)} × (one stage / ${hops} hops = ${fmt(baseline.oneStage / hops)}/s)` : '';
@@ -898,7 +1006,11 @@ function printReport(options: BenchOptions, baseline: Baseline | undefined, repo
     row('  counts: charged + rejected = produced', `${fmt(r.charged)} + ${fmt(r.rejected)} = ${fmt(total)}`, total === r.n ? `OK (= ${fmt(r.n)})` : `MISMATCH: produced ${fmt(r.n)}`);
     row('  rejected by stage:reason', [...r.rejectedBy].map(([k, v]) => `${k} ${v}`).join(', '), `planted ${fmt(r.expectedRejected)}`);
     const slowest = [...r.stages].sort((a, b) => b.meanLag - a.meanLag)[0];
-    row(`  CPU: this process (${STAGES.map((st) => st.name).join(', ')} + producer + reader)`, `${fmt(r.cpu.processCores, 2)} cores`, `broker ${fmt(r.cpu.brokerCores, 2)} cores; machine ${fmt(r.cpu.machineBusyPct)}% busy; load ${r.cpu.load}`);
+    if (options.shape === 'processes') {
+      row('  CPU: the four service processes / this process (producer + reader)', `${fmt(r.cpu.serviceCores, 2)} / ${fmt(r.cpu.processCores, 2)} cores`, `broker ${fmt(r.cpu.brokerCores, 2)} cores; machine ${fmt(r.cpu.machineBusyPct)}% busy; load ${r.cpu.load}`);
+    } else {
+      row(`  CPU: this process (${STAGES.map((st) => st.name).join(', ')} + producer + reader)`, `${fmt(r.cpu.processCores, 2)} cores`, `broker ${fmt(r.cpu.brokerCores, 2)} cores; machine ${fmt(r.cpu.machineBusyPct)}% busy; load ${r.cpu.load}`);
+    }
     if (slowest) row('  most lag (mean consumer lag)', slowest.name, `${fmt(slowest.meanLag)} records behind on average`);
   }
   const w0 = Math.max(...rows.map((r) => r[0].length));
@@ -988,11 +1100,14 @@ async function main(): Promise<number> {
       printStagesAlone(options, baseline, alone);
       return alone.every((r) => !r.timedOut) ? 0 : 1;
     }
-    const modes: ('steady' | 'backlog')[] = options.mode === 'both' ? ['steady', 'backlog'] : options.mode === 'baseline' ? [] : [options.mode];
+    // Backlog first, so that steady mode can run at half its rate (latency below saturation).
+    const modes: ('steady' | 'backlog')[] = options.mode === 'both' ? ['backlog', 'steady'] : options.mode === 'baseline' ? [] : [options.mode];
     for (const mode of modes) {
-      say(`pipeline run, ${mode}:`);
+      const backlogRun = reports.find((r) => r.mode === 'backlog' && !r.timedOut);
+      const steadyRate = mode === 'backlog' ? 0 : options.steadyRate === 'auto' ? (backlogRun ? Math.round(backlogRun.endToEnd / 2) : 0) : options.steadyRate;
+      say(`pipeline run, ${mode}${options.shape === 'processes' ? ', each stage its own process' : ''}${steadyRate > 0 ? `, CDRs produced at ${fmt(steadyRate)}/s` : ''}:`);
       try {
-        const report = await runPipeline(env, mode, options, holder);
+        const report = await runPipeline(env, mode, options, holder, steadyRate);
         reports.push(report);
         if (report.timedOut) break;
       } finally {

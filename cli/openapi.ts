@@ -10,9 +10,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openApiOf, openApiText } from '../runtime/http.ts';
 import type { StageApi } from '../runtime/stage.ts';
+import { advisorApi } from '../services/advisor/api.ts';
 import { ageingApi } from '../services/ageing/index.ts';
 import { billRunApi } from '../services/billrun/index.ts';
 import { collectApi } from '../services/collect/index.ts';
+import { drawdownApi } from '../services/drawdown/api.ts';
 import { ingestApi } from '../services/ingest/index.ts';
 import { notifyApi } from '../services/notify/index.ts';
 
@@ -26,6 +28,8 @@ export const documentedServices: Record<string, () => StageApi> = {
   collect: () => collectApi({} as never),
   ageing: () => ageingApi(unused, unused),
   notify: () => notifyApi(unused),
+  advisor: () => advisorApi(unused, unused),
+  drawdown: () => drawdownApi(unused, unused, unused),
 };
 
 export const openApiFile = (service: string) => path.join(root, 'services', service, 'openapi.json');

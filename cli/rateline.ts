@@ -1,34 +1,18 @@
 #!/usr/bin/env node
-import { startStack, stopStack, runningStackEndpoints, stackHome } from '../infra/stack/index.ts';
-import { createKafka } from '../runtime/kafka.ts';
-import { AvroSerde } from '../runtime/serde.ts';
-import { silentLogger } from '../runtime/log.ts';
-import { RatelineError } from '../runtime/errors.ts';
-import { allTopics } from '../topics/catalog.ts';
-import { applyTopics } from '../topics/apply.ts';
-import { cliConfig, ensureStackConfig, parseOptions } from './context.ts';
-import { runDemo } from './demo.ts';
-import { runRerate } from './rerate.ts';
-import { redrive } from './redrive.ts';
-import { dlqCommand } from './dlq.ts';
-import { assuranceCommand } from './assurance.ts';
-import { allServices, startPipeline, type ServiceName } from '../services/all.ts';
-import { defaultDeps } from '../runtime/service.ts';
-import { rateFileCommand } from './rate-file.ts';
-import { publishReferenceFile, runPipelineDemo, SAMPLE_REFERENCE } from './pipeline-demo.ts';
-import { runBillingDemo } from './billing-demo.ts';
-import { runNotifyDemo } from './notify-demo.ts';
-import { writeSamples } from '../documents/samples.ts';
-import { checkFileJobParams, formatSummary, runFileJobWithConfig } from '../services/ingest/file-job.ts';
-import { InvalidInputError } from '../runtime/errors.ts';
+// Each command loads what it needs when it runs (dynamic imports below): `stack status` or a
+// usage line should not wait for every service, SDK and renderer to load.
 import { basename } from 'node:path';
+import { InvalidInputError, RatelineError } from '../runtime/errors.ts';
+import { parseOptions } from './context.ts';
 
 const DEMO_BRANDS = ['ansr-us', 'ansr-uk', 'lca-ca'];
 
 const usage = `rateline <command>
 
   demo                      start the local stack if needed, apply topics and schemas,
-                            produce a sample CDR and read it back (npm start)
+                            produce a sample CDR and read it back, run the pipeline, a bill
+                            run and the notifications on the sample data, then keep the
+                            operations console running on it until Ctrl-C (npm start)
   stack up|down|status      start, stop or show the local Kafka, schema registry and PostgreSQL
   redrive --reason r [--stage s] [--source src] [--since ISO] [--dry-run]
                             send rejected records back to the stage that rejected them, once the
@@ -46,7 +30,7 @@ const usage = `rateline <command>
                             invoice; findings on ops.discrepancies; exit 1 when something disagrees
   run [--services a,b|all]  run services in this process until Ctrl-C (default: ingest, resolve,
                             rate, drawdown; all: also catalog, billrun, collect, ageing,
-                            notify, usage-alerts)
+                            notify, usage-alerts, advisor, plan-swaps)
   documents samples [dir]   write sample invoice and receipt documents (HTML, PDF, email) of two
                             brands (default docs/samples/)
   rerate (--brand b | --account a | --subscription s) --from ISO --to ISO [--replay-from ISO] [--dry-run]
@@ -84,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, sub] = positional;
   switch (command) {
     case 'stack': {
+      const { startStack, stopStack, runningStackEndpoints, stackHome } = await import('../infra/stack/index.ts');
       if (sub === 'up') {
         const t0 = Date.now();
         const endpoints = await startStack({ log: print });
@@ -106,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'topics': {
       if (sub !== 'apply') break;
+      const [{ cliConfig }, { createKafka }, { AvroSerde }, { silentLogger }, { allTopics }, { applyTopics }] = await Promise.all([import('./context.ts'), import('../runtime/kafka.ts'), import('../runtime/serde.ts'), import('../runtime/log.ts'), import('../topics/catalog.ts'), import('../topics/apply.ts')]);
       const config = cliConfig('topics');
       const changes = await applyTopics(createKafka(config.kafka, silentLogger), new AvroSerde(config.registry.url), allTopics(brandsOption(options)), { dryRun: options['dry-run'] === true });
       print(changes.length === 0 ? 'no changes: every topic and schema already matches' : changes.join('\n'));
@@ -113,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'cdr-file': {
       if (sub === undefined) break;
+      const [{ cliConfig }, { checkFileJobParams, formatSummary, runFileJobWithConfig }] = await Promise.all([import('./context.ts'), import('../services/ingest/file-job.ts')]);
       const text = (name: string) => (typeof options[name] === 'string' ? (options[name] as string) : options[name] === true ? '' : undefined);
       const mapping = text('mapping');
       const checked = checkFileJobParams({ mapping, zone: text('zone'), usageType: text('usage-type'), source: text('source') ?? mapping, fileName: basename(sub) });
@@ -121,9 +108,12 @@ async function main(argv: string[]): Promise<number> {
       print(formatSummary(summary));
       return 0;
     }
-    case 'rate-file':
+    case 'rate-file': {
+      const { rateFileCommand } = await import('./rate-file.ts');
       return rateFileCommand(options, { out: print, err: (line) => process.stderr.write(`${line}\n`) });
+    }
     case 'demo': {
+      const [{ ensureStackConfig }, { runDemo }, { runPipelineDemo }, { runBillingDemo }, { runNotifyDemo }, { startConsoleDemo }] = await Promise.all([import('./context.ts'), import('./demo.ts'), import('./pipeline-demo.ts'), import('./billing-demo.ts'), import('./notify-demo.ts'), import('./console-demo.ts')]);
       const t0 = Date.now();
       print('starting the local stack (Kafka, schema registry, PostgreSQL) where the environment does not name one...');
       const config = await ensureStackConfig('demo', print);
@@ -137,14 +127,24 @@ async function main(argv: string[]): Promise<number> {
       const billing = await runBillingDemo(config, DEMO_BRANDS, result.run, print);
       print('\nthe notifications (notify service: each invoice as the brand\'s email with its PDF, written as .eml files):');
       const mails = await runNotifyDemo(config, DEMO_BRANDS, billing.invoiceIds, result.run, print);
+      const ok = same && result.charged + result.rejected === result.sent && billing.invoices > 0 && billing.held === 0 && mails.sent === billing.invoices;
       print('\nThe stack keeps running for the next command; stop it with: npm run stack -- down');
-      return same && result.charged + result.rejected === result.sent && billing.invoices > 0 && billing.held === 0 && mails.sent === billing.invoices ? 0 : 1;
+      print(`demo done in ${((Date.now() - t0) / 1000).toFixed(1)} s${ok ? '' : ' (with the problems above)'}; the console on its data:\n`);
+      const consoleDemo = await startConsoleDemo(config, print);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      print('stopping the console and its services...');
+      await consoleDemo.stop();
+      return ok ? 0 : 1;
     }
     case 'run': {
       // Services in this process, until SIGTERM or SIGINT: the mediation four by default, or --services a,b / all.
+      const [{ cliConfig }, { allServices, startPipeline }, { defaultDeps }] = await Promise.all([import('./context.ts'), import('../services/all.ts'), import('../runtime/service.ts')]);
       const config = { ...cliConfig('pipeline'), http: { host: '127.0.0.1', port: 0 } };
       const requested = typeof options.services === 'string' ? options.services : 'ingest,resolve,rate,drawdown';
-      const names = (requested === 'all' ? Object.keys(allServices) : requested.split(',').map((n) => n.trim())) as ServiceName[];
+      const names = (requested === 'all' ? Object.keys(allServices) : requested.split(',').map((n) => n.trim())) as (keyof typeof allServices)[];
       const unknown = names.filter((n) => !(n in allServices));
       if (unknown.length > 0) throw new InvalidInputError('invalid_parameters', `run: unknown services ${unknown.join(', ')} (known: ${Object.keys(allServices).join(', ')})`);
       const pipeline = await startPipeline(config, defaultDeps('pipeline', config), names);
@@ -160,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
       const reason = options.reason;
       if (typeof reason !== 'string') throw new InvalidInputError('invalid_parameters', 'redrive: --reason <code> is required, e.g. --reason unresolved_number');
       const since = typeof options.since === 'string' ? Date.parse(options.since) : undefined;
+      const [{ cliConfig }, { redrive }] = await Promise.all([import('./context.ts'), import('./redrive.ts')]);
       if (since !== undefined && Number.isNaN(since)) throw new InvalidInputError('invalid_parameters', `redrive: --since ${String(options.since)} is not an ISO instant`);
       const report = await redrive(cliConfig('redrive'), {
         reason,
@@ -173,22 +174,29 @@ async function main(argv: string[]): Promise<number> {
       for (const [topic, n] of Object.entries(report.republished)) print(`  ${options['dry-run'] === true ? 'would republish' : 'republished'} ${n} to ${topic}`);
       return 0;
     }
-    case 'dlq':
+    case 'dlq': {
+      const [{ cliConfig }, { dlqCommand }] = await Promise.all([import('./context.ts'), import('./dlq.ts')]);
       return dlqCommand(argv.slice(1), cliConfig('dlq'), print);
-    case 'assurance':
+    }
+    case 'assurance': {
+      const [{ cliConfig }, { assuranceCommand }] = await Promise.all([import('./context.ts'), import('./assurance.ts')]);
       return assuranceCommand(argv.slice(1), cliConfig('assurance'), print);
+    }
     case 'rerate': {
+      const [{ cliConfig }, { runRerate }] = await Promise.all([import('./context.ts'), import('./rerate.ts')]);
       await runRerate(cliConfig('rerate'), options, print);
       return 0;
     }
     case 'documents': {
       if (sub !== 'samples') break;
+      const { writeSamples } = await import('../documents/samples.ts');
       const written = await writeSamples(positional[2] ?? 'docs/samples');
       print(`wrote ${written.length} files:\n  ${written.join('\n  ')}`);
       return 0;
     }
     case 'reference': {
       if (sub !== 'load') break;
+      const [{ cliConfig }, { publishReferenceFile, SAMPLE_REFERENCE }] = await Promise.all([import('./context.ts'), import('./pipeline-demo.ts')]);
       const file = positional[2] ?? SAMPLE_REFERENCE;
       const counts = await publishReferenceFile(cliConfig('reference'), file);
       print(`published ${file}: ${Object.entries(counts).map(([t, n]) => `${n} to ${t}`).join(', ')}`);

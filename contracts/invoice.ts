@@ -63,6 +63,8 @@ export interface InvoiceEvent {
   creditApplied?: Decimal | null;
   /** total − creditApplied, never below zero; null in older events (see amountDueOf). */
   amountDue?: Decimal | null;
+  /** The plan changes of the period billed in arrears, in words; empty in older events. */
+  notes?: string[];
 }
 
 /** What an invoice event asks the customer to pay, for events from before credit balances too. */
@@ -121,5 +123,6 @@ export function toInvoiceEvent(invoice: Invoice, invoiceNumber: string, kind: Bi
     usagePeriodEnd: invoice.usagePeriod?.end.getTime() ?? null,
     creditApplied: creditApplied.isZero() ? null : creditApplied,
     amountDue: amountDue(invoice.total, creditApplied),
+    notes: [...(invoice.notes ?? [])],
   };
 }

@@ -28,3 +28,13 @@ export interface CdrRejectedRecord {
 }
 
 export const kafkaOrigin = (topic: string, partition: number, offset: string): OriginRecord => ({ topic, partition, offset: Number(offset), file: null, line: null });
+
+/** Each call once, in the highest rating version a batch holds of it (the last of equals wins). */
+export function latestRatingVersions<T extends { eventId: string; ratingVersion: number }>(records: readonly T[]): T[] {
+  const latest = new Map<string, T>();
+  for (const r of records) {
+    const seen = latest.get(r.eventId);
+    if (!seen || r.ratingVersion >= seen.ratingVersion) latest.set(r.eventId, r);
+  }
+  return [...latest.values()];
+}

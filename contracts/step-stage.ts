@@ -1,4 +1,6 @@
+import { ControlTally, utcDay, type Stage } from '../domain/assurance/control-totals.ts';
 import { ReferenceTables } from '../domain/reference/index.ts';
+import { controlTotalMessages, sliceTotals, type ControlTotalRecord } from '../runtime/control-totals.ts';
 import type { RuntimeConfig } from '../runtime/config.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../runtime/kafka.ts';
 import { loadSchema } from '../runtime/serde.ts';
@@ -12,8 +14,8 @@ import { buildRejection } from './rejection.ts';
 /** What a stateless step returns for one record. */
 export type StepResult<Out> = { ok: true; value: Out; key: string; brand?: string } | { ok: false; reason: string; detail: string };
 
-export interface StepStageDefinition<In extends { eventId: string; source: string; cdrId: string }, Out> {
-  name: string;
+export interface StepStageDefinition<In extends { eventId: string; source: string; cdrId: string; startTime: number }, Out> {
+  name: Stage;
   groupId: string;
   input: TopicSpec;
   output: TopicSpec & { schema: string };
@@ -26,19 +28,23 @@ export interface StepStageDefinition<In extends { eventId: string; source: strin
  * result keyed as the step says, or a rejection with the original bytes. At-least-once with
  * deterministic output ids: whoever consumes it is idempotent on the event id.
  */
-export async function startStepStage<In extends { eventId: string; source: string; cdrId: string }, Out>(config: RuntimeConfig, deps: ServiceDeps, definition: StepStageDefinition<In, Out>): Promise<RunningService> {
+export async function startStepStage<In extends { eventId: string; source: string; cdrId: string; startTime: number }, Out>(config: RuntimeConfig, deps: ServiceDeps, definition: StepStageDefinition<In, Out>): Promise<RunningService> {
   const tables = new ReferenceTables(definition.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
   const encodeOut = deps.serde.encoder<Out>(await deps.serde.register(valueSubject(definition.output.name), loadSchema(definition.output.schema)));
   const encodeRejected = deps.serde.encoder<CdrRejectedRecord>(await deps.serde.register(valueSubject(topics.cdrRejected.name), loadSchema('cdr.rejected')));
+  const encodeControl = deps.serde.encoder<ControlTotalRecord>(await deps.serde.register(valueSubject(topics.controlTotals.name), loadSchema('control-total')));
 
   const handleBatch = async (records: ConsumedRecord[], { producer, metrics }: StageContext) => {
     await deps.serde.prepare(records.map((r) => r.value));
     const produced: OutgoingMessage[] = [];
     const rejected: OutgoingMessage[] = [];
+    const tally = new ControlTally(definition.name);
     for (const record of records) {
       const input = deps.serde.decode<In>(record.value, definition.input.schema ?? undefined);
       const result = definition.step(input, tables);
+      const sourceDay = tally.at('source', input.source, utcDay(Number(input.startTime))).count('in');
       if (result.ok) {
+        sourceDay.count('out');
         produced.push({ key: result.key, value: encodeOut(result.value), headers: standardHeaders({ eventId: input.eventId, ...(result.brand ? { brand: result.brand } : {}) }) });
         continue;
       }
@@ -56,8 +62,12 @@ export async function startStepStage<In extends { eventId: string; source: strin
       });
       rejected.push({ key: input.source, value: encodeRejected(rejection), headers: standardHeaders({ eventId: rejection.eventId }) });
       metrics.rejected.inc({ reason: result.reason });
+      sourceDay.count(`rejected:${result.reason}`);
     }
-    await producer.send({ [definition.output.name]: produced, [topics.cdrRejected.name]: rejected });
+    // The batch's figures travel with its outputs: a batch sent again after a crash sends them again, under the same key.
+    const slice = { topic: records[0]!.topic, partition: records[0]!.partition, firstOffset: Number(records[0]!.offset), lastOffset: Number(records[records.length - 1]!.offset) };
+    const control = controlTotalMessages(encodeControl, sliceTotals(tally, slice, deps.clock.now()));
+    await producer.send({ [definition.output.name]: produced, [topics.cdrRejected.name]: rejected, [topics.controlTotals.name]: control });
     metrics.recordsOut.inc({ topic: definition.output.name }, produced.length);
     metrics.recordsOut.inc({ topic: topics.cdrRejected.name }, rejected.length);
   };

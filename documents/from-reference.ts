@@ -121,6 +121,7 @@ export function invoiceFromEvent(e: Wire<InvoiceEvent>): Invoice {
       amount: d(u.amount),
       lineIds: lines.filter((l) => l.usageType === u.usageType && l.kind === 'usage').map((l) => l.lineId),
     })),
+    notes: [...(e.notes ?? [])],
     taxes: e.taxes.map((t) => ({
       taxCode: t.taxCode,
       jurisdiction: t.jurisdiction,

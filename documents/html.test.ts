@@ -66,6 +66,12 @@ describe('invoice HTML', () => {
     expect(html).toContain('Payment is due by Jul 16, 2026.');
   });
 
+  it('states a plan change under the lines, escaped; nothing when there is none', () => {
+    const swapped = renderer.renderInvoiceHtml(handInput({ invoice: { ...handInvoice(), notes: ['Plan changed from Basic <500> to Pro 1000 from 2026-06-01'] } }));
+    expect(swapped).toContain('</table>\n<p class="note">Plan changed from Basic &lt;500&gt; to Pro 1000 from 2026-06-01</p>');
+    expect(html).not.toContain('Plan changed');
+  });
+
   it('escapes every text: customer name, line descriptions', () => {
     const invoice = handInvoice();
     const evil = { ...invoice, lines: invoice.lines.map((l, i) => (i === 0 ? { ...l, description: '<script>alert(1)</script> & more' } : l)) };

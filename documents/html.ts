@@ -152,7 +152,7 @@ ${customerBlock(l.billTo, v.customer, l.customerTaxId)}
 ${fieldList(v.fields)}
 </div>
 <h2>${e(l.charges)}</h2>
-${charges}
+${charges}${v.notes.map((n) => `\n<p class="note">${e(n)}</p>`).join('')}
 ${usage}
 ${taxes}
 <table class="totals">

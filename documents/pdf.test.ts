@@ -27,6 +27,11 @@ describe('invoice PDF', () => {
     expect(text).toContain('Page 1 of 1');
   });
 
+  it('draws a plan change note', async () => {
+    const pdf = await renderer.renderInvoicePdf(handInput({ invoice: { ...handInvoice(), notes: ['Plan changed from Basic to Pro from 2026-06-01'] } }), { compress: false });
+    expect(pdfTextOf(pdf).join(' ')).toContain('Plan changed from Basic to Pro from 2026-06-01');
+  });
+
   it('paginates an invoice with 80 lines and numbers every page', async () => {
     // The fee, the discount, two usage tiers and 76 adjustments of 1.00 = 80 lines.
     const invoice = handInvoice(76);

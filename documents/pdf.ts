@@ -296,6 +296,10 @@ export async function invoicePdf(v: InvoiceView, issuedAt: Date, ctx: PdfContext
     ], v.lines.map((x) => [x.description, x.period, x.quantity, x.unitPrice, x.amount]));
   }
 
+  for (const note of v.notes) {
+    doc.moveDown(0.3);
+    paragraph(ly, note);
+  }
   if (v.usage.length > 0) {
     heading(ly, l.usageSummary);
     table(ly, [

@@ -97,6 +97,8 @@ export interface InvoiceView {
   readonly customer: CustomerView;
   readonly fields: readonly Field[];
   readonly lines: readonly LineView[];
+  /** Plan changes of the period billed in arrears, in words (a plan swap), shown under the lines. */
+  readonly notes: readonly string[];
   readonly usage: readonly UsageView[];
   readonly taxes: readonly TaxView[];
   readonly subtotal: string;
@@ -267,6 +269,7 @@ export function invoiceView(input: InvoiceDocumentInput): InvoiceView {
     customer: customerView(customer, locale),
     fields,
     lines,
+    notes: invoice.notes ?? [],
     usage,
     taxes,
     subtotal: money(invoice.subtotal),

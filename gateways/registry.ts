@@ -39,6 +39,15 @@ export class GatewayRegistry {
   }
 
   /**
+   * A brand's gateway: RATELINE_GATEWAY_<BRAND> if set, else the id the brand's configuration
+   * names (ref.brands), with that plugin's options from the environment.
+   */
+  createForBrand(brandCode: string, configuredId: string, env: Readonly<Record<string, string | undefined>>, deps: GatewayDeps): PaymentGateway {
+    const id = env[`RATELINE_GATEWAY_${envSuffix(brandCode)}`] || configuredId;
+    return this.create(brandCode, { gateway: id, options: this.factory(id).optionsFromEnv(brandCode, env) }, deps);
+  }
+
+  /**
    * A brand's gateway from the environment: RATELINE_GATEWAY_<BRAND> names the id, the
    * plugin reads its own variables (see each plugin's optionsFromEnv).
    */

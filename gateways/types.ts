@@ -108,6 +108,29 @@ export type WebhookVerdict =
   | { readonly ok: true; readonly gatewayEventType: string; readonly event: PaymentEvent | null }
   | { readonly ok: false; readonly reason: WebhookRefusal; readonly message: string };
 
+/** A charge as the gateway lists it. */
+export interface GatewayCharge {
+  /** The reference a charge result carries (a Stripe PaymentIntent id): what collect records. */
+  readonly reference: string;
+  /** rateline's invoice id from the charge's metadata; null for a charge rateline did not ask for. */
+  readonly invoiceId: string | null;
+  readonly status: 'succeeded' | 'pending' | 'failed';
+  /** What the gateway took (succeeded) or was asked for. */
+  readonly amount: Money;
+  /** Epoch ms, the gateway's own clock. */
+  readonly createdAt: number;
+}
+
+/** Charges created in [from, to), epoch ms. */
+export interface ChargeListQuery {
+  readonly from: number;
+  readonly to: number;
+}
+
+export type ChargeListing =
+  | { readonly ok: true; readonly charges: readonly GatewayCharge[] }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly retryable: boolean };
+
 /**
  * One payment gateway. Implementations keep SDK calls inside their folder; the domain and
  * the collect service see only this. Every mutating call carries the caller's idempotency
@@ -133,6 +156,13 @@ export interface PaymentGateway {
 
   /** Asks the gateway what became of the charge made with this key (settling an indeterminate outcome). */
   findCharge(query: ChargeQuery): Promise<ChargeLookup>;
+
+  /**
+   * Optional: every charge the gateway holds for a time range, so revenue assurance can prove
+   * that each one it took is recorded by collect and each one collect recorded is known to it.
+   * A gateway without it is left out of that check (the report says so).
+   */
+  listCharges?(query: ChargeListQuery): Promise<ChargeListing>;
 }
 
 /** Something every gateway gets from its host. */

@@ -5,7 +5,7 @@ import { principalOf, problemResponses, send } from './http.ts';
 
 /**
  * Who moved money: every call of a route marked `config: { audit: true }` (refunds, credit notes,
- * manual payments, payment methods, bill and collection runs, uploads) is recorded with the
+ * manual payments, payment methods, bill and collection runs, uploads, every catalogue change) is recorded with the
  * key's id, before the answer leaves, in the service's own schema. Readable at GET /audit-events:
  * the parent's key sees every entry, a brand's key the entries made with its brand's keys.
  */
@@ -52,6 +52,38 @@ export interface AuditEntry {
   request: unknown;
 }
 
+/**
+ * GET /audit-events: its parameters and answer (the catalogue documents it from this too). A
+ * function: runtime/http.ts and this module import each other.
+ */
+export const listAuditEventsSchema = () =>
+  ({
+  operationId: 'listAuditEvents',
+  summary: "Who moved money or changed the catalogue: each audited call with the key's id, oldest first (a brand's key: its brand's keys' calls)",
+  tags: ['audit'],
+  querystring: { type: 'object', properties: { brand: { type: 'string' }, keyId: { type: 'string' }, after: { type: 'integer', minimum: 0, description: 'The last id of the previous page' }, limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false },
+  response: {
+    200: {
+      description: 'Audit entries',
+      type: 'object',
+      properties: {
+        items: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { id: { type: 'string' }, at: { type: 'string', format: 'date-time' }, keyId: { type: 'string' }, keyBrand: { type: ['string', 'null'] }, operation: { type: 'string' }, method: { type: 'string' }, path: { type: 'string' }, status: { type: 'integer' }, request: { description: 'The JSON body of an accepted call; null for a refused one' } },
+            required: ['id', 'at', 'keyId', 'keyBrand', 'operation', 'method', 'path', 'status', 'request'],
+            additionalProperties: false,
+          },
+        },
+      },
+      required: ['items'],
+      additionalProperties: false,
+    },
+    ...problemResponses,
+  },
+}) as const;
+
 /** Records audited calls (onSend: the row is written before the answer goes out) and serves GET /audit-events. */
 export function auditPlugin(trail: AuditTrail, logger: { error(msg: string, fields?: Record<string, unknown>): void }): (app: FastifyInstance) => void {
   const table = `${trail.schema}.api_audit`;
@@ -79,28 +111,7 @@ export function auditPlugin(trail: AuditTrail, logger: { error(msg: string, fiel
     app.get<{ Querystring: { brand?: string; keyId?: string; after?: number; limit?: number } }>(
       '/audit-events',
       {
-        schema: {
-          operationId: 'listAuditEvents',
-          summary: "Who moved money: each audited call with the key's id, oldest first (a brand's key: its brand's keys' calls)",
-          tags: ['audit'],
-          querystring: { type: 'object', properties: { brand: { type: 'string' }, keyId: { type: 'string' }, after: { type: 'integer', minimum: 0, description: 'The last id of the previous page' }, limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false },
-          response: {
-            200: {
-              description: 'Audit entries',
-              type: 'object',
-              properties: {
-                items: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    properties: { id: { type: 'string' }, at: { type: 'string' }, keyId: { type: 'string' }, keyBrand: { type: ['string', 'null'] }, operation: { type: 'string' }, method: { type: 'string' }, path: { type: 'string' }, status: { type: 'integer' }, request: {} },
-                  },
-                },
-              },
-            },
-            ...problemResponses,
-          },
-        },
+        schema: listAuditEventsSchema(),
       },
       async (request, reply) => {
         const scope = brandFilter(principalOf(request), request.query.brand);

@@ -45,3 +45,46 @@ describe('Avro decimal (18,6)', () => {
     expect(() => type.toBuffer({ amount: 1.15 })).toThrow(/never a JavaScript number/);
   });
 });
+
+describe('Avro decimal (18,6) from text, as the outbox relay reads its payloads back', () => {
+  const bytesOf = (amount: unknown) => type.toBuffer({ amount }).subarray(1).toString('hex');
+
+  it.each([
+    // text, its unscaled integer's bytes (worked as in the table above)
+    ['0', '00'],
+    ['-0', '00'],
+    ['0.000128', '0080'],
+    ['-0.000129', 'ff7f'],
+    ['1.15', '118c30'],
+    ['1.150000000', '118c30'], // zeros past the scale are exact
+    ['-12.34', 'ff43b4e0'],
+    ['1.5e-5', '0f'], // decimal.js writes small amounts with an exponent: 15 millionths
+    ['0.000255', '00ff'],
+    ['-0.000256', 'ff00'],
+    // Either side of 2^31 (the 32-bit path and the BigInt path): 2,147,483,647 = 0x7FFFFFFF
+    ['2147.483647', '7fffffff'],
+    ['2147.483648', '0080000000'],
+    ['-2147.483648', '80000000'],
+    ['-2147.483649', 'ff7fffffff'],
+  ])('encodes the text %s as %s, the same bytes as the decimal', (text, hex) => {
+    expect(bytesOf(text)).toBe(hex);
+    expect(bytesOf(new Decimal(text))).toBe(hex);
+  });
+
+  it('refuses text with more fractional digits than the scale, a number beyond the precision, or not a number', () => {
+    expect(() => bytesOf('0.0000001')).toThrow(/more than 6 fractional digits/);
+    expect(() => bytesOf('1e-7')).toThrow(/more than 6 fractional digits/);
+    expect(() => bytesOf('1000000000000')).toThrow(/exceeds precision 18/);
+    expect(() => bytesOf('12,34')).toThrow();
+  });
+
+  it('checks validity without encoding, with the same verdicts, and names the field that does not fit', () => {
+    expect(type.isValid({ amount: '999999999999.999999' })).toBe(true);
+    expect(type.isValid({ amount: new Decimal('-0.000001') })).toBe(true);
+    const bad: string[] = [];
+    expect(type.isValid({ amount: '0.0000001' }, { errorHook: (path) => bad.push(path.join('.')) })).toBe(false);
+    expect(type.isValid({ amount: 1.15 })).toBe(false);
+    expect(type.isValid({ amount: new Decimal(Infinity) })).toBe(false);
+    expect(bad).toEqual(['amount']);
+  });
+});

@@ -10,9 +10,16 @@ describe('loadRuntimeConfig', () => {
       DATABASE_URL: 'postgres://u:p@db:5432/rateline',
       HTTP_PORT: '9100',
     });
-    expect(config.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'rateline-ingest', sessionTimeoutMs: 10_000, maxBytesPerPartition: 4 * 1024 * 1024, partitionsConcurrently: 1 });
+    expect(config.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'rateline-ingest', sessionTimeoutMs: 10_000, maxBytesPerPartition: 4 * 1024 * 1024, partitionsConcurrently: 1, fetchMinBytes: 1, fetchMaxWaitMs: 5_000 });
     expect(config.registry.url).toBe('http://registry:8081');
     expect(config.http).toEqual({ host: '127.0.0.1', port: 9100, opsPort: 0 });
+  });
+
+  it('reads the fetch settings, and names one that is not a positive whole number', () => {
+    const endpoints = { KAFKA_BROKERS: 'k1:9092', SCHEMA_REGISTRY_URL: 'http://registry:8081', DATABASE_URL: 'postgres://db/rateline' };
+    const config = loadRuntimeConfig('drawdown', { ...endpoints, KAFKA_FETCH_MIN_BYTES: '65536', KAFKA_FETCH_MAX_WAIT_MS: '20' });
+    expect([config.kafka.fetchMinBytes, config.kafka.fetchMaxWaitMs]).toEqual([65_536, 20]);
+    expect(() => loadRuntimeConfig('drawdown', { ...endpoints, KAFKA_FETCH_MAX_WAIT_MS: 'soon' })).toThrow(/KAFKA_FETCH_MAX_WAIT_MS/);
   });
 
   it('falls back to the local stack endpoints when the environment is silent', () => {

@@ -10,6 +10,9 @@ export interface KafkaConfig {
   maxBytesPerPartition: number;
   /** Partitions whose batches a stage processes at once. */
   partitionsConcurrently: number;
+  /** A fetch waits for this many bytes (or fetchMaxWaitMs): larger batches under a light steady load, fewer per-batch costs. */
+  fetchMinBytes: number;
+  fetchMaxWaitMs: number;
 }
 export interface RegistryConfig {
   url: string;
@@ -93,6 +96,8 @@ export function loadRuntimeConfig(serviceName: string, env: NodeJS.ProcessEnv = 
       sessionTimeoutMs: parsePositive('KAFKA_SESSION_TIMEOUT_MS', env.KAFKA_SESSION_TIMEOUT_MS, 10_000, problems),
       maxBytesPerPartition: parsePositive('KAFKA_MAX_BYTES_PER_PARTITION', env.KAFKA_MAX_BYTES_PER_PARTITION, 4 * 1024 * 1024, problems),
       partitionsConcurrently: parsePositive('RATELINE_PARTITIONS_CONCURRENTLY', env.RATELINE_PARTITIONS_CONCURRENTLY, 1, problems),
+      fetchMinBytes: parsePositive('KAFKA_FETCH_MIN_BYTES', env.KAFKA_FETCH_MIN_BYTES, 1, problems),
+      fetchMaxWaitMs: parsePositive('KAFKA_FETCH_MAX_WAIT_MS', env.KAFKA_FETCH_MAX_WAIT_MS, 5_000, problems),
     },
     registry: { url: parseUrl('SCHEMA_REGISTRY_URL', env.SCHEMA_REGISTRY_URL || defaults.schemaRegistryUrl, ['http:', 'https:'], problems) },
     postgres: { url: parseUrl('DATABASE_URL', env.DATABASE_URL || defaults.databaseUrl, ['postgres:', 'postgresql:'], problems) },

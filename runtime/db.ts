@@ -27,17 +27,62 @@ export async function migrateService(db: Knex, schema: string, migrations: Recor
   }
 }
 
+/**
+ * Commits, and throws when the COMMIT failed. knex's `trx.commit()` resolves even then (the
+ * database gone at that moment, a deferred constraint violated): the error only rejects the
+ * transaction's `executionPromise`. Without this a caller that already produced its records would
+ * go on as if its state were stored, and lose it.
+ */
+export async function commit(trx: Knex.Transaction): Promise<void> {
+  await trx.commit();
+  await trx.executionPromise;
+}
+
+/**
+ * When BEGIN failed (a pooled connection the database had cut), knex only says "Transaction query
+ * already complete" at the first statement; the cause (a lost connection, retryable) is on the
+ * transaction's executionPromise. Returns that cause, so the failure is classified by it.
+ */
+async function failedBegin(trx: Knex.Transaction, err: unknown): Promise<unknown> {
+  if (!(err instanceof Error) || !/Transaction query already complete/.test(err.message)) return undefined;
+  return trx.executionPromise.then(
+    () => undefined,
+    (cause: unknown) => cause,
+  );
+}
+
 /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
 export async function inTransaction<T>(db: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
   const trx = await db.transaction();
   try {
     const result = await work(trx);
-    await trx.commit();
+    await commit(trx);
     return result;
   } catch (err) {
     await trx.rollback().catch(() => undefined);
-    throw err;
+    throw (await failedBegin(trx, err)) ?? err;
   }
+}
+
+/** A statement with its bindings, to be sent alone or with others (runTogether). */
+export interface Statement {
+  sql: string;
+  bindings: readonly Knex.RawBinding[];
+}
+
+/**
+ * Several data-modifying statements as one (`WITH s0 AS (...), s1 AS (...) SELECT 1`): one round
+ * trip instead of one each. They run on one snapshot, so none may read what another writes (each
+ * caller's statements write their own tables); any one failing fails them all.
+ */
+export async function runTogether(trx: Knex.Transaction, statements: readonly (Statement | undefined)[]): Promise<void> {
+  const parts = statements.filter((s): s is Statement => s !== undefined);
+  if (parts.length === 0) return;
+  if (parts.length === 1) {
+    await trx.raw(parts[0]!.sql, [...parts[0]!.bindings]);
+    return;
+  }
+  await trx.raw(`with ${parts.map((p, i) => `s${i} as (${p.sql})`).join(', ')} select 1`, parts.flatMap((p) => [...p.bindings]));
 }
 
 /** Consumed offsets kept in the same transaction as the state they produced. */
@@ -46,10 +91,20 @@ export interface StoredOffsets {
   save(trx: Knex.Transaction, groupId: string, offsets: { topic: string; partition: number; offset: string }[]): Promise<void>;
   /** Saves the offset after the last record of a one-partition batch. */
   saveAfter(trx: Knex.Transaction, groupId: string, last: { topic: string; partition: number; offset: string }): Promise<void>;
+  /** saveAfter as a statement, to send with others (runTogether). */
+  saveAfterStatement(groupId: string, last: { topic: string; partition: number; offset: string }): Statement;
 }
 
 export function offsetStore(schema: string): { table: (db: Knex) => Promise<void>; store: (db: Knex) => StoredOffsets } {
   const table = `${schema}.consumer_offsets`;
+  // Never backwards: a member that lost its partition in a rebalance may still finish an older
+  // batch after the new owner committed a later one.
+  const saveStatement = (groupId: string, o: { topic: string; partition: number; offset: string }): Statement => ({
+    sql: `insert into ${table} (group_id, topic, partition, next_offset, updated_at) values (?, ?, ?, ?, now())
+          on conflict (group_id, topic, partition) do update
+          set next_offset = greatest(${table}.next_offset, excluded.next_offset), updated_at = now()`,
+    bindings: [groupId, o.topic, o.partition, o.offset],
+  });
   return {
     table: async (db) => {
       await db.schema.withSchema(schema).createTable('consumer_offsets', (t) => {
@@ -63,22 +118,17 @@ export function offsetStore(schema: string): { table: (db: Knex) => Promise<void
     },
     store: (db) => ({
       saveAfter(trx, groupId, last) {
-        return this.save(trx, groupId, [{ topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+        return runTogether(trx, [this.saveAfterStatement(groupId, last)]);
       },
+      saveAfterStatement: (groupId, last) => saveStatement(groupId, { topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }),
       load: async (groupId) => {
         const rows = await db(table).where({ group_id: groupId }).select('topic', 'partition', 'next_offset');
         return new Map(rows.map((r: { topic: string; partition: number; next_offset: string }) => [`${r.topic}:${r.partition}`, String(r.next_offset)]));
       },
       save: async (trx, groupId, offsets) => {
-        // Never backwards: a member that lost its partition in a rebalance may still finish an
-        // older batch after the new owner committed a later one.
         for (const o of offsets) {
-          await trx.raw(
-            `insert into ${table} (group_id, topic, partition, next_offset, updated_at) values (?, ?, ?, ?, now())
-             on conflict (group_id, topic, partition) do update
-             set next_offset = greatest(${table}.next_offset, excluded.next_offset), updated_at = now()`,
-            [groupId, o.topic, o.partition, o.offset],
-          );
+          const { sql, bindings } = saveStatement(groupId, o);
+          await trx.raw(sql, [...bindings]);
         }
       },
     }),

@@ -33,7 +33,7 @@ async function app() {
     now: () => now,
     routes: (a) => {
       a.get('/who', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, async (request, reply) => send(reply, { status: 200, body: principalOf(request) }));
-      a.post('/things', { schema: { body: { type: 'object', properties: { n: { type: 'integer' }, s: { type: 'string' } }, required: ['n', 's'], additionalProperties: false } } }, async (request, reply) => send(reply, { status: 201, body: request.body }));
+      a.post('/things', { schema: { body: { type: 'object', properties: { n: { type: 'integer' }, s: { type: 'string' } }, required: ['n', 's'], additionalProperties: false }, response: { 201: { type: 'object', properties: { n: { type: 'integer' }, s: { type: 'string' } } } } } }, async (request, reply) => send(reply, { status: 201, body: request.body }));
       a.post('/public', { config: { public: true } }, async (_request, reply) => send(reply, { status: 409, body: { error: 'charge_in_flight', message: 'wait', attempt: 1 } }));
     },
   });
@@ -64,6 +64,55 @@ describe('the API layer', () => {
     expect((await api.inject({ method: 'POST', url: '/things', headers, payload: JSON.stringify({ s: 'x'.repeat(1024 * 1024), n: 1 }) })).json()).toMatchObject({ status: 413, error: 'body_too_large' });
     expect((await api.inject({ method: 'POST', url: '/things', headers, payload: JSON.stringify({ n: 1, s: 'a' }) })).statusCode).toBe(201);
     expect((await api.inject({ url: '/nothing', headers })).json()).toMatchObject({ status: 404, error: 'not_found' });
+    await api.close();
+  });
+});
+
+describe('methods and contracts', () => {
+  it('answers a path that exists with another method 405, naming the methods in Allow', async () => {
+    const { api } = await app();
+    const headers = { 'x-api-key': 'rlk_p_parent' };
+    const wrong = await api.inject({ method: 'DELETE', url: '/who', headers });
+    expect(wrong.statusCode).toBe(405);
+    expect(wrong.headers.allow).toBe('GET');
+    expect(wrong.json()).toMatchObject({ status: 405, error: 'method_not_allowed' });
+    expect((await api.inject({ method: 'GET', url: '/things', headers })).headers.allow).toBe('POST');
+    expect((await api.inject({ method: 'GET', url: '/things/1', headers })).statusCode).toBe(404);
+    await api.close();
+  });
+
+  it('holds every JSON answer to its documented schema when asked to (the suites do): a drift is a 500 naming each problem', async () => {
+    const documented = { 200: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false } };
+    const api = await buildApi({
+      title: 't',
+      description: 'd',
+      verifier: { verify: () => ({ ok: true, principal: { kind: 'parent', keyId: 'p' } }) },
+      logger: silentLogger,
+      metrics: { registry: new client.Registry() },
+      checkResponses: true,
+      routes: (a) => {
+        a.get('/good', { schema: { response: documented } }, async (_request, reply) => send(reply, { status: 200, body: { n: 1 } }));
+        a.get('/extra', { schema: { response: documented } }, async (_request, reply) => send(reply, { status: 200, body: { n: 1, secret: 'x' } }));
+        a.get('/wrong-type', { schema: { response: documented } }, async (_request, reply) => send(reply, { status: 200, body: { n: '1' } }));
+        a.get('/undocumented', { schema: { response: documented } }, async (_request, reply) => send(reply, { status: 201, body: { n: 1 } }));
+        a.get('/refusal', { schema: { response: documented } }, async (_request, reply) => send(reply, { status: 409, body: { error: 'busy', message: 'later' } }));
+        a.get('/own-check', { config: { checkResponse: (_status, body) => ((body as { n?: unknown }).n === 2 ? [] : [{ path: 'n', message: 'must be 2' }]) } }, async (_request, reply) => send(reply, { status: 200, body: { n: 3 } }));
+      },
+    });
+    const headers = { 'x-api-key': 'any' };
+    expect((await api.inject({ url: '/good', headers })).json()).toEqual({ n: 1 });
+    const problems = async (url: string) => {
+      const answer = await api.inject({ url, headers });
+      expect(answer.statusCode, url).toBe(500);
+      expect(answer.json().error, url).toBe('response_contract_violation');
+      return answer.json().problems as { path: string; message: string }[];
+    };
+    expect(await problems('/extra')).toEqual([{ path: '/secret', message: 'must NOT have additional properties' }]);
+    expect(await problems('/wrong-type')).toEqual([{ path: '/n', message: 'must be integer' }]);
+    expect((await problems('/undocumented'))[0]!.message).toMatch(/status 201 .* is not documented/);
+    expect(await problems('/own-check')).toEqual([{ path: 'n', message: 'must be 2' }]);
+    // A refusal in the one problem shape passes, documented or not.
+    expect((await api.inject({ url: '/refusal', headers })).statusCode).toBe(409);
     await api.close();
   });
 });

@@ -1,5 +1,8 @@
+import { createRequire } from 'node:module';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
+import findMyWay from 'find-my-way';
+import type { ValidateFunction } from 'ajv';
 import client from 'prom-client';
 import type { HttpConfig } from './config.ts';
 import { classifyFailure, RatelineError } from './errors.ts';
@@ -24,6 +27,11 @@ declare module 'fastify' {
     public?: boolean;
     /** Moves money: each call is recorded with the key's id (runtime/audit.ts). */
     audit?: boolean;
+    /**
+     * The contract check of a route documented outside its fastify schema (the catalogue's
+     * operation table): the problems of a success body, none when it matches.
+     */
+    checkResponse?: (status: number, body: unknown) => Problem[];
   }
 }
 
@@ -93,18 +101,19 @@ export const problemSchema = {
   additionalProperties: true,
 } as const;
 
-const problemBody = (description: string) => {
+/** A problem answer's schema with its description, for a route's `response`. */
+export const problemAnswer = (description: string) => {
   const { $id: _id, ...schema } = problemSchema;
   return { ...schema, description };
 };
 
 /** The error answers every authenticated route may give, for route schemas (and so OpenAPI). */
 export const problemResponses = {
-  400: problemBody('Malformed JSON or invalid parameters'),
-  401: problemBody('No API key, or an unknown, revoked or expired one'),
-  404: problemBody("Not found, or another brand's"),
-  422: problemBody('Invalid request: every problem, each with its path'),
-  503: problemBody('A dependency (database, broker) is unavailable; retry'),
+  400: problemAnswer('Malformed JSON or invalid parameters'),
+  401: problemAnswer('No API key, or an unknown, revoked or expired one'),
+  404: problemAnswer("Not found, or another brand's"),
+  422: problemAnswer('Invalid request: every problem, each with its path'),
+  503: problemAnswer('A dependency (database, broker) is unavailable; retry'),
 } as const;
 
 /** `?brand=`: the parent's key may name any brand, a brand's key only its own (another brand: 404 or nothing). */
@@ -193,6 +202,94 @@ export interface ApiOptions {
   /** A service with its own OpenAPI document (made from the same schemas it validates with) serves it instead. */
   openApi?: () => unknown;
   now?: () => number;
+  /**
+   * Check every JSON answer against the route's documented response schema; an answer that
+   * breaks its contract becomes a 500 `response_contract_violation` naming each problem. On in
+   * the test suites (RATELINE_CHECK_RESPONSES=1), so the OpenAPI document cannot drift from what
+   * the service sends; off in production, where it would cost a validation per answer.
+   */
+  checkResponses?: boolean;
+}
+
+const require = createRequire(import.meta.url);
+// ajv and ajv-formats are CommonJS: load them the way every Node version resolves them.
+const Ajv = require('ajv') as typeof import('ajv').default;
+const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
+
+type RouteResponses = Record<string, { content?: Record<string, { schema?: unknown }> } & Record<string, unknown>>;
+
+/** The documented schema of an answer: by status (or its class, `2xx`), then by media type if it names several. */
+function documentedResponse(responses: RouteResponses | undefined, status: number, contentType: string): unknown {
+  const documented = responses?.[String(status)] ?? responses?.[`${String(status)[0]}xx`];
+  if (!documented) return undefined;
+  if (!documented.content) return documented;
+  const media = contentType.split(';')[0]!.trim();
+  return documented.content[media]?.schema;
+}
+
+/**
+ * An onSend check of JSON answers against their route's response schemas (see
+ * `ApiOptions.checkResponses`). Answers with no documented schema for their status are refused
+ * too: an undocumented answer is as much a drift as a wrong one.
+ */
+function responseContractCheck(app: FastifyInstance, shared: Record<string, unknown>[]): void {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats(ajv);
+  for (const schema of shared) ajv.addSchema(schema as object);
+  const compiled = new WeakMap<object, ValidateFunction>();
+  const validatorOf = (schema: object): ValidateFunction => {
+    let validate = compiled.get(schema);
+    if (!validate) {
+      // Shared schemas are added by $id; a route's own is compiled without one.
+      const { $id: _id, description: _d, ...bare } = schema as Record<string, unknown>;
+      validate = ajv.compile(bare);
+      compiled.set(schema, validate);
+    }
+    return validate;
+  };
+  app.addHook('onSend', async (request, reply, payload) => {
+    const contentType = String(reply.getHeader('content-type') ?? '');
+    if (!/json/.test(contentType) || typeof payload !== 'string' || request.routeOptions.url === undefined || request.routeOptions.schema?.hide) return payload;
+    const own = request.routeOptions.config?.checkResponse;
+    if (own && reply.statusCode < 400) {
+      const found = own(reply.statusCode, JSON.parse(payload));
+      if (found.length === 0) return payload;
+      return contractViolation(request, reply, payload, found);
+    }
+    // Refusals the layer itself makes on any route (413, 415, 409...) share the one problem shape.
+    const schema = documentedResponse(request.routeOptions.schema?.response as RouteResponses | undefined, reply.statusCode, contentType) ?? (contentType.startsWith('application/problem+json') ? problemSchema : undefined);
+    let problems: Problem[];
+    if (schema === undefined || schema === null || typeof schema !== 'object') {
+      problems = [{ path: '', message: `status ${reply.statusCode} (${contentType}) is not documented for ${request.method} ${request.routeOptions.url}` }];
+    } else {
+      const validate = validatorOf(schema);
+      if (validate(JSON.parse(payload))) return payload;
+      problems = (validate.errors ?? []).map((e) => ({ path: `${e.instancePath}${e.keyword === 'additionalProperties' ? `/${(e.params as { additionalProperty: string }).additionalProperty}` : ''}`, message: e.message ?? 'is invalid' }));
+    }
+    return contractViolation(request, reply, payload, problems);
+  });
+}
+
+function contractViolation(request: FastifyRequest, reply: FastifyReply, payload: string, problems: Problem[]): string {
+  void reply.code(500).type('application/problem+json');
+  return JSON.stringify(problem(500, 'response_contract_violation', `the answer of ${request.method} ${request.routeOptions.url} does not match its documented schema`, { problems, answer: JSON.parse(payload) as unknown }));
+}
+
+/**
+ * Routes by method, for the answer to a path that exists with another method (405 with
+ * `Allow`, as HTTP asks) rather than fastify's 404.
+ */
+function methodIndex(app: FastifyInstance): (method: string, path: string) => string[] {
+  const router = findMyWay();
+  const known = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD' || known.has(`${method} ${route.url}`)) continue;
+      known.add(`${method} ${route.url}`);
+      router.on(method as 'GET', route.url, () => undefined);
+    }
+  });
+  return (method, path) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => m !== method && router.find(m as 'GET', path) !== null);
 }
 
 /**
@@ -205,6 +302,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const now = options.now ?? Date.now;
   const requests = new client.Counter({ name: 'rateline_http_requests_total', help: 'API requests by route and status', labelNames: ['route', 'status'], registers: [options.metrics.registry] });
   app.decorateRequest('principal', undefined);
+  const allowedMethods = methodIndex(app);
 
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   // JSON only; routes that take other bodies (webhooks, file uploads) add their own parsers.
@@ -253,9 +351,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     void reply.code(body.status).type('application/problem+json').send(body);
   });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = allowedMethods(request.method, path);
+    if (allowed.length > 0) return void reply.code(405).header('allow', allowed.join(', ')).type('application/problem+json').send(problem(405, 'method_not_allowed', `${path} answers ${allowed.join(', ')}, not ${request.method}`));
     void reply.code(404).type('application/problem+json').send(problem(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
 
+  if (options.checkResponses ?? process.env.RATELINE_CHECK_RESPONSES === '1') responseContractCheck(app, [problemSchema, ...(options.schemas ?? [])]);
   if (options.audit) {
     await ensureAuditTable(options.audit);
     auditPlugin(options.audit, options.logger)(app);

@@ -71,6 +71,15 @@ export function decodeHeaders(headers: IHeaders | undefined): Record<string, str
 }
 
 /**
+ * The partition the producers' partitioner (kafkajs's default, murmur2 as Java's client) gives a
+ * string key among `partitions` partitions: where a keyed record is, if the count never changed.
+ */
+export function partitionOfKey(topic: string, key: string, partitions: number): number {
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+  return Partitioners.DefaultPartitioner()({ topic, partitionMetadata, message: { key, value: null } });
+}
+
+/**
  * kafkajs's default partitioner (murmur2 of the key, as Java's client) remembering each key's
  * partition per topic and partition count: the default hashes a fresh Buffer of the key and
  * filters the partition list for every message, about a microsecond each, and a stage's keys
@@ -245,6 +254,24 @@ export async function deleteGroup(kafka: Kafka, groupId: string): Promise<void> 
   await admin.disconnect();
 }
 
+/**
+ * Commits offsets at the current end of each topic for a group that has not consumed yet, so
+ * that it reads only what is produced from now on (a reader of a long-lived shared topic that
+ * needs none of its history: reading it from the beginning costs time that grows with the topic).
+ */
+export async function startGroupAtEnd(kafka: Kafka, groupId: string, topicNames: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const topic of topicNames) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({ groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** What a batch handler gets from the consumer besides the records. */
 export type BatchContext = LoopContext;
 
@@ -267,6 +294,9 @@ export interface ConsumerOptions {
    * id) never spans partitions, so batches of different partitions share no state.
    */
   partitionsConcurrently?: number;
+  /** The broker answers a fetch once it has this many bytes, or after fetchMaxWaitMs (kafkajs's minBytes and maxWaitTimeInMs). */
+  fetchMinBytes?: number;
+  fetchMaxWaitMs?: number;
   /**
    * For stateful services that keep consumed offsets in their database (same transaction as
    * their state): after every assignment, each partition's first batch starts from the offset
@@ -351,6 +381,8 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
     groupId: options.groupId,
     maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
     maxBytes: 32 * 1024 * 1024,
+    minBytes: options.fetchMinBytes ?? 1,
+    maxWaitTimeInMs: options.fetchMaxWaitMs ?? 5_000,
     sessionTimeout,
     heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
     // Rides out a broker restart without crashing: a consumer that crashes rejoins under a new

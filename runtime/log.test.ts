@@ -20,6 +20,18 @@ describe('logs', () => {
     expect(error.cause.stack).toMatch(/log\.test\.ts/);
   });
 
+  it('write one JSON object a line: level by name, ISO time, the base and child fields, the message', () => {
+    const { out, logger } = lines();
+    logger.child({ stage: 'rate', secret: 's3' }).info('batch stored', { records: 3 });
+    logger.debug('detail');
+    expect(out).toHaveLength(2);
+    expect(out[0]).toEqual({ level: 'info', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/), service: 't', stage: 'rate', secret: '[redacted]', records: 3, msg: 'batch stored' });
+    expect(out[1]).toMatchObject({ level: 'debug', msg: 'detail' });
+    const quiet: string[] = [];
+    createLogger({}, 'warn', (line) => quiet.push(line)).info('not at warn');
+    expect(quiet).toEqual([]);
+  });
+
   it('never print a password, in a field or inside a URL', () => {
     const { out, logger } = lines();
     logger.warn('connecting', { password: 'hunter2', url: 'postgres://postgres:hunter2@127.0.0.1:15432/rateline', error: new Error('failed for postgres://u:hunter2@db/x') });

@@ -1,6 +1,12 @@
-/** Structured logs: one JSON object a line on stdout, so any collector can parse them. */
+/**
+ * Structured logs on pino: one JSON object a line on stdout (`level` as its name, `time` ISO
+ * 8601, the logger's fields, `msg`), so any collector can parse them. The services call it
+ * through this small interface (message first, fields second) so that the library stays
+ * swappable and every field passes the same redaction.
+ */
+import pino from 'pino';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -35,21 +41,44 @@ function serialise(value: unknown, depth = 0): unknown {
   return value;
 }
 
-export function createLogger(base: Record<string, unknown> = {}, level: LogLevel = (process.env.LOG_LEVEL as LogLevel) ?? 'info', write: (line: string) => void = (line) => process.stdout.write(line + '\n')): Logger {
-  const min = order[level] ?? order.info;
-  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (order[lvl] < min) return;
-    const entry: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, ...base, msg };
-    for (const [key, value] of Object.entries(fields ?? {})) entry[key] = secretField.test(key) ? '[redacted]' : serialise(value);
-    write(JSON.stringify(entry));
-  };
+/** A log line's own fields (and a child's), each through the redaction and error serialisation. */
+function clean(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) out[key] = secretField.test(key) ? '[redacted]' : serialise(value);
+  return out;
+}
+
+const levels = new Set<LogLevel>(['debug', 'info', 'warn', 'error']);
+
+function wrap(log: pino.Logger): Logger {
   return {
-    debug: (msg, fields) => emit('debug', msg, fields),
-    info: (msg, fields) => emit('info', msg, fields),
-    warn: (msg, fields) => emit('warn', msg, fields),
-    error: (msg, fields) => emit('error', msg, fields),
-    child: (fields) => createLogger({ ...base, ...fields }, level, write),
+    debug: (msg, fields) => log.debug(fields ?? {}, msg),
+    info: (msg, fields) => log.info(fields ?? {}, msg),
+    warn: (msg, fields) => log.warn(fields ?? {}, msg),
+    error: (msg, fields) => log.error(fields ?? {}, msg),
+    child: (fields) => wrap(log.child(clean(fields))),
   };
+}
+
+/**
+ * A logger with `base` fields on every line. `write` takes each line without its newline
+ * (tests collect them); by default lines go to stdout synchronously, so none is lost when a
+ * process exits.
+ */
+export function createLogger(base: Record<string, unknown> = {}, level: LogLevel = (process.env.LOG_LEVEL as LogLevel) ?? 'info', write?: (line: string) => void): Logger {
+  const destination = write ? { write: (line: string) => write(line.endsWith('\n') ? line.slice(0, -1) : line) } : pino.destination({ dest: 1, sync: true });
+  const log = pino(
+    {
+      level: levels.has(level) ? level : 'info',
+      base: clean(base),
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Errors under any key, `err` too, get the one serialisation below (cause chain, redaction).
+      serializers: { err: (value: unknown) => value },
+      formatters: { level: (label) => ({ level: label }), log: clean },
+    },
+    destination,
+  );
+  return wrap(log);
 }
 
 /** A logger that drops everything (tests, quiet CLI runs). */

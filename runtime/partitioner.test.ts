@@ -1,6 +1,6 @@
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { cachedDefaultPartitioner } from './kafka.ts';
+import { cachedDefaultPartitioner, partitionOfKey } from './kafka.ts';
 
 const { Partitioners } = kafkajs;
 
@@ -36,6 +36,16 @@ describe('cachedDefaultPartitioner with keys that never repeat', () => {
     for (let i = 0; i < 25_000; i++) {
       const message = { key: `src/cdr-${i}`, value: null };
       expect(cached({ topic: 'cdr.accepted', partitionMetadata, message })).toBe(reference({ topic: 'cdr.accepted', partitionMetadata, message }));
+    }
+  });
+});
+
+describe('partitionOfKey', () => {
+  it('is the partition the producers put a key on, for any partition count', () => {
+    const reference = Partitioners.DefaultPartitioner();
+    for (const count of [1, 6, 12]) {
+      const partitionMetadata = Array.from({ length: count }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
+      for (let i = 0; i < 500; i++) expect(partitionOfKey('usage.resolved', `acct-${i}`, count)).toBe(reference({ topic: 'usage.resolved', partitionMetadata, message: { key: `acct-${i}`, value: null } }));
     }
   });
 });

@@ -11,6 +11,15 @@ const MAGIC_BYTE = 0;
 /** The broker's default message.max.bytes: anything larger was not written by a normal producer. */
 const MAX_RECORD_BYTES = 1024 * 1024;
 const UNKNOWN_ID_RECHECK_MS = 60_000;
+/**
+ * Apicurio on SQL storage can hold a registration for minutes when another one inserts the same
+ * content at once (a hot sequences row, a unique violation on the content hash): each registry
+ * call gets a bound, and a registration that timed out or failed on the server is tried again.
+ */
+const REGISTRY_CALL_TIMEOUT_MS = 15_000;
+const REGISTER_ATTEMPTS = 5;
+/** Answers that another try cannot change: incompatible (409), invalid (422), refused (401, 403). */
+const FINAL_REGISTER_STATUSES = new Set([401, 403, 409, 422]);
 export const schemasDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'schemas');
 
 /** Reads an Avro schema from schemas/<name>.avsc. */
@@ -36,18 +45,41 @@ export class AvroSerde {
   private readonly unknownIds = new Map<number, number>();
   private readonly registry: SchemaRegistry;
 
-  constructor(private readonly registryUrl: string) {
-    this.registry = new SchemaRegistry({ host: registryUrl, clientId: 'rateline' }, { [SchemaType.AVRO]: { ...avroOptions } });
+  private readonly registerAttempts: number;
+
+  constructor(
+    private readonly registryUrl: string,
+    options: { callTimeoutMs?: number; registerAttempts?: number } = {},
+  ) {
+    const timeout = options.callTimeoutMs ?? REGISTRY_CALL_TIMEOUT_MS;
+    this.registerAttempts = options.registerAttempts ?? REGISTER_ATTEMPTS;
+    const boundEveryCall = () => ({
+      prepareRequest: async (next: () => Promise<{ enhance: (extras: { timeout: number }) => unknown }>) => (await next()).enhance({ timeout }),
+    });
+    this.registry = new SchemaRegistry(
+      { host: registryUrl, clientId: 'rateline', middlewares: [boundEveryCall as never] },
+      { [SchemaType.AVRO]: { ...avroOptions } },
+    );
   }
 
-  /** Registers a schema under `<topic>-value` with BACKWARD compatibility; returns its id. */
+  /**
+   * Registers a schema under `<topic>-value` with BACKWARD compatibility; returns its id. A call
+   * that timed out or failed on the registry is tried again (registering the same schema twice
+   * gives the same id); an incompatible or invalid schema fails at once.
+   */
   async register(subject: string, schema: avro.Schema): Promise<number> {
-    try {
-      const { id } = await this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility: COMPATIBILITY.BACKWARD });
-      this.writers.set(id, avroType(schema));
-      return id;
-    } catch (cause) {
-      throw new TransientError('schema_register_failed', `register schema under ${subject}`, cause);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { id } = await this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility: COMPATIBILITY.BACKWARD });
+        this.writers.set(id, avroType(schema));
+        return id;
+      } catch (cause) {
+        const status = (cause as { status?: number }).status;
+        if (attempt >= this.registerAttempts || (status !== undefined && FINAL_REGISTER_STATUSES.has(status))) {
+          throw new TransientError('schema_register_failed', `register schema under ${subject} (${attempt} attempts)`, cause);
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 5_000)));
+      }
     }
   }
 

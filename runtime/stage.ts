@@ -54,7 +54,7 @@ export interface StageApi {
 }
 
 /** A record of ref.api-keys as the key table holds it. */
-function apiKeyRecord(value: unknown): ApiKeyRecord | null {
+export function apiKeyRecord(value: unknown): ApiKeyRecord | null {
   if (value === null) return null;
   const v = value as { keyId: string; brand: string | null; keyHash: string; expiresAt: number | bigint | null; revokedAt: number | bigint | null };
   return { keyId: v.keyId, brand: v.brand, keyHash: v.keyHash, expiresAt: v.expiresAt === null ? null : Number(v.expiresAt), revokedAt: v.revokedAt === null ? null : Number(v.revokedAt) };
@@ -113,6 +113,8 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     maxBytesPerPartition: config.kafka.maxBytesPerPartition,
     partitionsConcurrently: config.kafka.partitionsConcurrently,
+    fetchMinBytes: config.kafka.fetchMinBytes,
+    fetchMaxWaitMs: config.kafka.fetchMaxWaitMs,
     onLag: (topic, partition, lag) => metrics.consumerLag.set({ topic, partition: String(partition) }, lag),
     ...(stage.storedOffsets ? { storedOffsets: stage.storedOffsets } : {}),
   });

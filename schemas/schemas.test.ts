@@ -54,7 +54,7 @@ function undocumented(schema: Json, path: string, out: string[]): string[] {
 
 describe('the Avro contracts', () => {
   it('has a schema for every event of the flow', () => {
-    expect(names.sort()).toEqual(['account.lifecycle', 'cdr.accepted', 'cdr.raw', 'cdr.rejected', 'credit.refund', 'discrepancy', 'invoice', 'payment', 'ref.api-keys', 'ref.brands', 'ref.customers', 'ref.numbers', 'ref.plans', 'ref.rating-rules', 'ref.subscriptions', 'usage-alert', 'usage.charged', 'usage.rated', 'usage.rerated', 'usage.resolved']);
+    expect(names.sort()).toEqual(['account.lifecycle', 'cdr.accepted', 'cdr.raw', 'cdr.rejected', 'control-total', 'credit.refund', 'discrepancy', 'invoice', 'payment', 'plan-recommendation', 'plan-swap', 'ref.api-keys', 'ref.brands', 'ref.customers', 'ref.numbers', 'ref.plans', 'ref.rating-rules', 'ref.subscriptions', 'usage-alert', 'usage.charged', 'usage.rated', 'usage.rerated', 'usage.resolved']);
   });
 
   it.each(names)('%s documents every field', (name) => {

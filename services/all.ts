@@ -3,13 +3,16 @@ import type { RunningService, ServiceDeps } from '../runtime/service.ts';
 import { startIngest, type IngestOptions } from './ingest/index.ts';
 import { startResolve } from './resolve/index.ts';
 import { startRate } from './rate/index.ts';
+import { startAssurance } from './assurance/index.ts';
 import { startDrawdown } from './drawdown/index.ts';
+import { startPlanSwapRerating } from './drawdown/swaps.ts';
 import { startCatalog } from './catalog/index.ts';
 import { startBillRun } from './billrun/index.ts';
 import { startCollect } from './collect/index.ts';
 import { startAgeing } from './ageing/index.ts';
 import { startNotify } from './notify/index.ts';
 import { startUsageAlerts } from './usage-alerts/index.ts';
+import { startAdvisor } from './advisor/index.ts';
 import { stackHome } from '../infra/stack/paths.ts';
 
 export const pipelineServices = { ingest: startIngest, resolve: startResolve, rate: startRate, drawdown: startDrawdown } as const;
@@ -26,6 +29,9 @@ export const allServices = {
   notify: (config: RuntimeConfig, deps: ServiceDeps) =>
     startNotify(config, deps, { env: process.env.SMTP_URL || process.env.SMTP_HOST || process.env.NOTIFY_MAIL_DIR ? process.env : { ...process.env, NOTIFY_MAIL_DIR: `${stackHome()}/mail` } }),
   'usage-alerts': (config: RuntimeConfig, deps: ServiceDeps) => startUsageAlerts(config, deps),
+  assurance: (config: RuntimeConfig, deps: ServiceDeps) => startAssurance(config, deps),
+  advisor: (config: RuntimeConfig, deps: ServiceDeps) => startAdvisor(config, deps),
+  'plan-swaps': (config: RuntimeConfig, deps: ServiceDeps) => startPlanSwapRerating(config, deps),
 } as const;
 export type ServiceName = keyof typeof allServices;
 

@@ -89,7 +89,7 @@ describe('the consistency run (rateline assurance run)', () => {
     });
 
     const cleanReport = await consistencyRun(kafka, serde, { sources: [clean], brands: [cleanBrand] });
-    expect(cleanReport.verdict).toBe('clean: 4 CDRs, 1 invoices, 0 payment events agree');
+    expect(cleanReport.verdict).toBe('clean: 4 CDRs, 0 control totals, 0 charges, 1 invoices, 0 payment events agree');
     expect(cleanReport.discrepancies).toEqual([]);
 
     const report = await consistencyRun(kafka, serde, { sources: [faulty], brands: [brand] });
@@ -98,18 +98,22 @@ describe('the consistency run (rateline assurance run)', () => {
       ['cdr_balance', `${faulty} ${today}`, ['d']],
       ['invoice_arithmetic', `${brand} ${brand.toUpperCase()}-000002`, [`inv-${run}-2`]],
       ['invoice_numbering', brand, []],
+      // The four planted charges are on usage.charged, and no drawdown control total counts them.
+      ['charged_vs_control', `${brand} 2026-03-01`, []],
       ['payment_without_invoice', brand, [`pay-${run}-404`]],
     ]);
     // Invoice 2: its one line says 10.00 against a 12.00 subtotal (12.00 + no tax is its total, which it asks).
     expect(report.discrepancies.filter((d) => d.check === 'invoice_arithmetic').map((d) => [d.expected, d.found])).toEqual([['subtotal 10.00 (the lines\' sum)', 'subtotal 12.00']]);
     expect(report.discrepancies.find((d) => d.check === 'invoice_numbering')!.found).toBe('1 missing: 3');
-    expect(report.verdict).toBe('5 discrepancies in 2 CDRs, 3 invoices, 2 payment events');
+    // 4 × 0.10 = 0.40 for 4 × 60 s.
+    expect(report.discrepancies.find((d) => d.check === 'charged_vs_control')!.found).toBe('4 calls, 240 s, 0.40 USD on usage.charged');
+    expect(report.verdict).toBe('6 discrepancies in 2 CDRs, 0 control totals, 4 charges, 3 invoices, 2 payment events');
 
     // Each finding is an event on ops.discrepancies, and the CLI exits 1 and prints them.
     await publishDiscrepancies(kafka, serde, report);
     const published = (await readAll<{ runId: string; check: string }>(kafka, serde, [topics.discrepancies.name])).filter((r) => r.value.runId === report.runId);
-    expect(published.map((r) => r.value.check).sort()).toEqual(['cdr_balance', 'cdr_double_charge', 'invoice_arithmetic', 'invoice_numbering', 'payment_without_invoice']);
+    expect(published.map((r) => r.value.check).sort()).toEqual(['cdr_balance', 'cdr_double_charge', 'charged_vs_control', 'invoice_arithmetic', 'invoice_numbering', 'payment_without_invoice']);
     const cli = spawnSync(process.execPath, ['--import', 'tsx', 'cli/rateline.ts', 'assurance', 'run', '--source', clean, '--brand', cleanBrand], { env: { ...process.env, KAFKA_BROKERS: config.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: config.registry.url }, encoding: 'utf8' });
-    expect({ status: cli.status, out: cli.stdout.trim().replace(/consistency-[0-9a-f-]+/, 'ID') }).toEqual({ status: 0, out: 'consistency run ID: clean: 4 CDRs, 1 invoices, 0 payment events agree' });
+    expect({ status: cli.status, out: cli.stdout.trim().replace(/consistency-[0-9a-f-]+/, 'ID') }).toEqual({ status: 0, out: 'consistency run ID: clean: 4 CDRs, 0 control totals, 0 charges, 1 invoices, 0 payment events agree' });
   });
 });

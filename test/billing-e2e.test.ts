@@ -7,13 +7,14 @@ import { seededRandom } from '../domain/prng.ts';
 import { publishReference } from '../contracts/reference.ts';
 import type { CdrRawRecord, UsageChargedRecord } from '../contracts/records.ts';
 import type { InvoiceEvent } from '../contracts/invoice.ts';
-import { BatchProducer, runBatchConsumer, standardHeaders, type RunningConsumer } from '../runtime/kafka.ts';
+import { BatchProducer, runBatchConsumer, standardHeaders, startGroupAtEnd, type RunningConsumer } from '../runtime/kafka.ts';
 import { AvroSerde, loadSchema } from '../runtime/serde.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/time.ts';
 import type { RunningService } from '../runtime/service.ts';
 import { startPipeline } from '../services/all.ts';
 import { startBillRun, type RunningBillRun } from '../services/billrun/index.ts';
+import { consistencyRun } from '../services/assurance/run.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, brandTopics, topics, valueSubject } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
@@ -114,20 +115,30 @@ function expectedKeys(s: Subscription, zone: string, billingHour: number, lastRu
   return keys;
 }
 
+const setupStarted = Date.now();
+/** Each set-up step prints its time, so a slow or stuck set-up in CI says where the time went. */
+const setupStep = (step: string) => console.log(`[billing-e2e setup] ${step} after ${((Date.now() - setupStarted) / 1000).toFixed(1)} s`);
+
 beforeAll(async () => {
   const built = buildReference();
   reference = built.data;
   await applyTopics(kafka, serde, allTopics(reference.brands.map((b) => b.code)));
   const producer = await BatchProducer.connect(kafka);
+  setupStep('topics applied');
   await publishReference(reference, producer, serde);
+  setupStep('reference published');
   const encode = serde.encoder<CdrRawRecord>(await serde.register(valueSubject(topics.cdrRaw.name), loadSchema('cdr.raw')));
   const cdrs = buildCalls(reference, built.cancelledAt);
   for (let i = 0; i < cdrs.length; i += 5000) {
     await producer.send({ [topics.cdrRaw.name]: cdrs.slice(i, i + 5000).map((c) => ({ key: `${c.source}/${c.cdrId}`, value: encode(c), headers: standardHeaders({ eventId: c.cdrId }) })) });
   }
   await producer.stop();
+  setupStep(`${cdrs.length} CDRs produced`);
   const brandCodes = new Set(reference.brands.map((b) => b.code));
   const invoiceTopics = reference.brands.map((b) => brandTopics(b.code).invoices.name);
+  // From usage.charged's current end (its charges come once the pipeline starts, below): the
+  // shared topic's history, every earlier suite's usage, is not read at all.
+  await startGroupAtEnd(kafka, `billing-e2e-reader-${run}`, [topics.usageCharged.name]);
   reader = await runBatchConsumer(kafka, {
     groupId: `billing-e2e-reader-${run}`,
     topics: [topics.usageCharged.name, ...invoiceTopics],
@@ -144,8 +155,18 @@ beforeAll(async () => {
       }
     },
   });
+  setupStep('reader started');
   pipeline = await startPipeline(config, { kafka, serde, logger: silentLogger, clock: systemClock });
-  await eventually(`${cdrs.length} CDRs charged`, () => (charged.size >= cdrs.length ? true : undefined), 600_000);
+  setupStep('pipeline started');
+  let nextProgress = Date.now() + 30_000;
+  await eventually(`${cdrs.length} CDRs charged`, () => {
+    if (Date.now() > nextProgress) {
+      setupStep(`${charged.size} of ${cdrs.length} CDRs charged`);
+      nextProgress += 30_000;
+    }
+    return charged.size >= cdrs.length ? true : undefined;
+  }, 600_000);
+  setupStep(`${cdrs.length} CDRs charged`);
   billRun = await startBillRun(config, { kafka, serde, logger: silentLogger, clock }, {
     intervalMs: 0,
     brands: [...brandCodes],
@@ -154,6 +175,7 @@ beforeAll(async () => {
     // stores all of it before billing, however long that takes here.
     usageDrainMs: 600_000,
   });
+  setupStep('bill run started');
 }, 900_000);
 
 afterAll(async () => {
@@ -244,5 +266,18 @@ describe(`bill runs end to end: ${BRANDS} brands, ${BRANDS * ACCOUNTS_PER_BRAND}
       expect(inv.subtotal.plus(inv.taxTotal).toFixed(2)).toBe(inv.total.toFixed(2));
     }
     expect(compared).toBeGreaterThan(1000);
+  });
+
+  it('passes the consistency run over the whole window, every brand and day: clean', { timeout: 300_000 }, async () => {
+    // On demand for the day range: the brands' local days from the window's first (31 January, west of
+    // UTC) and the source's arrival days (the wall clock's today) in one run.
+    const from = '2026-01-31';
+    const to = new Date().toISOString().slice(0, 10);
+    const t0 = Date.now();
+    const report = await consistencyRun(kafka, serde, { brands: reference.brands.map((b) => b.code), sources: [source], from, to }, clock.now(), { driftSample: 50 });
+    console.log(`[billing-e2e] consistency run ${from} to ${to}, ${BRANDS} brands: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${report.verdict}`);
+    expect(report.discrepancies).toEqual([]);
+    expect(report.verdict).toMatch(/^clean: /);
+    expect(report.checked).toMatchObject({ cdrs: charged.size, outcomes: charged.size, charges: charged.size, invoices: invoices.size, rerated: BRANDS * 50 });
   });
 });

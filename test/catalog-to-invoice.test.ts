@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControllableClock } from '../domain/billrun/index.ts';
 import type { CdrRawRecord, UsageChargedRecord } from '../contracts/records.ts';
 import type { InvoiceEvent } from '../contracts/invoice.ts';
-import { BatchProducer, runBatchConsumer, standardHeaders, type RunningConsumer } from '../runtime/kafka.ts';
+import { BatchProducer, runBatchConsumer, startGroupAtEnd, standardHeaders, type RunningConsumer } from '../runtime/kafka.ts';
 import { AvroSerde, loadSchema } from '../runtime/serde.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/time.ts';
@@ -40,6 +40,8 @@ async function api(method: string, path: string, body: unknown): Promise<Record<
 
 beforeAll(async () => {
   await applyTopics(kafka, serde, allTopics([brand]));
+  // usage.charged from its current end: earlier suites' usage on the shared topic is not read.
+  await startGroupAtEnd(kafka, `system-reader-${run}`, [topics.usageCharged.name]);
   reader = await runBatchConsumer(kafka, {
     groupId: `system-reader-${run}`,
     topics: [topics.usageCharged.name, brandTopics(brand).invoices.name],

@@ -268,7 +268,10 @@ describe('the CDR file job against the real stack', () => {
       expect(badHeader.status).toBe(422);
       expect(await badHeader.json()).toMatchObject({ error: 'invalid_header' });
 
-      expect((await fetch(`${service.apiUrl}/cdr-files`, { headers: withKey(parentKey) })).status).toBe(404);
+      // Uploads only: a GET of the upload path is the wrong method, not a missing route.
+      const listing = await fetch(`${service.apiUrl}/cdr-files`, { headers: withKey(parentKey) });
+      expect(listing.status).toBe(405);
+      expect(listing.headers.get('allow')).toBe('POST');
 
       // A file may hold any brand's usage: no key 401, an unknown key 401, a brand's key 403; nothing published.
       const before = await endOffsets(topics.cdrRaw.name);

@@ -12,7 +12,7 @@ import { allTopics, brandTopics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { collectReference, fakeGatewayEnv, invoiceEvent, publishInvoices, readAll, scanForCardNumbers, type AccountSpec, type BrandSpec } from './support/collect-fixtures.ts';
 import { startFakeGateway, type FakeGateway, type Outcome } from './support/fake-gateway/index.ts';
-import { ServiceProcess } from './support/service-process.ts';
+import { ServiceProcess } from '../infra/service-process.ts';
 
 const INVOICES = 10_000;
 const ACCOUNTS = 1_000;

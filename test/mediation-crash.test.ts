@@ -15,7 +15,7 @@ import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { buildScenario } from './support/mediation-scenario.ts';
 import { seededRandom } from '../domain/prng.ts';
 import { collectOutcomes, type Outcomes } from './support/collect.ts';
-import { ServiceProcess } from './support/service-process.ts';
+import { ServiceProcess } from '../infra/service-process.ts';
 
 const CDRS = 100_000;
 const KILLS = 10;

@@ -10,7 +10,7 @@ import { allTopics, brandTopics } from '../topics/catalog.ts';
 import { eventually, testConfig, testKafka, uniqueSuffix } from './helpers.ts';
 import { invoiceEvent, scanForCardNumbers } from './support/collect-fixtures.ts';
 import { notifyBrand, notifyCustomer, notifyReference, paymentEvent, publish } from './support/notify-fixtures.ts';
-import { ServiceProcess } from './support/service-process.ts';
+import { ServiceProcess } from '../infra/service-process.ts';
 import { SmtpSink } from './support/smtp-sink.ts';
 
 const EVENTS = 1_000;

@@ -7,7 +7,7 @@ import { publishReference } from '../contracts/reference.ts';
 import type { CdrRawRecord, CdrRejectedRecord, UsageChargedRecord } from '../contracts/records.ts';
 import { applyTopics } from '../topics/apply.ts';
 import { allTopics, topics, valueSubject } from '../topics/catalog.ts';
-import { BatchProducer, runBatchConsumer, standardHeaders, type ConsumedRecord } from '../runtime/kafka.ts';
+import { BatchProducer, runBatchConsumer, standardHeaders, startGroupAtEnd, type ConsumedRecord } from '../runtime/kafka.ts';
 import { AvroSerde, loadSchema } from '../runtime/serde.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/time.ts';
@@ -57,6 +57,9 @@ describe('the mediation pipeline, smoke', () => {
       call(8, 'not-a-number', '2026-03-05T15:00:00Z', 60),
       call(1, '+18005550100', '2026-03-05T15:00:00Z', 95), // a duplicate of c1
     ];
+    // The reader starts at the outputs' current end: every earlier suite's records are not read.
+    const readerGroup = `smoke-reader-${uniqueSuffix()}`;
+    await startGroupAtEnd(kafka, readerGroup, [topics.usageCharged.name, topics.cdrRejected.name]);
     const producer = await BatchProducer.connect(kafka);
     const encode = serde.encoder<CdrRawRecord>(await serde.register(valueSubject(topics.cdrRaw.name), loadSchema('cdr.raw')));
     await producer.send({ [topics.cdrRaw.name]: cdrs.map((c) => ({ key: `${c.source}/${c.cdrId}`, value: encode(c), headers: standardHeaders({ eventId: c.cdrId }) })) });
@@ -76,8 +79,10 @@ describe('the mediation pipeline, smoke', () => {
         }
       }
     };
-    const reader = await runBatchConsumer(kafka, { groupId: `smoke-reader-${uniqueSuffix()}`, topics: [topics.usageCharged.name, topics.cdrRejected.name], handle: collect });
-    await eventually('6 charged and 3 rejected', () => (charged.size === 6 && rejected.length >= 3 ? true : undefined), 90_000);
+    const reader = await runBatchConsumer(kafka, { groupId: readerGroup, topics: [topics.usageCharged.name, topics.cdrRejected.name], handle: collect });
+    await eventually('6 charged and 3 rejected', () => (charged.size === 6 && rejected.length >= 3 ? true : undefined), 90_000).catch((error: Error) => {
+      throw new Error(`${error.message}: charged ${[...charged.values()].map((c) => c.cdrId).sort().join(', ') || 'none'}; rejected ${rejected.map((r) => `${r.stage}:${r.reason}:${r.cdrId}`).join(', ') || 'none'}`);
+    });
     await reader.stop();
 
     expect(rejected.map((r) => `${r.stage}:${r.reason}:${r.cdrId}`).sort()).toEqual(['ingest:duplicate_cdr:c1', 'ingest:invalid_number:c8', 'resolve:unresolved_number:c7']);

@@ -5,7 +5,7 @@ import type { ReferenceData } from '../domain/reference/index.ts';
 import { numberFor, smallBrandReference } from './support/small-brand.ts';
 import { publishReference } from '../contracts/reference.ts';
 import type { CdrRawRecord } from '../contracts/records.ts';
-import { BatchProducer, standardHeaders } from '../runtime/kafka.ts';
+import { BatchProducer, partitionOfKey, standardHeaders } from '../runtime/kafka.ts';
 import { AvroSerde, loadSchema } from '../runtime/serde.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { systemClock } from '../runtime/time.ts';
@@ -147,6 +147,18 @@ describe('re-rating calls that arrived out of order', () => {
     const unchanged = await rerateScope(config, deps, lateScope, { replayFrom });
     expect([unchanged.committed, unchanged.differences.length, unchanged.adjustments.length]).toEqual([false, 0, 0]);
     expect((await rows()).length).toBe(4);
+    expect(unchanged.replayedPartitions).toBe('all');
+    // A swap's re-rate of one subscription replays only its account's partition of usage.resolved
+    // (the 4 calls are all there); a key whose partition lacks them falls back to every partition,
+    // and finds the same 4 calls rather than none.
+    const account = `acct-${late}`;
+    const own = partitionOfKey(topics.usageResolved.name, account, topics.usageResolved.partitions);
+    const elsewhere = Array.from({ length: 50 }, (_, i) => `other-${i}`).find((k) => partitionOfKey(topics.usageResolved.name, k, topics.usageResolved.partitions) !== own)!;
+    const subscriptionScope = { subscriptionId: lateSubscription, from: scope.from, to: scope.to };
+    const narrowed = await rerateScope(config, deps, subscriptionScope, { replayFrom, replayKey: account, dryRun: true });
+    expect([narrowed.replayedPartitions, narrowed.usages, narrowed.differences.length]).toEqual([[own], 4, 0]);
+    const fallback = await rerateScope(config, deps, subscriptionScope, { replayFrom, replayKey: elsewhere, dryRun: true });
+    expect([fallback.replayedPartitions, fallback.usages, fallback.differences.length]).toEqual(['all', 4, 0]);
 
     // Plan version 2 keeps the 120 s but prices only IVR: the two overage calls can no longer be
     // charged and are removed (0.06 given back each); the included ones are unchanged.

@@ -25,6 +25,7 @@ export const topics = {
   usageRated: { name: 'usage.rated', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 30 * DAY_MS, schema: 'usage.rated', description: 'Usage with billable quantity and rule version' },
   usageCharged: { name: 'usage.charged', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage.charged', description: 'Usage drawn down against included units, overage priced' },
   usageRerated: { name: 'usage.rerated', partitions: 6, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage.rerated', description: 'Per-CDR differences of a re-rating run, for billing adjustments' },
+  planSwaps: { name: 'subscription.plan-swaps', partitions: 3, key: 'subscriptionId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'plan-swap', description: "Plan swaps the catalogue took: drawdown re-rates the swapped period's usage on the new plan" },
   accountLifecycle: { name: 'account.lifecycle', partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'account.lifecycle', description: 'Trial, activation, dunning steps, suspension, cancellation, reactivation' },
   refBrands: { name: 'ref.brands', partitions: 1, key: 'brand code', cleanupPolicy: 'compact', schema: 'ref.brands', description: 'Brands and how they bill' },
   refNumbers: { name: 'ref.numbers', partitions: 1, key: 'number (E.164)', cleanupPolicy: 'compact', schema: 'ref.numbers', description: 'Each number with its whole assignment history' },
@@ -34,6 +35,7 @@ export const topics = {
   refRatingRules: { name: 'ref.rating-rules', partitions: 1, key: 'ruleId:version', cleanupPolicy: 'compact', schema: 'ref.rating-rules', description: 'Versioned, effective-dated rating rules' },
   refApiKeys: { name: 'ref.api-keys', partitions: 1, key: 'keyId', cleanupPolicy: 'compact', schema: 'ref.api-keys', description: "The catalogue's API keys as every service verifies them: id, brand scope, sha-256, expiry, revocation (never a key)" },
   discrepancies: { name: 'ops.discrepancies', partitions: 1, key: 'the check and scope', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'discrepancy', description: 'What consistency runs found along the chain from CDR to cash (rateline assurance run)' },
+  controlTotals: { name: 'ops.control-totals', partitions: 3, key: 'stage/scopeKind:scope/day (a stateless stage adds /topic:partition@firstOffset)', cleanupPolicy: 'compact', schema: 'control-total', description: 'What each stage consumed and produced per source or brand and day, for the consistency run (domain/assurance/control-totals.ts)' },
   deadLetter: { name: 'ops.dead-letter', partitions: 3, key: 'the original key', cleanupPolicy: 'delete', retentionMs: 90 * DAY_MS, schema: null, description: 'Records a service could not process, original bytes, error in headers (dlq-*)' },
   deadLetterRedriven: { name: 'ops.dead-letter.redriven', partitions: 1, key: '<partition>:<offset> of the dead-letter record', cleanupPolicy: 'compact', schema: null, description: 'Dead-letter records already sent back (`rateline dlq redrive`), written in the same transaction as the records sent, so that each goes back once; value: JSON of where it went and when' },
 } as const satisfies Record<string, TopicSpec>;
@@ -44,13 +46,14 @@ export function assertBrandCode(code: string): void {
 }
 
 /** The outbound topics of one brand, separate so that Kafka ACLs can isolate each brand. */
-export function brandTopics(code: string): { invoices: TopicSpec; payments: TopicSpec; creditRefunds: TopicSpec; usageAlerts: TopicSpec } {
+export function brandTopics(code: string): { invoices: TopicSpec; payments: TopicSpec; creditRefunds: TopicSpec; usageAlerts: TopicSpec; recommendations: TopicSpec } {
   assertBrandCode(code);
   return {
     invoices: { name: `brand.${code}.invoices`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'invoice', description: `Invoices issued by ${code}` },
     payments: { name: `brand.${code}.payments`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'payment', description: `Payments and refunds of ${code}` },
     creditRefunds: { name: `brand.${code}.credit-refunds`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: -1, schema: 'credit.refund', description: `Credit balances of ${code} to refund through the gateway (bill-run asks, collect refunds)` },
     usageAlerts: { name: `brand.${code}.usage-alerts`, partitions: 3, key: 'accountId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'usage-alert', description: `Usage thresholds crossed by ${code}'s subscriptions (once per period and threshold)` },
+    recommendations: { name: `brand.${code}.recommendations`, partitions: 3, key: 'subscriptionId', cleanupPolicy: 'delete', retentionMs: 400 * DAY_MS, schema: 'plan-recommendation', description: `Plan recommendations for ${code}'s subscriptions from their own usage (live, withdrawn, accepted; a new one supersedes the last)` },
   };
 }
 
@@ -65,9 +68,9 @@ export const valueSubject = (topic: string) => `${topic}-value`;
 export function schemaOfTopic(name: string): string | undefined {
   const fixed = Object.values(topics).find((t) => t.name === name);
   if (fixed) return fixed.schema ?? undefined;
-  const brand = /^brand\.([a-z0-9][a-z0-9-]{0,39})\.(invoices|payments|credit-refunds|usage-alerts)$/.exec(name);
+  const brand = /^brand\.([a-z0-9][a-z0-9-]{0,39})\.(invoices|payments|credit-refunds|usage-alerts|recommendations)$/.exec(name);
   if (!brand) return undefined;
   const specs = brandTopics(brand[1]!);
-  const kind = brand[2] === 'credit-refunds' ? 'creditRefunds' : brand[2] === 'usage-alerts' ? 'usageAlerts' : (brand[2] as 'invoices' | 'payments');
+  const kind = brand[2] === 'credit-refunds' ? 'creditRefunds' : brand[2] === 'usage-alerts' ? 'usageAlerts' : (brand[2] as 'invoices' | 'payments' | 'recommendations');
   return specs[kind].schema ?? undefined;
 }

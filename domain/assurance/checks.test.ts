@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import { describe, expect, it } from 'vitest';
-import { cdrBalance, invoiceArithmetic, invoiceNumbering, paymentsWithoutInvoice, type CdrOutcomeFact, type InvoiceFact } from './index.ts';
+import { cdrBalance, changedCopies, chargesWithoutCdr, invoiceArithmetic, invoiceNumbering, paymentsWithoutInvoice, type CdrOutcomeFact, type InvoiceFact } from './index.ts';
 
 const d = (v: string) => new Decimal(v);
 const raw = (cdrId: string, day = '2026-03-01', source = 'pbx') => ({ source, cdrId, day });
@@ -72,4 +72,26 @@ describe('payments without an invoice', () => {
     ]);
     expect(found).toEqual([{ check: 'payment_without_invoice', scope: 'x', expected: 'every payment about a published invoice', found: '1 payment events about unknown invoices', ids: ['p2'] }]);
   });
+});
+
+describe('charges whose CDR never arrived', () => {
+  it('names each charge of a CDR cdr.raw never had, per source', () => {
+    const raw = new Set(['pbx/1', 'pbx/2']);
+    const found = chargesWithoutCdr(raw, [
+      { source: 'pbx', cdrId: '1', eventId: 'u1' },
+      { source: 'pbx', cdrId: '1', eventId: 'u1' }, // a re-sent copy: the same charge
+      { source: 'pbx', cdrId: '9', eventId: 'u9' },
+      { source: 'sip', cdrId: '2', eventId: 'u-sip-2' }, // pbx/2 arrived, sip/2 did not
+    ]);
+    expect(found.map((d) => [d.check, d.scope, d.ids])).toEqual([['charge_without_cdr', 'pbx', ['u9']], ['charge_without_cdr', 'sip', ['u-sip-2']]]);
+    expect(chargesWithoutCdr(raw, [{ source: 'pbx', cdrId: '2', eventId: 'u2' }])).toEqual([]);
+  });
+});
+
+describe('an event published twice says the same both times', () => {
+  const cases: { name: string; copies: { id: string; fingerprint: string }[]; ids: string[] }[] = [
+    { name: 'identical re-sends', copies: [{ id: 'a', fingerprint: 'x' }, { id: 'a', fingerprint: 'x' }, { id: 'b', fingerprint: 'y' }], ids: [] },
+    { name: 'one edited copy', copies: [{ id: 'a', fingerprint: 'x' }, { id: 'b', fingerprint: 'y' }, { id: 'a', fingerprint: 'x2' }, { id: 'a', fingerprint: 'x' }], ids: ['a'] },
+  ];
+  for (const c of cases) it(c.name, () => expect(changedCopies('invoice_changed', 'ansr', c.copies).flatMap((d) => d.ids)).toEqual(c.ids));
 });

@@ -16,6 +16,13 @@ export interface Discrepancy {
   readonly ids: readonly string[];
 }
 
+/** Appends to the list under a key (a spread per record makes grouping a brand's records quadratic). */
+export function append<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
 /** One record on cdr.raw: its source and CDR id (the record key), and the UTC day it arrived. */
 export interface RawCdrFact {
   readonly source: string;
@@ -55,7 +62,7 @@ export function cdrBalance(raw: readonly RawCdrFact[], outcomes: readonly CdrOut
   const rawByCdr = new Map<string, RawCdrFact[]>();
   for (const r of raw) {
     const key = `${r.source}/${r.cdrId}`;
-    rawByCdr.set(key, [...(rawByCdr.get(key) ?? []), r]);
+    append(rawByCdr, key, r);
   }
   const groups = new Map<string, { in: number; out: number; missing: string[]; extra: string[] }>();
   for (const [key, records] of rawByCdr) {
@@ -128,11 +135,11 @@ export function invoiceNumbering(invoices: readonly Pick<InvoiceFact, 'invoiceId
       out.push({ check: 'invoice_numbering', scope: inv.brand, expected: 'a number ending in digits', found: inv.invoiceNumber, ids: [inv.invoiceId] });
       continue;
     }
-    byBrand.set(inv.brand, [...(byBrand.get(inv.brand) ?? []), { n: Number(digits[1]), invoiceId: inv.invoiceId, number: inv.invoiceNumber }]);
+    append(byBrand, inv.brand, { n: Number(digits[1]), invoiceId: inv.invoiceId, number: inv.invoiceNumber });
   }
   for (const [brand, list] of [...byBrand].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const seen = new Map<number, string[]>();
-    for (const x of list) seen.set(x.n, [...(seen.get(x.n) ?? []), x.invoiceId]);
+    for (const x of list) append(seen, x.n, x.invoiceId);
     for (const [n, ids] of seen) {
       const distinct = [...new Set(ids)];
       if (distinct.length > 1) out.push({ check: 'invoice_numbering', scope: brand, expected: `number ${n} on one invoice`, found: `${distinct.length} invoices`, ids: distinct.sort() });
@@ -152,6 +159,38 @@ export function paymentsWithoutInvoice(invoiceIds: ReadonlySet<string>, payments
   // A credit refund's part no card could take names its request, not an invoice.
   const orphans = payments.filter((p) => !invoiceIds.has(p.invoiceId) && !(p.kind === 'credit_refund' && p.invoiceId.startsWith('credit-refund-')));
   const byBrand = new Map<string, string[]>();
-  for (const p of orphans) byBrand.set(p.brand, [...(byBrand.get(p.brand) ?? []), p.eventId]);
+  for (const p of orphans) append(byBrand, p.brand, p.eventId);
   return [...byBrand].map(([brand, ids]) => ({ check: 'payment_without_invoice', scope: brand, expected: 'every payment about a published invoice', found: `${ids.length} payment events about unknown invoices`, ids: ids.sort() }));
+}
+
+/**
+ * Charges whose CDR never arrived on cdr.raw: written straight to usage.charged, or their CDR
+ * lost upstream. Either way money no CDR proves.
+ */
+export function chargesWithoutCdr(rawKeys: ReadonlySet<string>, charges: readonly { source: string; cdrId: string; eventId: string }[]): Discrepancy[] {
+  const bySource = new Map<string, Set<string>>();
+  for (const c of charges) {
+    if (rawKeys.has(`${c.source}/${c.cdrId}`)) continue;
+    bySource.set(c.source, (bySource.get(c.source) ?? new Set<string>()).add(c.eventId));
+  }
+  return [...bySource]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([source, ids]) => ({ check: 'charge_without_cdr', scope: source, expected: 'every charge of a CDR that arrived on cdr.raw', found: `${ids.size} charges of CDRs never received`, ids: [...ids].sort() }));
+}
+
+/**
+ * One event published twice (an outbox re-send, a producer retry) must say the same both times:
+ * a later copy that differs was edited or written by something else. `fingerprint` is what must
+ * not change (money, seconds, lines; not the time it was sent).
+ */
+export function changedCopies(check: string, scope: string, copies: readonly { id: string; fingerprint: string }[]): Discrepancy[] {
+  const first = new Map<string, string>();
+  const changed = new Set<string>();
+  for (const c of copies) {
+    const had = first.get(c.id);
+    if (had === undefined) first.set(c.id, c.fingerprint);
+    else if (had !== c.fingerprint) changed.add(c.id);
+  }
+  if (changed.size === 0) return [];
+  return [{ check, scope, expected: 'every copy of an event the same', found: `${changed.size} published again with other content`, ids: [...changed].sort() }];
 }

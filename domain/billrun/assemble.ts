@@ -1,7 +1,7 @@
 import { Decimal } from 'decimal.js';
 import type { RoundingMode } from '../money/index.ts';
 import { summarizeUsage } from '../invoicing/index.ts';
-import type { Adjustment, BillingBrand, ChargeFigures, BillingPlan, CancellationCreditPolicy, InvoiceInput, PlanChange } from '../invoicing/index.ts';
+import type { Adjustment, BillingBrand, BillingSubscription, ChargeFigures, BillingPlan, CancellationCreditPolicy, InvoiceInput, PlanChange } from '../invoicing/index.ts';
 import type { Brand, Customer, Plan, Subscription } from '../reference/index.ts';
 import { localDateOf } from '../periods/index.ts';
 import type { CustomerTaxContext } from '../tax/index.ts';
@@ -94,15 +94,7 @@ export function assembleInvoiceInput(a: InvoiceAssembly): { ok: true; input: Inv
   for (const m of plan.priceModels) unitSeconds[m.usageType] = m.unitSeconds;
   const input: InvoiceInput = {
     brand: billingBrand(brand),
-    subscription: {
-      subscriptionId: s.subscriptionId,
-      accountId: s.accountId,
-      anchor: new Date(s.anchor),
-      trialEndsAt: s.trialEndsAt === null ? null : new Date(s.trialEndsAt),
-      cancelledAt: s.cancelledAt === null ? null : new Date(s.cancelledAt),
-      commitment: s.commitment === null ? null : { months: s.commitment.months, startsAt: new Date(s.commitment.startsAt), endsAt: new Date(s.commitment.endsAt) },
-      billingPausedAt: s.billingPausedAt === null ? null : new Date(s.billingPausedAt),
-    },
+    subscription: billingSubscription(s),
     plan: billingPlan(plan),
     period: billing.period,
     issuedAt: a.issuedAt,
@@ -119,6 +111,19 @@ export function planInForce(s: Subscription, at: number): { planId: string; vers
   let current = s.planChanges.length > 0 ? { planId: s.planChanges[0]!.fromPlanId, version: s.planChanges[0]!.fromPlanVersion } : { planId: s.planId, version: s.planVersion };
   for (const c of s.planChanges) if (c.at <= at) current = { planId: c.toPlanId, version: c.toPlanVersion };
   return current;
+}
+
+/** What the invoice needs of a subscription record (instants as Dates). */
+export function billingSubscription(s: Subscription): BillingSubscription {
+  return {
+    subscriptionId: s.subscriptionId,
+    accountId: s.accountId,
+    anchor: new Date(s.anchor),
+    trialEndsAt: s.trialEndsAt === null ? null : new Date(s.trialEndsAt),
+    cancelledAt: s.cancelledAt === null ? null : new Date(s.cancelledAt),
+    commitment: s.commitment === null ? null : { months: s.commitment.months, startsAt: new Date(s.commitment.startsAt), endsAt: new Date(s.commitment.endsAt) },
+    billingPausedAt: s.billingPausedAt === null ? null : new Date(s.billingPausedAt),
+  };
 }
 
 export function billingBrand(b: Brand): BillingBrand {

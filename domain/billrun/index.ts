@@ -17,5 +17,7 @@ export type {
   NumberedInvoice,
   SkippedBilling,
 } from './types.ts';
-export { assembleInvoiceInput, billingBrand, planInForce } from './assemble.ts';
+export { assembleInvoiceInput, billingBrand, billingSubscription, planInForce } from './assemble.ts';
 export type { AssemblyProblem, CarriedAmount, InvoiceAssembly, StoredCharge, StoredTier } from './assemble.ts';
+export { settleUsage } from './settle.ts';
+export type { PendingCharge, PendingRerate, UsageSettlement, UsageSettlementInput } from './settle.ts';

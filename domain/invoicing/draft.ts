@@ -1,12 +1,13 @@
 import { Decimal } from 'decimal.js';
 import { DateTime } from 'luxon';
 import { dec, MONEY_SCALE, minorUnits, roundToMinor } from '../money/index.ts';
-import { localDateOf, nthPeriod } from '../periods/index.ts';
+import { dayBefore, localDateOf, nthPeriod } from '../periods/index.ts';
 import type { BillingPeriod } from '../periods/index.ts';
 import type { TaxRequest } from '../tax/index.ts';
 import { InvoicingError } from './types.ts';
 import type {
   BillingPlan,
+  BillingSubscription,
   DraftLine,
   InvoiceDraft,
   InvoiceInput,
@@ -45,9 +46,23 @@ export function invoiceIdFor(brand: string, subscriptionId: string, period: Bill
 }
 
 /** The last local day a span [start, end) covers, for descriptions. */
+// A bill run issues thousands of invoices at one instant in a handful of zones and terms.
+const dueInstants = new Map<string, number>();
+function dueInstant(issuedAt: Date, zone: string, termsDays: number): Date {
+  const key = `${issuedAt.getTime()}|${zone}|${termsDays}`;
+  let due = dueInstants.get(key);
+  if (due === undefined) {
+    if (dueInstants.size >= 1_000) dueInstants.clear();
+    due = DateTime.fromJSDate(issuedAt, { zone }).plus({ days: termsDays }).toMillis();
+    dueInstants.set(key, due);
+  }
+  return new Date(due);
+}
+
 function spanText(start: Date, end: Date, zone: string): string {
-  const last = DateTime.fromJSDate(end, { zone }).minus({ days: 1 });
-  return `${localDateOf(start, zone)} to ${last.toISODate() ?? ''}`;
+  // The last day is the local day before the end's: luxon's minus({ days: 1 }) is the same
+  // calendar arithmetic, at the cost of a zone lookup per invoice line.
+  return `${localDateOf(start, zone)} to ${dayBefore(localDateOf(end, zone))}`;
 }
 
 function within(t: Date, start: Date, end: Date): boolean {
@@ -137,7 +152,7 @@ function sortChanges(changes: readonly PlanChange[]): PlanChange[] {
  * subscription's commitment covers the period's start (the discount of a period is
  * decided once, at its start).
  */
-function discountFraction(input: InvoiceInput, plan: BillingPlan, periodStart: Date): Decimal | null {
+function discountFraction(input: Pick<InvoiceInput, 'subscription'>, plan: BillingPlan, periodStart: Date): Decimal | null {
   const d = plan.commitmentDiscount;
   const c = input.subscription.commitment;
   if (!d || !c || c.months !== d.months || !within(periodStart, c.startsAt, c.endsAt)) return null;
@@ -145,10 +160,29 @@ function discountFraction(input: InvoiceInput, plan: BillingPlan, periodStart: D
 }
 
 /** Exact: a fee of 6 decimals less a percent of 6 decimals has at most 14. */
-function netMonthlyFee(input: InvoiceInput, plan: BillingPlan, periodStart: Date): Decimal {
+function netMonthlyFee(input: Pick<InvoiceInput, 'subscription'>, plan: BillingPlan, periodStart: Date): Decimal {
   const fee = dec(plan.monthlyFee);
   const off = discountFraction(input, plan, periodStart);
   return off ? fee.minus(fee.times(off)) : fee;
+}
+
+/**
+ * The fee a period's invoice bills in advance for `plan`, net of the commitment discount, by
+ * the same rules as draftInvoice: nothing when the subscription is cancelled by the period's
+ * start, still in trial at its start or has its billing paused then. Exact (unrounded). What-if
+ * pricing (domain/planswap) prices a period's fee on another plan with it.
+ */
+export function feeInAdvance(subscription: BillingSubscription, plan: BillingPlan, period: Pick<BillingPeriod, 'start'>): Decimal {
+  return billsFeeFor(subscription, period.start) ? exact(netMonthlyFee({ subscription }, plan, period.start)) : dec(0);
+}
+
+/** A period's fee is billed unless, at its start, the subscription is cancelled, in trial or paused. */
+function billsFeeFor(subscription: BillingSubscription, periodStart: Date): boolean {
+  const start = periodStart.getTime();
+  const cancelledBefore = subscription.cancelledAt !== null && subscription.cancelledAt.getTime() <= start;
+  const inTrialAtStart = subscription.trialEndsAt !== null && subscription.trialEndsAt.getTime() > start;
+  const pausedAtStart = subscription.billingPausedAt != null && subscription.billingPausedAt.getTime() <= start;
+  return !cancelledBefore && !inTrialAtStart && !pausedAtStart;
 }
 
 /**
@@ -169,10 +203,7 @@ export function draftInvoice(input: InvoiceInput): InvoiceDraft {
 
   // 1. The coming period's fee, in advance: not if cancelled by its start, not while in trial
   //    at its start, not while billing is paused at its start (a suspension).
-  const cancelledBefore = cancelledAt !== null && cancelledAt.getTime() <= period.start.getTime();
-  const inTrialAtStart = trialEnd !== null && trialEnd.getTime() > period.start.getTime();
-  const pausedAtStart = subscription.billingPausedAt != null && subscription.billingPausedAt.getTime() <= period.start.getTime();
-  if (!cancelledBefore && !inTrialAtStart && !pausedAtStart) {
+  if (billsFeeFor(subscription, period.start)) {
     const fee = dec(plan.monthlyFee);
     lines.push({
       lineId: 'fee',
@@ -231,7 +262,7 @@ export function draftInvoice(input: InvoiceInput): InvoiceDraft {
 
   const invoiceId = invoiceIdFor(brand.code, subscription.subscriptionId, period, zone);
   const taxPoint = localDateOf(input.issuedAt, zone);
-  const dueAt = DateTime.fromJSDate(input.issuedAt, { zone }).plus({ days: brand.paymentTermsDays }).toJSDate();
+  const dueAt = dueInstant(input.issuedAt, zone, brand.paymentTermsDays);
   const taxRequest: TaxRequest = {
     invoiceId,
     currency: brand.currency,
@@ -257,6 +288,7 @@ export function draftInvoice(input: InvoiceInput): InvoiceDraft {
     roundingMode: brand.roundingMode,
     lines,
     usage: input.usage,
+    notes: sortChanges(input.planChanges).map((c) => `Plan changed from ${c.from.name} to ${c.to.name} from ${localDateOf(c.at, zone)}`),
     taxRequest,
   };
 }

@@ -1,4 +1,4 @@
-export { draftInvoice, invoiceIdFor } from './draft.ts';
+export { draftInvoice, feeInAdvance, invoiceIdFor } from './draft.ts';
 export { buildInvoice, roundInvoice } from './round.ts';
 export { summarizeUsage, type ChargeFigures } from './usage.ts';
 export { InvoicingError } from './types.ts';

@@ -159,6 +159,13 @@ describe('buildInvoice, hand-worked cents', () => {
     });
   });
 
+  it('states each plan change of the period just ended in words, on the brand-local date (a plan swap); none without one', () => {
+    // 2026-06-16T04:00Z is midnight of June 16 in New York.
+    const changed = buildInvoice(input(US, { plan: pro, planChanges: [{ at: new Date('2026-06-16T04:00:00Z'), from: basic, to: pro }] }));
+    expect(changed.notes).toEqual(['Plan changed from Basic to Pro from 2026-06-16']);
+    expect(buildInvoice(input(US)).notes).toEqual([]);
+  });
+
   it('a cancellation mid-period credits the unused part, or not, by the brand\'s policy', () => {
     // Cancelled 2026-06-21 00:00 New York: Jun 21 to Jul 1 = 10 days = 864,000 of 2,592,000 s = 1/3.
     //   credit −49.99 / 3 = −16.663333… → −16.66. No July fee.

@@ -77,6 +77,7 @@ export function roundInvoice(draft: InvoiceDraft, taxes: TaxCalculation): Invoic
     currency,
     lines,
     usageSummaries,
+    notes: draft.notes,
     taxes: taxLines,
     taxEngineId: taxes.engineId,
     subtotal,

@@ -207,6 +207,8 @@ export interface InvoiceDraft {
   readonly roundingMode: RoundingMode;
   readonly lines: readonly DraftLine[];
   readonly usage: readonly UsageSummary[];
+  /** What the customer should read beside the lines: each plan change of the period just ended, in words. */
+  readonly notes: readonly string[];
   /** What the tax engine is asked: the unrounded lines, the tax point, the customer. */
   readonly taxRequest: TaxRequest;
 }
@@ -227,6 +229,8 @@ export interface Invoice {
   readonly currency: string;
   readonly lines: readonly InvoiceLine[];
   readonly usageSummaries: readonly UsageSummaryLine[];
+  /** The plan changes of the period just ended, in words ("Plan changed from A to B from 2026-03-01"); absent on invoices from before notes. */
+  readonly notes?: readonly string[];
   readonly taxes: readonly InvoiceTax[];
   readonly taxEngineId: string;
   /** Sum of the rounded line amounts. */

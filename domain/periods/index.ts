@@ -5,5 +5,6 @@ export {
   periodEndingOn,
   anniversaryFallsOn,
   localDateOf,
+  dayBefore,
 } from './periods.ts';
 export type { Anchor, BillingPeriod, PeriodErrorCode } from './periods.ts';

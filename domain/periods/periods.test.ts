@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   PeriodError,
   anniversaryFallsOn,
+  dayBefore,
   localDateOf,
   nthPeriod,
   periodEndingOn,
@@ -201,5 +202,27 @@ describe('anniversaryFallsOn and periodEndingOn (for a daily bill run)', () => {
 
   it('refuses a malformed local date', () => {
     expect(code(() => anniversaryFallsOn('2027-01-31', '2027-2-28', 'UTC'))).toBe('invalid_local_date');
+  });
+});
+
+describe('localDateOf and dayBefore', () => {
+  it('gives the local date on each side of a DST change and of midnight, the same when asked again', () => {
+    // New York: 2026-03-08 02:00 EST → 03:00 EDT. 04:59Z on the 8th is 23:59 EST on the 7th; 05:00Z is 00:00 on the 8th.
+    for (let round = 0; round < 2; round++) {
+      expect(localDateOf(at('2026-03-08T04:59:59.999Z'), 'America/New_York')).toBe('2026-03-07');
+      expect(localDateOf(at('2026-03-08T05:00:00Z'), 'America/New_York')).toBe('2026-03-08');
+      // After the change midnight is 04:00Z: 03:59Z on the 9th is still the 8th.
+      expect(localDateOf(at('2026-03-09T03:59:59Z'), 'America/New_York')).toBe('2026-03-08');
+      // The same instant in another zone is another date.
+      expect(localDateOf(at('2026-03-09T03:59:59Z'), 'Europe/London')).toBe('2026-03-09');
+    }
+    expect(code(() => localDateOf(at('2026-03-09T03:59:59Z'), 'Mars/Olympus'))).toBe('invalid_time_zone');
+  });
+
+  it('steps back one calendar day across month, year and leap-day ends', () => {
+    expect(dayBefore('2026-03-15')).toBe('2026-03-14');
+    expect(dayBefore('2026-03-01')).toBe('2026-02-28');
+    expect(dayBefore('2028-03-01')).toBe('2028-02-29');
+    expect(dayBefore('2027-01-01')).toBe('2026-12-31');
   });
 });

@@ -169,11 +169,39 @@ export function periodFor(anchor: Anchor, instant: Date, zone: string): BillingP
   return period;
 }
 
+// Local dates of instants, per zone: a bill run asks for the same few (period starts at local
+// midnight, the run's instant) thousands of times, and each luxon answer costs a zone-offset
+// lookup. Cleared when large; the answer never changes.
+const localDates = new Map<string, Map<number, string>>();
+const LOCAL_DATES_KEPT = 100_000;
+let localDatesHeld = 0;
+
 /** The local calendar date ("YYYY-MM-DD") of an instant in a zone. */
 export function localDateOf(instant: Date, zone: string): string {
   checkZone(zone);
   checkInstant(instant, 'the instant');
-  return DateTime.fromJSDate(instant, { zone }).toISODate() ?? '';
+  let dates = localDates.get(zone);
+  if (!dates) localDates.set(zone, (dates = new Map()));
+  const ms = instant.getTime();
+  let date = dates.get(ms);
+  if (date === undefined) {
+    date = DateTime.fromJSDate(instant, { zone }).toISODate() ?? '';
+    if (++localDatesHeld > LOCAL_DATES_KEPT) {
+      localDates.clear();
+      localDatesHeld = 1;
+      localDates.set(zone, (dates = new Map()));
+    }
+    dates.set(ms, date);
+  }
+  return date;
+}
+
+/** The calendar date before a "YYYY-MM-DD" date (calendar arithmetic: no zone involved). */
+export function dayBefore(localDate: string): string {
+  const [y, m, d] = localDate.split('-').map(Number) as [number, number, number];
+  const date = new Date(0);
+  date.setUTCFullYear(y, m - 1, d - 1); // (Date.UTC would read years 0-99 as 1900-1999)
+  return date.toISOString().slice(0, 10);
 }
 
 /**

@@ -10,6 +10,7 @@ export type {
   DunningStep,
   NotificationKindSetting,
   NotificationSettings,
+  PlanSwapSettings,
   PostalAddress,
   PaymentMethodRef,
   PlanCommitmentDiscount,

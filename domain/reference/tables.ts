@@ -223,6 +223,11 @@ export class ReferenceTables {
     return candidate.effectiveTo === null || atMs < candidate.effectiveTo ? candidate : undefined;
   }
 
+  /** One version of a rating rule, as published. */
+  ratingRule(ruleId: string, version: number): RatingRuleRecord | undefined {
+    return this.#rules.get(`${ruleId}:${version}`)?.record;
+  }
+
   numberHistory(number: string): NumberHistory | undefined {
     return this.#numbers.get(number)?.record;
   }
@@ -244,12 +249,38 @@ export class ReferenceTables {
     return [...this.#subscriptions.values()].filter((s) => s.brand === brand);
   }
 
+  /** Every customer (a brand's only, when named), in no particular order. */
+  customers(brand?: string): Customer[] {
+    const all = [...this.#customers.values()];
+    return brand === undefined ? all : all.filter((c) => c.brand === brand);
+  }
+
+  /** Every number's assignment history, in no particular order. */
+  numberHistories(): NumberHistory[] {
+    return [...this.#numbers.values()].map((n) => n.record);
+  }
+
   brands(): Brand[] {
     return [...this.#brands.values()];
   }
 
   plan(planId: string, version: number): Plan | undefined {
     return this.#plans.get(planKey(planId, version));
+  }
+
+  /** Every plan version held, in no particular order. */
+  plans(): Plan[] {
+    return [...this.#plans.values()];
+  }
+
+  /** How many numbers each subscription holds at `atMs` (subscriptions holding none are absent). */
+  numbersHeld(atMs: number): Map<string, number> {
+    const held = new Map<string, number>();
+    for (const { record } of this.#numbers.values()) {
+      const a = record.assignments.find((x) => x.effectiveFrom <= atMs && (x.effectiveTo === null || atMs < x.effectiveTo));
+      if (a !== undefined) held.set(a.subscriptionId, (held.get(a.subscriptionId) ?? 0) + 1);
+    }
+    return held;
   }
 
   /** The brand's product for a usage type, from the brand's usageProducts. */

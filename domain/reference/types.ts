@@ -45,6 +45,21 @@ export interface Brand {
   readonly commission: CommissionRule | null;
   /** The brand's notification emails (services/notify); absent or null: every kind on, default sender. */
   readonly notifications?: NotificationSettings | null;
+  /** Plan recommendations and swaps (domain/planswap); absent or null: the defaults. */
+  readonly planSwap?: PlanSwapSettings | null;
+}
+
+/** How a brand recommends plans and settles a swap's fee difference. */
+export interface PlanSwapSettings {
+  /** full or prorated. */
+  readonly feePolicy: string;
+  readonly lookBackPeriods: number;
+  readonly minSavingAmount: DecimalValue | null;
+  readonly minSavingPercent: DecimalValue | null;
+  /** 0-100. */
+  readonly minConfidencePercent: number;
+  /** Brand-local hour of the daily recommendation run. */
+  readonly recommendationHour: number;
 }
 
 /** One kind of notification: on or off, and to whom (`all`: email and billing contacts; `primary`: email only). */
@@ -334,7 +349,8 @@ export type NotificationSettingsEntry = Partial<Omit<NotificationSettings, 'usag
   readonly usageOverageAmount?: string | null;
 };
 
-export interface BrandEntry extends Omit<Brand, 'usageProducts' | 'paymentTermsDays' | 'cancellationCredit' | 'creditAtCancellation' | 'collectionRetryDays' | 'dunningSteps' | 'branding' | 'commission' | 'notifications'> {
+export interface BrandEntry extends Omit<Brand, 'usageProducts' | 'paymentTermsDays' | 'cancellationCredit' | 'creditAtCancellation' | 'collectionRetryDays' | 'dunningSteps' | 'branding' | 'commission' | 'notifications' | 'planSwap'> {
+  readonly planSwap?: (Partial<Omit<PlanSwapSettings, 'minSavingAmount' | 'minSavingPercent'>> & { readonly minSavingAmount?: string | null; readonly minSavingPercent?: string | null }) | null;
   readonly usageProducts?: Readonly<Record<string, string>>;
   readonly paymentTermsDays?: number;
   readonly cancellationCredit?: string;

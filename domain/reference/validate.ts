@@ -266,8 +266,21 @@ function readBrand(r: Reader, input: unknown, path: string): Brand {
       recurringPercent: readPercent(r, c, 'recurringPercent', cp),
     })),
     notifications: r.optionalObject(f, 'notifications', p, (n, np) => readNotifications(r, n, np)),
+    planSwap: r.optionalObject(f, 'planSwap', p, (s, sp) => {
+      const optionalDecimal = (key: string) => (s[key] === undefined || s[key] === null ? null : r.decimal(s, key, sp));
+      return {
+        feePolicy: r.oneOf(s, 'feePolicy', sp, PLAN_SWAP_FEE_POLICIES, 'prorated'),
+        lookBackPeriods: r.integer(s, 'lookBackPeriods', sp, 1, 24, 3),
+        minSavingAmount: optionalDecimal('minSavingAmount'),
+        minSavingPercent: optionalDecimal('minSavingPercent'),
+        minConfidencePercent: r.integer(s, 'minConfidencePercent', sp, 0, 100, 50),
+        recommendationHour: r.integer(s, 'recommendationHour', sp, 0, 23, 3),
+      };
+    }),
   };
 }
+
+const PLAN_SWAP_FEE_POLICIES = ['full', 'prorated'];
 
 const NOTIFICATION_RECIPIENTS = ['all', 'primary'];
 

@@ -6,9 +6,12 @@ import { validateMethodMeta } from '../methods.ts';
 import { envSuffix } from '../registry.ts';
 import { transportOutcome, checkEndpointOptions } from '../transport.ts';
 import type {
+  ChargeListing,
+  ChargeListQuery,
   ChargeLookup,
   ChargeQuery,
   ChargeRequest,
+  GatewayCharge,
   GatewayDeps,
   GatewayFactory,
   PaymentGateway,
@@ -259,6 +262,24 @@ export class StripeGateway implements PaymentGateway {
       return { status: 'not_found' };
     } catch (err) {
       return { status: 'error', result: fromError(err) };
+    }
+  }
+
+  async listCharges(query: ChargeListQuery): Promise<ChargeListing> {
+    try {
+      const charges: GatewayCharge[] = [];
+      // A PaymentIntent is the charge rateline makes (and records by its id); the SDK pages through the list.
+      for await (const intent of this.#stripe.paymentIntents.list({ created: { gte: Math.floor(query.from / 1000), lt: Math.ceil(query.to / 1000) }, limit: 100 })) {
+        const status = intent.status === 'succeeded' ? 'succeeded' : intent.status === 'processing' ? 'pending' : 'failed';
+        charges.push({
+          reference: intent.id, invoiceId: intent.metadata?.['invoice_id'] ?? null, status,
+          amount: moneyOf(status === 'succeeded' ? intent.amount_received : intent.amount, intent.currency), createdAt: intent.created * 1000,
+        });
+      }
+      return { ok: true, charges };
+    } catch (err) {
+      const r = fromError(err);
+      return { ok: false, code: 'code' in r ? r.code : r.status, message: 'message' in r ? r.message : r.status, retryable: r.status !== 'gateway_error' || r.retryable };
     }
   }
 

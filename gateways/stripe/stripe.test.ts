@@ -248,3 +248,44 @@ describe('stripe: webhooks', () => {
     expect(state.status).toBe('paid');
   });
 });
+
+describe('stripe: listing charges (revenue assurance)', () => {
+  it('lists every PaymentIntent created in the range, through the SDK\'s paging, with its invoice, outcome and amount', async () => {
+    let now = Date.UTC(2026, 2, 1, 9);
+    const own = await startFakeGateway({ now: () => now });
+    try {
+      const options = { secretKey: own.stripe.secretKey, webhookSecret: own.stripe.webhookSecret, baseUrl: own.url };
+      const gateway = new StripeGateway({ ...options, timeoutMs: 10_000 }, { now: () => now });
+      const stored = await gateway.storePaymentMethod({ idempotencyKey: methodKey('acct-l', 1), accountId: 'acct-l', methodType: 'card', meta: { payment_method: 'pm_card_visa' } });
+      if (!stored.ok) throw new Error(stored.problems.join('; '));
+      const charge = (invoiceId: string, amount: string) =>
+        gateway.charge({ idempotencyKey: chargeKey(invoiceId, 1), invoiceId, accountId: 'acct-l', amount: usd(amount), customerId: stored.method.customerId, token: stored.method.token });
+      await charge('INV-BEFORE', '1.00'); // 1 March: outside the range
+      now = Date.UTC(2026, 2, 2, 0, 0);
+      // 101 charges on 2 March: more than one page of 100.
+      for (let i = 0; i < 101; i++) await charge(`INV-L${i}`, '2.50');
+      own.script({ invoiceId: 'INV-DECLINED' }, 'hard_decline');
+      await charge('INV-DECLINED', '7.00');
+      now = Date.UTC(2026, 2, 3, 0, 0); // 3 March 00:00: the range's end, excluded
+      await charge('INV-AFTER', '1.00');
+
+      const listed = await gateway.listCharges({ from: Date.UTC(2026, 2, 2), to: Date.UTC(2026, 2, 3) });
+      if (!listed.ok) throw new Error(listed.message);
+      expect(listed.charges.length).toBe(102);
+      expect(new Set(listed.charges.map((c) => c.invoiceId)).has('INV-BEFORE')).toBe(false);
+      expect(new Set(listed.charges.map((c) => c.invoiceId)).has('INV-AFTER')).toBe(false);
+      const l0 = listed.charges.find((c) => c.invoiceId === 'INV-L0')!;
+      expect({ ...l0, amount: `${l0.amount.amount.toFixed(2)} ${l0.amount.currency}` }).toEqual({ reference: expect.stringMatching(/^pi_/), invoiceId: 'INV-L0', status: 'succeeded', amount: '2.50 USD', createdAt: Date.UTC(2026, 2, 2) });
+      expect(listed.charges.filter((c) => c.status !== 'succeeded').map((c) => [c.invoiceId, c.status])).toEqual([['INV-DECLINED', 'failed']]);
+      // Two pages: the second starts after the first page's last intent.
+      expect(own.requestsTo('GET', '/v1/payment_intents').length).toBe(2);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('says why when the gateway cannot be asked', async () => {
+    const wrongKey = new StripeGateway({ secretKey: 'sk_test_not_the_fakes', webhookSecret: fake.stripe.webhookSecret, baseUrl: fake.url }, { now: () => Date.now() });
+    expect(await wrongKey.listCharges({ from: 0, to: Date.now() })).toMatchObject({ ok: false, retryable: false });
+  });
+});

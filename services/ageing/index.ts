@@ -1,3 +1,4 @@
+import { answer, arrayOf, counts, instant, integer, nullable, object, text } from '../../runtime/json-schema.ts';
 import type { PaymentRecord } from '../../contracts/payment.ts';
 import type { LifecycleRecord } from '../../contracts/lifecycle.ts';
 import type { Knex } from 'knex';
@@ -289,7 +290,23 @@ async function ageBrand(db: Knex, brand: Brand, now: number, logger: ServiceDeps
 }
 
 export function ageingApi(db: Knex, runNow: (brand?: string) => Promise<AgeingReport>): StageApi {
-  const accountSchema = { type: 'object', properties: { account: { type: ['object', 'null'], additionalProperties: true }, events: { type: 'array', items: { type: 'object', additionalProperties: true } } } };
+  const accountBody = answer(
+    "The account's dunning status (null before its first invoice was aged) and the steps taken, oldest first",
+    object({
+      account: { oneOf: [{ type: 'null' }, object({ account_id: text, brand: text, status: text, updated_at: instant }, { open: true })] },
+      events: arrayOf(object({ event_id: text, step: text, invoice_id: text, local_date: text, published_at: nullable(instant) })),
+    }),
+  );
+  const runBody = answer(
+    'The run report: per brand the accounts aged, the steps taken and the accounts held with why',
+    object({
+      at: instant,
+      brands: arrayOf(object({ brand: text, accounts: integer, events: integer, problems: arrayOf(text), held: arrayOf(object({ accountId: text, code: text, message: text })) }, { optional: ['problems', 'held'] })),
+      failed: arrayOf(object({ brand: text, error: text })),
+      events: integer,
+      published: integer,
+    }),
+  );
   return {
     title: 'rateline ageing',
     audit: { db, schema: SCHEMA },
@@ -297,17 +314,45 @@ export function ageingApi(db: Knex, runNow: (brand?: string) => Promise<AgeingRe
     routes: (app) => {
       app.post<{ Querystring: { brand?: string } }>(
         '/ageing-runs',
-        { config: { audit: true }, schema: { operationId: 'runAgeing', summary: "Age every brand's accounts (or one brand's) now", tags: ['ageing'], querystring: brandQuery, response: { 200: { description: 'The run report', type: 'object', additionalProperties: true }, ...problemResponses } } },
+        { config: { audit: true }, schema: { operationId: 'runAgeing', summary: "Age every brand's accounts (or one brand's) now", tags: ['ageing'], querystring: brandQuery, response: { 200: runBody, ...problemResponses } } },
         async (request, reply) => {
           const scope = brandFilter(principalOf(request), request.query.brand);
           if (scope === 'none') throw notFound(`brand ${request.query.brand}`);
           return send(reply, { status: 200, body: await runNow(scope.brand) });
         },
       );
+      // The console's Today screen: per brand, accounts by dunning status and the steps taken since an instant.
+      app.get<{ Querystring: { brand?: string; since?: string } }>(
+        '/dunning-summary',
+        {
+          schema: {
+            operationId: 'getDunningSummary',
+            summary: 'Per brand: accounts by dunning status and the dunning steps taken since an instant',
+            tags: ['ageing'],
+            querystring: { type: 'object', properties: { brand: brandQuery.properties.brand, since: { type: 'string', format: 'date-time', description: 'Count steps taken at or after this instant (default: 24 hours ago)' } }, additionalProperties: false },
+            response: { 200: answer('One entry per brand with accounts: accounts by dunning status, steps taken since the instant', object({ brands: arrayOf(object({ brand: text, byStatus: counts, stepsSince: counts })) })), ...problemResponses },
+          },
+        },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') return send(reply, { status: 200, body: { brands: [] } });
+          const since = request.query.since ? new Date(request.query.since) : new Date(Date.now() - 86_400_000);
+          const narrow = (q: Knex.QueryBuilder) => void (scope.brand ? q.where('brand', scope.brand) : q);
+          const [statuses, steps] = await Promise.all([
+            db(`${SCHEMA}.accounts`).modify(narrow).groupBy('brand', 'status').select('brand', 'status', db.raw('count(*)::int as n')) as Promise<{ brand: string; status: string; n: number }[]>,
+            db(`${SCHEMA}.lifecycle_events`).modify(narrow).where('created_at', '>=', since).groupBy('brand', 'step').select('brand', 'step', db.raw('count(*)::int as n')) as Promise<{ brand: string; step: string; n: number }[]>,
+          ]);
+          const brands = new Map<string, { brand: string; byStatus: Record<string, number>; stepsSince: Record<string, number> }>();
+          const entry = (code: string) => brands.get(code) ?? brands.set(code, { brand: code, byStatus: {}, stepsSince: {} }).get(code)!;
+          for (const s of statuses) entry(s.brand).byStatus[s.status] = s.n;
+          for (const s of steps) entry(s.brand).stepsSince[s.step] = s.n;
+          return send(reply, { status: 200, body: { brands: [...brands.values()].sort((a, b) => a.brand.localeCompare(b.brand)) } });
+        },
+      );
       // /accounts/<id>: the account's dunning status and the steps it went through.
       app.get<{ Params: { accountId: string } }>(
         '/accounts/:accountId',
-        { schema: { operationId: 'getAccountAgeing', summary: "An account's dunning status and the steps it went through", tags: ['ageing'], params: { type: 'object', properties: { accountId: { type: 'string' } }, required: ['accountId'] }, response: { 200: { description: 'The account', ...accountSchema }, ...problemResponses } } },
+        { schema: { operationId: 'getAccountAgeing', summary: "An account's dunning status and the steps it went through", tags: ['ageing'], params: { type: 'object', properties: { accountId: { type: 'string' } }, required: ['accountId'] }, response: { 200: accountBody, ...problemResponses } } },
         async (request, reply) => {
           const { accountId } = request.params;
           const account: { brand: string } | undefined = await db(`${SCHEMA}.accounts`).where({ account_id: accountId }).first();

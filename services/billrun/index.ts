@@ -1,3 +1,5 @@
+import { billRunReportBody, billRunSummaryBody, commissionStatementsBody, creditStatementBody, invoiceListingBody, payoutAlreadyRecordedBody, payoutRecordedBody, storedInvoiceBody } from './api-schemas.ts';
+import { renderedEmailBody } from '../../documents/schemas.ts';
 import { Decimal } from 'decimal.js';
 import client from 'prom-client';
 import { DateTime } from 'luxon';
@@ -11,11 +13,14 @@ import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts'
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import type { ConsumedRecord } from '../../runtime/kafka.ts';
 import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
+import { publishThroughOutbox, startControlTotalsPublisher } from '../../runtime/control-totals.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { startStage, type StageApi, type StageContext } from '../../runtime/stage.ts';
 import { brandFilter, seesBrand } from '../../runtime/auth.ts';
-import { brandQuery, HttpError, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
+import { brandQuery, HttpError, notFound, principalOf, problemAnswer, problemResponses, send } from '../../runtime/http.ts';
 import { sleep } from '../../runtime/time.ts';
+import { dailyAnswer, dailyQuery, dailyWindow } from '../../runtime/daily.ts';
+import { minorUnits } from '../../domain/money/index.ts';
 import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandingFromReference, builtinDocumentRenderers, customerBlockFromReference, priceModelsOf, reviveInvoice, type DocumentRendererRegistry } from '../../documents/index.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
@@ -62,6 +67,8 @@ export interface RunningBillRun extends RunningService {
 
 interface UsageReratedRecord {
   eventId: string;
+  usageEventId: string;
+  kind: string;
   brand: string;
   subscriptionId: string;
   periodStart: number;
@@ -81,6 +88,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
   const logger = deps.logger.child({ stage: 'billrun' });
   const db = createDb(config.postgres, { poolMax: 8 });
   await migrateService(db, SCHEMA, migrations);
+  const controlTotals = startControlTotalsPublisher({ db, schema: SCHEMA, logger: deps.logger, publish: publishThroughOutbox(SCHEMA) });
   const store = offsets.store(db);
   const tables = new ReferenceTables(options.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
   const settings: BillRunSettings = {
@@ -96,10 +104,8 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
     for (const r of records) {
       if (PAYMENTS_PATTERN.test(r.topic)) payments.push(deps.serde.decode<PaymentRecord>(r.value, 'payment'));
       else if (r.topic === topics.usageCharged.name) {
-        const usage = deps.serde.decode<UsageCharged>(r.value, 'usage.charged');
-        // A re-rating run's charges (version > 1) reach billing as its usage.rerated
-        // differences (added, removed, changed); storing them too would count them twice.
-        if (usage.ratingVersion === 1) charged.push(usage);
+        // Every version: a period not invoiced yet is billed in its latest (domain/billrun settleUsage).
+        charged.push(deps.serde.decode<UsageCharged>(r.value, 'usage.charged'));
       } else rerated.push(deps.serde.decode<UsageReratedRecord>(r.value, 'usage.rerated'));
     }
     const last = records[records.length - 1]!;
@@ -203,6 +209,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
       const publishStarted = Date.now();
       report.ms.bill = publishStarted - billStarted;
       // A stopping service leaves publishing to the relay of its next start.
+      if (!stopping) await controlTotals.flush();
       report.published = outbox && !stopping ? await outbox.drain() : 0;
       report.ms.publish = Date.now() - publishStarted;
       logger.info('bill run', { at: report.at, invoices: report.invoices, held: report.held, published: report.published, failed: report.failed.length });
@@ -285,6 +292,7 @@ export async function startBillRun(config: RuntimeConfig, deps: ServiceDeps, opt
       stopping = true;
       if (timer) clearInterval(timer);
       await running?.catch(() => undefined);
+      await controlTotals.stop();
       await outbox?.stop();
       await started.stop();
     },
@@ -362,7 +370,7 @@ async function insertCharges(trx: Knex.Transaction, charged: UsageCharged[]): Pr
     `insert into ${SCHEMA}.charges (event_id, rating_version, brand, account_id, subscription_id, period_start, period_end, usage_type,
        billable_seconds, included_seconds, overage_seconds, amount, currency, tiers)
      select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::numeric[], ?::text[], ?::jsonb[])
-     on conflict (event_id) do nothing`,
+     on conflict (event_id, rating_version) do nothing`,
     [
       charged.map((c) => c.eventId),
       charged.map((c) => c.ratingVersion),
@@ -419,11 +427,13 @@ async function recordPaymentFacts(trx: Knex.Transaction, payments: PaymentRecord
 async function insertRerated(trx: Knex.Transaction, rerated: UsageReratedRecord[]): Promise<void> {
   if (rerated.length === 0) return;
   await trx.raw(
-    `insert into ${SCHEMA}.rerated (event_id, brand, subscription_id, period_start, usage_type, rating_version, amount_delta, currency)
-     select * from unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::int[], ?::numeric[], ?::text[])
+    `insert into ${SCHEMA}.rerated (event_id, usage_event_id, kind, brand, subscription_id, period_start, usage_type, rating_version, amount_delta, currency)
+     select * from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::int[], ?::numeric[], ?::text[])
      on conflict (event_id) do nothing`,
     [
       rerated.map((r) => r.eventId),
+      rerated.map((r) => r.usageEventId),
+      rerated.map((r) => r.kind),
       rerated.map((r) => r.brand),
       rerated.map((r) => r.subscriptionId),
       rerated.map((r) => r.periodStart),
@@ -446,7 +456,7 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
       // /invoices/<id>.json (the stored audit copy), .html, .pdf, .email (the notification, as JSON).
       app.get<{ Params: { document: string } }>(
         '/invoices/:document',
-        { schema: { operationId: 'getInvoiceDocument', summary: 'An invoice as <invoiceId>.json (stored copy), .html, .pdf or .email', tags: ['invoices'], params: { type: 'object', properties: { document: { type: 'string', pattern: '^.+\\.(json|html|pdf|email)$' } }, required: ['document'] }, response: { 200: { description: 'The document (JSON, HTML or PDF)', content: { 'application/json': { schema: { type: 'object', additionalProperties: true } }, 'text/html': { schema: { type: 'string' } }, 'application/pdf': { schema: { type: 'string', format: 'binary' } } } }, ...problemResponses } } },
+        { schema: { operationId: 'getInvoiceDocument', summary: 'An invoice as <invoiceId>.json (stored copy), .html, .pdf or .email', tags: ['invoices'], params: { type: 'object', properties: { document: { type: 'string', pattern: '^.+\\.(json|html|pdf|email)$' } }, required: ['document'] }, response: { 200: { description: 'The document: the stored copy (.json) or the email (.email) as JSON, HTML or PDF', content: { 'application/json': { schema: { oneOf: [storedInvoiceBody, renderedEmailBody] } }, 'text/html': { schema: { type: 'string' } }, 'application/pdf': { schema: { type: 'string', format: 'binary' } } } }, ...problemResponses } } },
         async (request, reply) => {
           const [, invoiceId, format] = /^(.+)\.(json|html|pdf|email)$/.exec(request.params.document)!;
           const owner: { brand: string } | undefined = await db(`${SCHEMA}.invoices`).where({ invoice_id: invoiceId }).first('brand');
@@ -463,7 +473,7 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
       );
       app.post<{ Querystring: { brand?: string } }>(
         '/bill-runs',
-        { config: { audit: true }, schema: { operationId: 'runBills', summary: "Bill every brand (or one) now; a brand's key bills its own brand", tags: ['bill-runs'], querystring: brandQuery, response: { 200: { description: 'The run report', type: 'object', additionalProperties: true }, ...problemResponses } } },
+        { config: { audit: true }, schema: { operationId: 'runBills', summary: "Bill every brand (or one) now; a brand's key bills its own brand", tags: ['bill-runs'], querystring: brandQuery, response: { 200: billRunReportBody, ...problemResponses } } },
         async (request, reply) => {
           const scope = brandFilter(principalOf(request), request.query.brand);
           if (scope === 'none') throw notFound(`brand ${request.query.brand}`);
@@ -473,7 +483,7 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
       // Agents' monthly statements from the invoices issued (fee, discount, proration and credit lines).
       app.get<{ Querystring: { month: string; agent?: string } }>(
         '/commission-statements',
-        { schema: { operationId: 'listCommissionStatements', summary: "Agents' statements of a month; a brand's key gets its brand's invoices only", tags: ['commissions'], querystring: { type: 'object', properties: { month: { type: 'string', description: 'YYYY-MM' }, agent: { type: 'string' } }, required: ['month'], additionalProperties: false }, response: { 200: { description: 'Statements', type: 'object', properties: { statements: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, ...problemResponses } } },
+        { schema: { operationId: 'listCommissionStatements', summary: "Agents' statements of a month; a brand's key gets its brand's invoices only", tags: ['commissions'], querystring: { type: 'object', properties: { month: { type: 'string', description: 'YYYY-MM' }, agent: { type: 'string' } }, required: ['month'], additionalProperties: false }, response: { 200: commissionStatementsBody, ...problemResponses } } },
         async (request, reply) => {
           const principal = principalOf(request);
           try {
@@ -497,7 +507,7 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
       );
       app.get<{ Params: { accountId: string } }>(
         '/credit-balances/:accountId',
-        { schema: { operationId: 'getCreditBalance', summary: "An account's credit balances (the sums of its entries) and its ledger entries", tags: ['credit'], params: { type: 'object', properties: { accountId: { type: 'string' } }, required: ['accountId'] }, response: { 200: { description: 'Balances and entries', type: 'object', additionalProperties: true }, ...problemResponses } } },
+        { schema: { operationId: 'getCreditBalance', summary: "An account's credit balances (the sums of its entries) and its ledger entries", tags: ['credit'], params: { type: 'object', properties: { accountId: { type: 'string' } }, required: ['accountId'] }, response: { 200: creditStatementBody, ...problemResponses } } },
         async (request, reply) => {
           const statement = await creditStatement(db, request.params.accountId);
           if (!statement || !seesBrand(principalOf(request), statement.brand)) throw notFound(`credit balance of ${request.params.accountId}`, 'no_credit_balance');
@@ -514,7 +524,7 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
             tags: ['credit'],
             params: { type: 'object', properties: { accountId: { type: 'string' } }, required: ['accountId'] },
             body: { type: 'object', properties: { currency: { type: 'string', pattern: '^[A-Z]{3}$' }, amount: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?$' }, reference: { type: 'string', minLength: 1, maxLength: 100 }, recordedBy: { type: 'string', minLength: 1, maxLength: 200 } }, required: ['currency', 'amount', 'reference', 'recordedBy'], additionalProperties: false },
-            response: { 200: { description: 'Already recorded', type: 'object', additionalProperties: true }, 201: { description: 'Recorded; the balance after it', type: 'object', additionalProperties: true }, ...problemResponses },
+            response: { 200: payoutAlreadyRecordedBody, 201: payoutRecordedBody, 409: problemAnswer('More than the balance'), ...problemResponses },
           },
         },
         async (request, reply) => {
@@ -523,15 +533,57 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
           return send(reply, await recordPayout(db, { accountId: request.params.accountId, ...request.body }, new Date(clock.now())));
         },
       );
-      app.get<{ Querystring: { brand?: string; accountId?: string; subscriptionId?: string; invoiceId?: string; limit?: number } }>(
+      // What the console's Today screen shows per brand: billings due now, held (with reasons), invoices issued since an instant.
+      app.get<{ Querystring: { brand?: string; since?: string } }>(
+        '/bill-run-summary',
+        {
+          schema: {
+            operationId: 'getBillRunSummary',
+            summary: 'Per brand: billings due now, billings held with their reasons, invoices issued since an instant',
+            tags: ['bill-runs'],
+            querystring: { type: 'object', properties: { brand: brandQuery.properties.brand, since: { type: 'string', format: 'date-time', description: 'Count invoices issued at or after this instant (default: 24 hours ago)' } }, additionalProperties: false },
+            response: { 200: billRunSummaryBody, ...problemResponses },
+          },
+        },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') return send(reply, { status: 200, body: { brands: [] } });
+          return send(reply, { status: 200, body: { brands: await billRunSummary(db, scope.brand, new Date(clock.now()), request.query.since ? new Date(request.query.since) : new Date(clock.now() - 86_400_000)) } });
+        },
+      );
+      app.get<{ Querystring: { brand: string; from: string; to: string; zone?: string } }>(
+        '/revenue-by-day',
+        {
+          schema: {
+            operationId: 'getRevenueByDay',
+            summary: "A brand's invoices issued per day (in the zone given): count and total, per currency (credit notes are collect's)",
+            tags: ['invoices'],
+            querystring: dailyQuery,
+            response: {
+              200: dailyAnswer('Days with invoices, oldest first, per currency', { invoices: { type: 'integer' }, total: { type: 'string', description: "Sum of the invoices' totals" }, currency: { type: 'string' } }, ['invoices', 'total', 'currency']),
+              ...problemResponses,
+            },
+          },
+        },
+        async (request, reply) => {
+          const window = dailyWindow(request);
+          const { rows } = (await db.raw(
+            `select to_char(issued_at at time zone ?, 'YYYY-MM-DD') as day, currency, count(*)::int as invoices, sum(total) as total
+             from ${SCHEMA}.invoices where brand = ? and issued_at >= ? and issued_at < ? group by 1, 2 order by 1, 2`,
+            [window.zone, window.brand, window.from, window.to],
+          )) as { rows: { day: string; currency: string; invoices: number; total: string }[] };
+          return send(reply, { status: 200, body: { days: rows.map((r) => ({ day: r.day, invoices: r.invoices, total: new Decimal(r.total).toFixed(minorUnits(r.currency)), currency: r.currency })) } });
+        },
+      );
+      app.get<{ Querystring: { brand?: string; accountId?: string; subscriptionId?: string; invoiceId?: string; invoiceNumber?: string; after?: string; limit?: number } }>(
         '/invoices',
         {
           schema: {
             operationId: 'listInvoices',
-            summary: 'Invoices issued, by brand, account, subscription or id',
+            summary: 'Invoices issued, by brand, account, subscription, id or number',
             tags: ['invoices'],
-            querystring: { type: 'object', properties: { brand: { type: 'string' }, accountId: { type: 'string' }, subscriptionId: { type: 'string' }, invoiceId: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false },
-            response: { 200: { description: 'Invoices', type: 'object', properties: { invoices: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, ...problemResponses },
+            querystring: { type: 'object', properties: { brand: { type: 'string' }, accountId: { type: 'string' }, subscriptionId: { type: 'string' }, invoiceId: { type: 'string' }, invoiceNumber: { type: 'string' }, after: { type: 'string', description: 'The next page: invoices numbered after this invoice number' }, limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false },
+            response: { 200: invoiceListingBody, ...problemResponses },
           },
         },
         async (request, reply) => {
@@ -542,14 +594,36 @@ export function billRunApi(db: Knex, runNow: (brand?: string) => Promise<BillRun
             .leftJoin(`${SCHEMA}.outbox as o`, 'o.event_id', 'i.invoice_id')
             .select('i.invoice_id', 'i.invoice_number', 'i.brand', 'i.account_id', 'i.subscription_id', 'i.period_index', 'i.kind', 'i.issued_at', 'i.due_at', 'i.currency', 'i.total', db.raw('coalesce(o.published_at, i.published_at) as published_at'));
           const filters = { ...request.query, brand: scope.brand };
-          for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['subscriptionId', 'subscription_id'], ['invoiceId', 'invoice_id']] as const) {
+          for (const [param, column] of [['brand', 'brand'], ['accountId', 'account_id'], ['subscriptionId', 'subscription_id'], ['invoiceId', 'invoice_id'], ['invoiceNumber', 'invoice_number']] as const) {
             const value = filters[param];
             if (value) void query.where(`i.${column}`, value);
           }
+          if (request.query.after) void query.where('i.invoice_number', '>', request.query.after);
           const rows = await query.orderBy('i.invoice_number').limit(request.query.limit ?? 100);
           return send(reply, { status: 200, body: { invoices: rows } });
         },
       );
     },
   };
+}
+
+/** Per brand: billings due at `now` (not yet billed), billings held with the latest reasons, invoices issued since `since`. */
+export async function billRunSummary(db: Knex, brand: string | undefined, now: Date, since: Date) {
+  const byBrand = (q: Knex.QueryBuilder): Knex.QueryBuilder => (brand ? q.where('brand', brand) : q) as Knex.QueryBuilder;
+  const [due, held, issued, holds] = await Promise.all([
+    byBrand(db(`${SCHEMA}.next_billings`).whereNotNull('due_at').where('due_at', '<=', now)).groupBy('brand').select('brand', db.raw('count(*)::int as n')),
+    byBrand(db(`${SCHEMA}.holds`)).groupBy('brand').select('brand', db.raw('count(*)::int as n')),
+    byBrand(db(`${SCHEMA}.invoices`).where('issued_at', '>=', since)).groupBy('brand').select('brand', db.raw('count(*)::int as n')),
+    byBrand(db(`${SCHEMA}.holds`)).orderBy('last_seen', 'desc').limit(200).select('brand', 'subscription_id', 'period_index', 'code', 'message', 'first_seen', 'last_seen'),
+  ]);
+  const brands = new Map<string, { brand: string; due: number; held: number; issuedSince: number; holds: unknown[] }>();
+  const entry = (code: string) => brands.get(code) ?? brands.set(code, { brand: code, due: 0, held: 0, issuedSince: 0, holds: [] }).get(code)!;
+  for (const r of due as { brand: string; n: number }[]) entry(r.brand).due = r.n;
+  for (const r of held as { brand: string; n: number }[]) entry(r.brand).held = r.n;
+  for (const r of issued as { brand: string; n: number }[]) entry(r.brand).issuedSince = r.n;
+  for (const h of holds as { brand: string; subscription_id: string; period_index: number; code: string; message: string; first_seen: Date; last_seen: Date }[]) {
+    const e = entry(h.brand);
+    if (e.holds.length < 20) e.holds.push({ subscriptionId: h.subscription_id, periodIndex: h.period_index, code: h.code, message: h.message, firstSeen: h.first_seen, lastSeen: h.last_seen });
+  }
+  return [...brands.values()].sort((a, b) => a.brand.localeCompare(b.brand));
 }

@@ -1,6 +1,6 @@
 import { Decimal } from 'decimal.js';
 import type { Knex } from 'knex';
-import { allocateInvoiceNumbers, assembleInvoiceInput, BillRunError, billingKey, dueBillings, nextBilling, type CarriedAmount, type DueBilling, type StoredCharge } from '../../domain/billrun/index.ts';
+import { allocateInvoiceNumbers, assembleInvoiceInput, BillRunError, billingKey, dueBillings, nextBilling, settleUsage, type DueBilling, type PendingCharge, type PendingRerate, type UsageSettlement } from '../../domain/billrun/index.ts';
 import { compareIds } from '../../domain/billrun/due.ts';
 import { amountDue, creditFromInvoice, creditToApply } from '../../domain/credit/index.ts';
 import { buildInvoice, type Invoice } from '../../domain/invoicing/index.ts';
@@ -11,6 +11,8 @@ import { toInvoiceEvent } from '../../contracts/invoice.ts';
 import { inTransaction } from '../../runtime/db.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { enqueue, type OutboxEvent } from '../../runtime/outbox.ts';
+import { ControlTally, localDay } from '../../domain/assurance/control-totals.ts';
+import { recordControlTotals } from '../../runtime/control-totals.ts';
 import { brandTopics } from '../../topics/catalog.ts';
 import { addCreditEntry, creditKey, lockCreditAccounts } from './credit.ts';
 import { SCHEMA } from './schema.ts';
@@ -35,6 +37,7 @@ export interface BrandRunResult {
 
 interface ChargeRow {
   event_id: string;
+  rating_version: number;
   subscription_id: string;
   period_start: string;
   period_end: string;
@@ -48,6 +51,8 @@ interface ChargeRow {
 
 interface RerateRow {
   event_id: string;
+  usage_event_id: string;
+  kind: string | null;
   subscription_id: string;
   period_start: string;
   usage_type: string;
@@ -213,61 +218,29 @@ async function billGroup(trx: Knex.Transaction, args: BrandRunArgs, claimed: rea
     }
   }
 
-  const built: { billing: DueBilling; invoice: Invoice; chargeIds: string[]; rerateIds: string[] }[] = [];
+  const built: { billing: DueBilling; invoice: Invoice; settlement: UsageSettlement }[] = [];
   if (dueList.length > 0) {
     const dueIds = [...new Set(dueList.map((b) => b.subscriptionId))];
     const chargeRows: ChargeRow[] = (await trx.raw(`select * from ${t('charges')} where subscription_id = any(?) and invoice_id is null`, [dueIds])).rows;
     const rerateRows: RerateRow[] = (await trx.raw(`select * from ${t('rerated')} where subscription_id = any(?) and invoice_id is null`, [dueIds])).rows;
     const chargesBySub = groupBy(chargeRows, (r) => r.subscription_id);
     const reratesBySub = groupBy(rerateRows, (r) => r.subscription_id);
+    const settledVersions = await settledVersionsOf(trx, dueList, chargeRows, rerateRows);
 
     // A subscription with two billings due (a missed month) takes them in period order: the
     // earlier invoice consumes what belongs to it, the later one the rest.
     const consumed = new Set<string>();
     for (const billing of [...dueList].sort((a, b) => (a.subscriptionId < b.subscriptionId ? -1 : a.subscriptionId > b.subscriptionId ? 1 : a.periodIndex - b.periodIndex))) {
       const subscription = tables.subscription(billing.subscriptionId)!;
-      const periodStart = billing.period.start.getTime();
-      const usageStart = billing.usagePeriod?.start.getTime();
-      const charges: StoredCharge[] = [];
-      const late = new Map<string, { rows: ChargeRow[] }>();
-      for (const row of chargesBySub.get(billing.subscriptionId) ?? []) {
-        if (consumed.has(row.event_id)) continue;
-        const start = Number(row.period_start);
-        if (start >= periodStart) continue; // the current period's usage: billed on the next anniversary
-        if (start === usageStart) charges.push(storedCharge(row));
-        else {
-          // Usage of a period already invoiced: carried to this invoice as late usage.
-          const key = `${start}|${row.usage_type}`;
-          const entry = late.get(key) ?? { rows: [] };
-          entry.rows.push(row);
-          late.set(key, entry);
-        }
-      }
-      const carried: CarriedAmount[] = [...late.values()].map(({ rows }) => ({
-        reason: 'late_usage',
-        usageType: rows[0]!.usage_type,
-        periodStart: new Date(Number(rows[0]!.period_start)),
-        periodEnd: new Date(Number(rows[0]!.period_end)),
-        ratingVersion: 0,
-        amount: rows.reduce((sum, r) => sum.plus(r.amount), new Decimal(0)),
-        records: rows.length,
-      }));
-      const rerates = (reratesBySub.get(billing.subscriptionId) ?? []).filter((r) => !consumed.has(`rerate:${r.event_id}`));
-      const reratedGroups = groupBy(rerates, (r) => `${r.period_start}|${r.usage_type}|${r.rating_version}`);
-      for (const rows of reratedGroups.values()) {
-        const start = new Date(Number(rows[0]!.period_start));
-        const period = periodFor(new Date(subscription.anchor), start, brand.timeZone);
-        carried.push({
-          reason: 'rerating',
-          usageType: rows[0]!.usage_type,
-          periodStart: period.start,
-          periodEnd: period.end,
-          ratingVersion: rows[0]!.rating_version,
-          amount: rows.reduce((sum, r) => sum.plus(r.amount_delta), new Decimal(0)),
-          records: rows.length,
-        });
-      }
-      carried.sort((a, b) => a.periodStart.getTime() - b.periodStart.getTime() || (a.usageType < b.usageType ? -1 : a.usageType > b.usageType ? 1 : 0) || a.ratingVersion - b.ratingVersion);
+      const settlement = settleUsage({
+        usagePeriodStart: billing.usagePeriod?.start.getTime() ?? null,
+        periodStart: billing.period.start.getTime(),
+        charges: (chargesBySub.get(billing.subscriptionId) ?? []).filter((r) => !consumed.has(chargeKey(r.event_id, r.rating_version))).map(pendingCharge),
+        rerates: (reratesBySub.get(billing.subscriptionId) ?? []).filter((r) => !consumed.has(`rerate:${r.event_id}`)).map(pendingRerate),
+        settledVersions,
+        periodEndOf: (start) => periodFor(new Date(subscription.anchor), new Date(start), brand.timeZone).end.getTime(),
+      });
+      const { charges, carried } = settlement;
 
       const assembled = assembleInvoiceInput({
         billing,
@@ -291,11 +264,9 @@ async function billGroup(trx: Knex.Transaction, args: BrandRunArgs, claimed: rea
         result.held.push({ subscriptionId: billing.subscriptionId, periodIndex: billing.periodIndex, code, message: (error as Error).message });
         continue;
       }
-      const chargeIds = charges.map((c) => c.eventId).concat([...late.values()].flatMap(({ rows }) => rows.map((r) => r.event_id)));
-      const rerateIds = rerates.map((r) => r.event_id);
-      for (const id of chargeIds) consumed.add(id);
-      for (const id of rerateIds) consumed.add(`rerate:${id}`);
-      built.push({ billing, invoice, chargeIds, rerateIds });
+      for (const c of settlement.consumedCharges) consumed.add(chargeKey(c.eventId, c.ratingVersion));
+      for (const r of settlement.consumedRerates) consumed.add(`rerate:${r.eventId}`);
+      built.push({ billing, invoice, settlement });
     }
   }
 
@@ -307,8 +278,9 @@ async function billGroup(trx: Knex.Transaction, args: BrandRunArgs, claimed: rea
     const allocation = allocateInvoiceNumbers(brand, lastNumber, built.map((b) => ({ ...b, subscriptionId: b.billing.subscriptionId, periodIndex: b.billing.periodIndex })));
     const events: OutboxEvent[] = [];
     const invoiceRows: Record<string, unknown>[] = [];
-    const consumedCharges: { id: string; invoiceId: string }[] = [];
-    const consumedRerates: { id: string; invoiceId: string }[] = [];
+    const consumedCharges: ConsumedRow[] = [];
+    const consumedRerates: ConsumedRow[] = [];
+    const tally = new ControlTally('bill-run');
     // Credit balances: a negative invoice adds to its account's, a positive one consumes it, in
     // invoice-number order, under the accounts' locks (the payment consumer takes them too).
     const balances = await lockCreditAccounts(trx, allocation.numbered.map(({ invoice: b }) => ({ brand: brand.code, accountId: b.invoice.accountId, currency: b.invoice.currency })));
@@ -338,8 +310,9 @@ async function billGroup(trx: Knex.Transaction, args: BrandRunArgs, claimed: rea
         document: JSON.stringify({ ...numbered, kind: b.billing.kind, periodIndex: b.billing.periodIndex, creditApplied: creditApplied.toFixed() }),
       });
       events.push({ topic: brandTopics(brand.code).invoices.name, schema: 'invoice', key: numbered.accountId, eventId: numbered.invoiceId, brand: brand.code, payload: event });
-      for (const id of b.chargeIds) consumedCharges.push({ id, invoiceId: numbered.invoiceId });
-      for (const id of b.rerateIds) consumedRerates.push({ id, invoiceId: numbered.invoiceId });
+      countInvoice(tally, brand, event);
+      for (const c of b.settlement.consumedCharges) consumedCharges.push({ id: c.eventId, version: c.ratingVersion, invoiceId: numbered.invoiceId, settles: c.settles });
+      for (const r of b.settlement.consumedRerates) consumedRerates.push({ id: r.eventId, version: null, invoiceId: numbered.invoiceId, settles: r.settles });
       result.invoiced.push({
         invoiceId: numbered.invoiceId, invoiceNumber, subscriptionId: numbered.subscriptionId, periodIndex: b.billing.periodIndex, total: numbered.total.toFixed(2), currency: numbered.currency,
         creditApplied: creditApplied.toFixed(2), amountDue: amountDue(numbered.total, creditApplied).toFixed(2),
@@ -348,6 +321,8 @@ async function billGroup(trx: Knex.Transaction, args: BrandRunArgs, claimed: rea
     }
     // A second invoice for a subscription and period fails here, loudly: (subscription_id, period_index) is unique.
     for (let i = 0; i < invoiceRows.length; i += 500) await trx(t('invoices')).insert(invoiceRows.slice(i, i + 500));
+    // The brand's figures for the day change in the invoices' transaction (and leave through the outbox after them).
+    await recordControlTotals(trx, SCHEMA, tally);
     await enqueue(trx, SCHEMA, events);
     await markConsumed(trx, 'charges', consumedCharges);
     await markConsumed(trx, 'rerated', consumedRerates);
@@ -476,13 +451,25 @@ export async function syncNextBillings(
   return { changed };
 }
 
+/** A usage row an invoice takes; `settles`: its version is the one the invoice billed the call in full (domain/billrun settleUsage). */
+interface ConsumedRow {
+  id: string;
+  /** The rating version of a charge row (charges are keyed by call and version); null for a difference. */
+  version: number | null;
+  invoiceId: string;
+  settles: boolean;
+}
+
 /** Marks exactly these rows as billed; a row another run billed first aborts the transaction. */
-async function markConsumed(trx: Knex.Transaction, table: 'charges' | 'rerated', rows: readonly { id: string; invoiceId: string }[]): Promise<void> {
+async function markConsumed(trx: Knex.Transaction, table: 'charges' | 'rerated', rows: readonly ConsumedRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 5000) {
     const slice = rows.slice(i, i + 5000);
+    const byVersion = table === 'charges' ? 'and c.rating_version = v.rating_version' : '';
     const updated = await trx.raw(
-      `update ${t(table)} c set invoice_id = v.invoice_id from unnest(?::text[], ?::text[]) as v(event_id, invoice_id) where c.event_id = v.event_id and c.invoice_id is null`,
-      [slice.map((r) => r.id), slice.map((r) => r.invoiceId)],
+      `update ${t(table)} c set invoice_id = v.invoice_id, settles = v.settles
+       from unnest(?::text[], ?::int[], ?::text[], ?::boolean[]) as v(event_id, rating_version, invoice_id, settles)
+       where c.event_id = v.event_id ${byVersion} and c.invoice_id is null`,
+      [slice.map((r) => r.id), slice.map((r) => r.version) as number[], slice.map((r) => r.invoiceId), slice.map((r) => r.settles)],
     );
     if (updated.rowCount !== slice.length) {
       throw new Error(`${table}: ${slice.length - updated.rowCount} of ${slice.length} rows were billed by another invoice meanwhile`);
@@ -490,12 +477,40 @@ async function markConsumed(trx: Knex.Transaction, table: 'charges' | 'rerated',
   }
 }
 
+/**
+ * Per call of a period already invoiced that these rows belong to, the version its invoices
+ * billed in full: what settleUsage needs to tell a difference already billed from one to carry.
+ * Rows of the periods billed in arrears now, or of the current period, need none.
+ */
+async function settledVersionsOf(trx: Knex.Transaction, due: readonly DueBilling[], charges: readonly ChargeRow[], rerates: readonly RerateRow[]): Promise<Map<string, number>> {
+  const fresh = new Set(due.map((b) => `${b.subscriptionId}|${b.usagePeriod?.start.getTime() ?? ''}`));
+  const lastStart = new Map<string, number>();
+  for (const b of due) lastStart.set(b.subscriptionId, Math.max(lastStart.get(b.subscriptionId) ?? 0, b.period.start.getTime()));
+  const late = (subscriptionId: string, periodStart: string) => Number(periodStart) < lastStart.get(subscriptionId)! && !fresh.has(`${subscriptionId}|${Number(periodStart)}`);
+  const calls = [...new Set([...charges.filter((r) => late(r.subscription_id, r.period_start)).map((r) => r.event_id), ...rerates.filter((r) => late(r.subscription_id, r.period_start)).map((r) => r.usage_event_id)])];
+  const settled = new Map<string, number>();
+  if (calls.length === 0) return settled;
+  const { rows } = (await trx.raw(
+    `select event_id as call, max(rating_version) as version from ${t('charges')} where event_id = any(?) and invoice_id is not null and settles group by event_id
+     union all
+     select usage_event_id, max(rating_version) from ${t('rerated')} where usage_event_id = any(?) and invoice_id is not null and settles group by usage_event_id`,
+    [calls, calls],
+  )) as { rows: { call: string; version: number }[] };
+  for (const r of rows) settled.set(r.call, Math.max(settled.get(r.call) ?? 0, Number(r.version)));
+  return settled;
+}
+
+const chargeKey = (eventId: string, version: number) => `${eventId}@${version}`;
+
 /** Instants for a timestamptz[] parameter (null where unknown). */
 const isoOrNull = (instants: readonly (Date | null)[]) => instants.map((d) => (d === null ? null : d.toISOString())) as unknown as string[];
 
-function storedCharge(row: ChargeRow): StoredCharge {
+function pendingCharge(row: ChargeRow): PendingCharge {
   return {
     eventId: row.event_id,
+    ratingVersion: row.rating_version,
+    periodStart: Number(row.period_start),
+    periodEnd: Number(row.period_end),
     usageType: row.usage_type,
     billableSeconds: Number(row.billable_seconds),
     includedSeconds: Number(row.included_seconds),
@@ -503,6 +518,10 @@ function storedCharge(row: ChargeRow): StoredCharge {
     amount: new Decimal(row.amount),
     tiers: row.tiers.map((x) => ({ tier: x.tier, seconds: x.seconds, unitPrice: new Decimal(x.unitPrice), flatFee: new Decimal(x.flatFee), amount: new Decimal(x.amount) })),
   };
+}
+
+function pendingRerate(row: RerateRow): PendingRerate {
+  return { eventId: row.event_id, usageEventId: row.usage_event_id, ratingVersion: row.rating_version, kind: row.kind, periodStart: Number(row.period_start), usageType: row.usage_type, amountDelta: new Decimal(row.amount_delta) };
 }
 
 function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {
@@ -514,4 +533,13 @@ function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[
     else map.set(k, [row]);
   }
   return map;
+}
+
+/** One issued invoice on its brand's figures for its local issue day. */
+function countInvoice(tally: ControlTally, brand: Brand, event: ReturnType<typeof toInvoiceEvent>): void {
+  const day = localDay(event.issuedAt, brand.timeZone);
+  const c = event.currency;
+  tally.count('brand', brand.code, day, 'invoices').amount('brand', brand.code, day, 'invoiced', c, event.total).amount('brand', brand.code, day, 'tax', c, event.taxTotal);
+  tally.amount('brand', brand.code, day, 'credit_applied', c, event.creditApplied ?? new Decimal(0)).amount('brand', brand.code, day, 'amount_due', c, event.amountDue ?? event.total);
+  for (const u of event.usageSummaries) tally.count('brand', brand.code, day, 'usage_calls', u.calls).amount('brand', brand.code, day, 'usage', c, u.amount);
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { controlTotalsMigration } from '../../runtime/control-totals.ts';
 import { offsetStore } from '../../runtime/db.ts';
 import { createOutboxTable, enqueue } from '../../runtime/outbox.ts';
 import { avroType, loadSchema } from '../../runtime/serde.ts';
@@ -168,6 +169,24 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
         t.text('basis').notNullable();
       });
       await db.raw(`create index next_billings_due on ${SCHEMA}.next_billings (brand, due_at, subscription_id) where due_at is not null`);
+    },
+  },
+  '005_control_totals': controlTotalsMigration(SCHEMA),
+  '006_rating_versions': {
+    up: async (db) => {
+      // Every rating version of a call is kept (keyed by call and version), so an invoice bills a
+      // period not invoiced yet in its latest version: a re-rated period (a plan swap) shows the new
+      // plan's tiers and included minutes rather than the old ones and a difference.
+      await db.raw(`alter table ${SCHEMA}.charges drop constraint charges_pkey, add primary key (event_id, rating_version)`);
+      // settles: the version the invoice billed the call in full (a line, late usage or a removal);
+      // a difference up to it is inside that invoice, a newer one an adjustment. Every charge
+      // billed before this migration was billed as it was.
+      await db.raw(`alter table ${SCHEMA}.charges add column settles boolean not null default false`);
+      await db.raw(`update ${SCHEMA}.charges set settles = true where invoice_id is not null`);
+      await db.raw(`alter table ${SCHEMA}.rerated add column usage_event_id text, add column kind text, add column settles boolean not null default false`);
+      await db.raw(`update ${SCHEMA}.rerated set usage_event_id = regexp_replace(event_id, '@v[0-9]+$', '')`);
+      await db.raw(`alter table ${SCHEMA}.rerated alter column usage_event_id set not null`);
+      await db.raw(`create index rerated_usage_event on ${SCHEMA}.rerated (usage_event_id)`);
     },
   },
 };

@@ -107,6 +107,18 @@ export const componentSchemas: Record<string, Schema> = {
     [],
     "The brand's notification emails (services/notify) and usage alerts (services/usage-alerts).",
   ),
+  PlanSwapSettings: object(
+    {
+      feePolicy: { enum: ['full', 'prorated'], description: "A swapped period's fee difference: full (the new plan's whole fee, the old one's credited) or prorated from the swap's instant." },
+      lookBackPeriods: int(1, 24, 'Closed periods a recommendation is based on.'),
+      minSavingAmount: nullable(ref('Money')),
+      minSavingPercent: nullable(ref('Percent')),
+      minConfidencePercent: int(0, 100, 'Recommend only at this confidence or more.'),
+      recommendationHour: int(0, 23, 'Brand-local hour of the daily recommendation run.'),
+    },
+    [],
+    'Plan recommendations (services/advisor) and swaps (POST /subscriptions/{id}/plan-swap).',
+  ),
   Commission: object({ initialPercent: ref('Percent'), initialPeriods: int(0, 1200), recurringPercent: ref('Percent') }, ['initialPercent', 'initialPeriods', 'recurringPercent'], 'Selling-agent commission.'),
   DunningStep: object({ afterDays: int(0), action: { enum: [...DUNNING_ACTIONS] } }, ['afterDays', 'action']),
   LifecycleTransition: object(
@@ -144,6 +156,7 @@ export const componentSchemas: Record<string, Schema> = {
       branding: nullable(ref('Branding')),
       commission: nullable(ref('Commission')),
       notifications: nullable(ref('NotificationSettings')),
+      planSwap: nullable(ref('PlanSwapSettings')),
       lifecycle: ref('LifecycleConfig'),
     },
     ['name', 'country', 'currency', 'timeZone', 'billingHour', 'taxRegime', 'gateway', 'roundingMode'],
@@ -207,6 +220,16 @@ export const componentSchemas: Record<string, Schema> = {
     ['action', 'reason'],
   ),
   PlanChangeRequest: object({ planId: ref('Id'), planVersion: int(1), at: ref('Instant') }, ['planId']),
+  PlanSwapRequest: object(
+    {
+      planId: ref('Id'),
+      planVersion: { ...int(1), description: 'Omitted: the latest version.' },
+      periodStart: { ...ref('Instant'), description: "The period the customer was shown (a recommendation's): refused with swap_after_cutoff once its bill run is near or past." },
+      recommendationId: text('The recommendation accepted, if any (recorded on the swap event).'),
+    },
+    ['planId'],
+  ),
+  PlanSwapResult: { type: 'object', description: 'The subscription after the swap, and the swap (period, fee policy, change instant, when the closing bill run is due); swap is null when the subscription was already on the plan.' },
   NumberStockRequest: object({ brand: ref('BrandCode') }, ['brand']),
   NumberAssignRequest: object({ subscriptionId: ref('Id'), effectiveFrom: ref('Instant') }, ['subscriptionId']),
   NumberReleaseRequest: object({ effectiveAt: ref('Instant') }, []),

@@ -6,7 +6,9 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { validateRuleSet } from '../../domain/rating/index.ts';
+import { swapTerms } from '../../domain/planswap/index.ts';
 import { isoOf, toRatingRule, type NumberAssignment } from '../../domain/reference/index.ts';
+import { topics } from '../../topics/catalog.ts';
 import { inTransaction } from '../../runtime/db.ts';
 import type { Clock } from '../../runtime/time.ts';
 import { ApiError, assertValid, conflict, forbiddenBrand, invalid, notFound } from './errors.ts';
@@ -29,6 +31,7 @@ import {
   type BrandData,
   type CustomerData,
   type NotificationsData,
+  type PlanSwapData,
   type PlanData,
   type RatingRuleData,
   type SubscriptionData,
@@ -155,6 +158,7 @@ export class Catalog {
         commission: orNull(b.commission as BrandData['commission']),
         // Only when given: a brand stored before notifications existed keeps its exact data.
         ...(b.notifications !== undefined ? { notifications: notificationsData(b.notifications as Body | null) } : {}),
+        ...(b.planSwap !== undefined ? { planSwap: planSwapData(b.planSwap as Body | null) } : {}),
         lifecycle: (b.lifecycle as LifecycleConfig) ?? {},
       };
       const problems = mergeProblems(shape, [...idProblem(b, 'code', code), ...recordProblems('brand', brandRecord(data)), ...checkLifecycleConfig(data.lifecycle)]);
@@ -551,33 +555,102 @@ export class Catalog {
     assertValid(validateBody('PlanChangeRequest', body));
     const b = body as { planId: string; planVersion?: number; at?: string };
     return this.write(async (trx, out) => {
-      const row = await this.subscriptionRow(trx, id, true);
-      if (!row || accessExisting(principal, row.brand, this.parentCompany, 'write') !== 'ok') throw notFound(`subscription ${id}`);
-      const s = row.data;
-      if (s.status === 'cancelled') throw conflict('subscription_cancelled', `subscription ${id} is cancelled`);
-      const plan = await this.planVersion(trx, b.planId, b.planVersion);
-      if (!plan || accessExisting(principal, plan.owner, this.parentCompany, 'read') !== 'ok') throw invalid([{ path: b.planVersion ? 'planVersion' : 'planId', message: `plan ${b.planId}${b.planVersion ? ` version ${b.planVersion}` : ''} does not exist` }]);
-      const brand = (await this.brandRow(trx, row.brand))!.data;
-      const problems = this.planFits(plan.data, brand, 'planId');
-      assertValid(problems);
-      if (plan.plan_id === s.planId && plan.version === s.planVersion) return { status: 200, body: await this.subscriptionView(trx, row) };
-      const held = Number(((await trx(t('numbers')).where({ subscription_id: id }).count({ n: '*' })) as { n: string }[])[0]!.n);
-      if (held > plan.data.numberAllotment) throw conflict('allotment_exceeded', `the subscription holds ${held} numbers; plan ${plan.plan_id} v${plan.version} allows ${plan.data.numberAllotment}: release some first`, [{ path: 'planId', message: `allows ${plan.data.numberAllotment} numbers, the subscription holds ${held}` }]);
+      const target = await this.planTarget(trx, principal, id, b.planId, b.planVersion);
+      if (target.unchanged) return { status: 200, body: await this.subscriptionView(trx, target.row) };
       const at = b.at ? new Date(millisOf(b.at)).toISOString() : isoOf(this.clock.now());
-      const last = s.planChanges.at(-1);
+      const last = target.row.data.planChanges.at(-1);
       if (last && millisOf(last.at) > millisOf(at)) throw invalid([{ path: 'at', message: `is before the last plan change (${last.at})` }]);
-      const data: SubscriptionData = {
-        ...s,
-        planId: plan.plan_id,
-        planVersion: plan.version,
-        planChanges: [...s.planChanges, { at, fromPlanId: s.planId, fromPlanVersion: s.planVersion, toPlanId: plan.plan_id, toPlanVersion: plan.version }],
-      };
-      assertValid(recordProblems('subscription', subscriptionRecord(data)));
-      const revision = row.revision + 1;
-      await trx(t('subscriptions')).where({ subscription_id: id }).update({ plan_id: data.planId, plan_version: data.planVersion, data: JSON.stringify(data), revision, updated_at: trx.fn.now() });
-      out.push(referenceMessage('subscription', subscriptionRecord(data), revision, data.brand));
+      const { data, revision } = await this.movePlan(trx, out, target, at);
       return { status: 200, body: { ...data, revision } };
     });
+  }
+
+  /**
+   * A plan swap (domain/planswap swapTerms): the subscription moves to the plan from the start of
+   * the period whose bill is about to be cut (the fee difference as the brand's policy says), and
+   * a plan-swap event asks drawdown to re-rate that period's usage on it. Refused after the
+   * period's cut-off (a request naming the period it was shown) and for a plan the brand may not
+   * sell; a subscription already on the plan is answered unchanged (swap: null), so the same swap
+   * twice swaps once (and with one Idempotency-Key the first answer is replayed).
+   */
+  async swapSubscriptionPlan(principal: Principal, id: string, body: unknown): Promise<Reply> {
+    assertValid(validateBody('PlanSwapRequest', body));
+    const b = body as { planId: string; planVersion?: number; periodStart?: string; recommendationId?: string };
+    return this.write(async (trx, out) => {
+      const target = await this.planTarget(trx, principal, id, b.planId, b.planVersion);
+      if (target.unchanged) return { status: 200, body: { subscription: await this.subscriptionView(trx, target.row), swap: null } };
+      const s = target.row.data;
+      const now = this.clock.now();
+      const outcome = swapTerms({
+        subscription: { anchor: millisOf(s.anchor), status: s.status, planChanges: s.planChanges.map((c) => ({ ...c, at: millisOf(c.at) })) },
+        brand: brandRecord(target.brand),
+        now: new Date(now),
+        ...(b.periodStart ? { periodStart: new Date(millisOf(b.periodStart)) } : {}),
+      });
+      if (!outcome.ok) throw conflict(outcome.code, outcome.message);
+      const terms = outcome.terms;
+      const { data, revision } = await this.movePlan(trx, out, target, terms.changeAt.toISOString());
+      const swap = {
+        eventId: `swap:${id}:${revision}`,
+        brand: data.brand,
+        accountId: data.accountId,
+        subscriptionId: id,
+        fromPlanId: s.planId,
+        fromPlanVersion: s.planVersion,
+        toPlanId: data.planId,
+        toPlanVersion: data.planVersion,
+        periodStart: terms.period.start.getTime(),
+        periodEnd: terms.period.end.getTime(),
+        rerateFrom: terms.rerateFrom.getTime(),
+        changeAt: terms.changeAt.getTime(),
+        feePolicy: terms.feePolicy,
+        billRunAt: terms.billRunAt.getTime(),
+        recommendationId: b.recommendationId ?? null,
+        requestedAt: now,
+      };
+      out.push({ topic: topics.planSwaps.name, schema: 'plan-swap', key: id, eventId: swap.eventId, brand: data.brand, payload: swap });
+      const instant = (ms: number) => new Date(ms).toISOString();
+      return {
+        status: 200,
+        body: {
+          subscription: { ...data, revision },
+          swap: { ...swap, periodStart: instant(swap.periodStart), periodEnd: instant(swap.periodEnd), rerateFrom: instant(swap.rerateFrom), changeAt: instant(swap.changeAt), billRunAt: instant(swap.billRunAt), requestedAt: instant(now) },
+        },
+      };
+    });
+  }
+
+  /** The subscription (locked) and the plan version it would move to, checked: the brand sells it and its allotment holds the numbers. */
+  private async planTarget(trx: Knex.Transaction, principal: Principal, id: string, planId: string, planVersion?: number) {
+    const row = await this.subscriptionRow(trx, id, true);
+    if (!row || accessExisting(principal, row.brand, this.parentCompany, 'write') !== 'ok') throw notFound(`subscription ${id}`);
+    if (row.data.status === 'cancelled') throw conflict('subscription_cancelled', `subscription ${id} is cancelled`);
+    const plan = await this.planVersion(trx, planId, planVersion);
+    if (!plan || accessExisting(principal, plan.owner, this.parentCompany, 'read') !== 'ok') throw invalid([{ path: planVersion ? 'planVersion' : 'planId', message: `plan ${planId}${planVersion ? ` version ${planVersion}` : ''} does not exist` }]);
+    const brand = (await this.brandRow(trx, row.brand))!.data;
+    assertValid(this.planFits(plan.data, brand, 'planId'));
+    const unchanged = plan.plan_id === row.data.planId && plan.version === row.data.planVersion;
+    if (!unchanged) {
+      const held = Number(((await trx(t('numbers')).where({ subscription_id: id }).count({ n: '*' })) as { n: string }[])[0]!.n);
+      if (held > plan.data.numberAllotment) throw conflict('allotment_exceeded', `the subscription holds ${held} numbers; plan ${plan.plan_id} v${plan.version} allows ${plan.data.numberAllotment}: release some first`, [{ path: 'planId', message: `allows ${plan.data.numberAllotment} numbers, the subscription holds ${held}` }]);
+    }
+    return { row, plan, brand, unchanged };
+  }
+
+  /** Records the move to the target plan at `at` and publishes the subscription. */
+  private async movePlan(trx: Knex.Transaction, out: OutboxEvent[], target: { row: NonNullable<Awaited<ReturnType<Catalog['subscriptionRow']>>>; plan: { plan_id: string; version: number } }, at: string) {
+    const s = target.row.data;
+    const data: SubscriptionData = {
+      ...s,
+      planId: target.plan.plan_id,
+      planVersion: target.plan.version,
+      planChanges: [...s.planChanges, { at, fromPlanId: s.planId, fromPlanVersion: s.planVersion, toPlanId: target.plan.plan_id, toPlanVersion: target.plan.version }],
+    };
+    assertValid(recordProblems('subscription', subscriptionRecord(data)));
+    const revision = target.row.revision + 1;
+    await trx(t('subscriptions')).where({ subscription_id: target.row.data.subscriptionId }).update({ plan_id: data.planId, plan_version: data.planVersion, data: JSON.stringify(data), revision, updated_at: trx.fn.now() });
+    out.push(referenceMessage('subscription', subscriptionRecord(data), revision, data.brand));
+    return { data, revision };
   }
 
   // ------------------------------------------------------------------ numbers
@@ -839,5 +912,18 @@ function notificationsData(n: Body | null): NotificationsData | null {
     kinds: Object.fromEntries(Object.entries(kinds).map(([kind, k]) => [kind, { enabled: k?.enabled ?? true, recipients: k?.recipients ?? 'all' }])),
     usageThresholdPercents: (n.usageThresholdPercents as number[] | undefined) ?? [],
     usageOverageAmount: orNull(n.usageOverageAmount as string | null | undefined),
+  };
+}
+
+/** Plan-swap settings from a body, every field with its Avro default (the shape is checked by the schema). */
+function planSwapData(n: Body | null): PlanSwapData | null {
+  if (n === null || typeof n !== 'object') return null;
+  return {
+    feePolicy: (n.feePolicy as string | undefined) ?? 'prorated',
+    lookBackPeriods: (n.lookBackPeriods as number | undefined) ?? 3,
+    minSavingAmount: orNull(n.minSavingAmount as string | null | undefined),
+    minSavingPercent: orNull(n.minSavingPercent as string | null | undefined),
+    minConfidencePercent: (n.minConfidencePercent as number | undefined) ?? 50,
+    recommendationHour: (n.recommendationHour as number | undefined) ?? 3,
   };
 }

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listAuditEventsSchema } from '../../runtime/audit.ts';
 import { componentSchemas } from './api-schemas.ts';
 import { operations } from './operations.ts';
 
@@ -37,6 +38,7 @@ export function openApiDocument(): Record<string, unknown> {
       responses,
     };
   }
+  paths['/audit-events'] = { get: auditEventsOperation() };
   return {
     openapi: '3.1.0',
     info: {
@@ -56,6 +58,19 @@ export function openApiDocument(): Record<string, unknown> {
       },
       schemas: componentSchemas,
     },
+  };
+}
+
+/** The runtime's audit route (every catalogue change is recorded), documented from its own schema. */
+function auditEventsOperation(): Record<string, unknown> {
+  const { operationId, summary, tags, querystring, response } = listAuditEventsSchema();
+  const { description, ...page } = response[200];
+  return {
+    operationId,
+    summary,
+    tags,
+    parameters: Object.entries(querystring.properties).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+    responses: { '200': { description, content: { 'application/json': { schema: page } } }, '400': errorResponse('Malformed query'), '401': errorResponse('No or unknown API key') },
   };
 }
 

@@ -49,8 +49,13 @@ export interface BrandData {
   commission: { initialPercent: string; initialPeriods: number; recurringPercent: string } | null;
   /** Absent in rows written before notifications existed (and when never set): every kind on. */
   notifications?: NotificationsData | null;
+  /** Absent in rows written before plan swaps existed (and when never set): the defaults. */
+  planSwap?: PlanSwapData | null;
   lifecycle: LifecycleConfig;
 }
+
+/** A brand's plan-swap settings as stored and served: the wire record's, amounts as strings. */
+export type PlanSwapData = Omit<NonNullable<Brand['planSwap']>, 'minSavingAmount' | 'minSavingPercent'> & { minSavingAmount: string | null; minSavingPercent: string | null };
 
 /** A brand's notification settings as stored and served: the wire record's, the amount as a string. */
 export type NotificationsData = Omit<NonNullable<Brand['notifications']>, 'usageOverageAmount'> & { usageOverageAmount: string | null };
@@ -130,6 +135,7 @@ export function brandRecord(d: BrandData): Brand {
     branding: d.branding,
     commission: d.commission,
     notifications: d.notifications ?? null,
+    planSwap: d.planSwap ?? null,
   };
 }
 

@@ -1,21 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { HttpConfig } from '../../runtime/config.ts';
-import { principalOf, send, startHttp, type HealthCheck, type HttpServers } from '../../runtime/http.ts';
+import { principalOf, send, startHttp, type ApiOptions, type HealthCheck, type HttpServers } from '../../runtime/http.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { ServiceMetrics } from '../../runtime/metrics.ts';
 import type { Catalog, Reply } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import { catalogKeyVerifier, createApiKey, revokeApiKey } from './keys.ts';
 import { operations } from './operations.ts';
-import { t } from './schema.ts';
+import { SCHEMA, t } from './schema.ts';
+import { validateBody } from './validation.ts';
 import { stableJson } from './catalog.ts';
 
-/**
- * The catalogue's HTTP servers: the API from the operation table with `/openapi.json` (the
- * runtime's fastify layer: key check, problem details) and, apart, the ops listener.
- */
-export async function startApiServer(deps: {
+export interface CatalogApiDeps {
   config: HttpConfig;
   db: Knex;
   catalog: Catalog;
@@ -24,9 +21,25 @@ export async function startApiServer(deps: {
   openApi: () => unknown;
   logger: Logger;
   now: () => number;
-}): Promise<HttpServers> {
+}
+
+/** A success body against the operation's documented schema (a list wraps it in `{items, next}`). */
+function successContract(response: string, list: boolean | undefined): (status: number, body: unknown) => { path: string; message: string }[] {
+  return (_status, body) => {
+    if (!list) return validateBody(response, body);
+    const page = body as { items?: unknown; next?: unknown };
+    if (!Array.isArray(page?.items) || !(page.next === null || typeof page.next === 'string')) return [{ path: '', message: 'is not a page of {items, next}' }];
+    return page.items.flatMap((item, i) => validateBody(response, item).map((p) => ({ path: `items[${i}]${p.path === '' ? '' : `.${p.path}`}`, message: p.message })));
+  };
+}
+
+/**
+ * The catalogue's API from the operation table with `/openapi.json` (the runtime's fastify
+ * layer: key check, problem details); every change (any method but GET) is in the audit trail.
+ */
+export function catalogApi(deps: Omit<CatalogApiDeps, 'config' | 'checks'>): ApiOptions {
   const { db, catalog } = deps;
-  return startHttp(deps.config, deps.metrics.registry, deps.checks, {
+  return {
     title: 'rateline catalogue',
     description: 'Brands, plans, customers, subscriptions, numbers, rating rules and API keys.',
     verifier: catalogKeyVerifier(db),
@@ -34,12 +47,14 @@ export async function startApiServer(deps: {
     metrics: deps.metrics,
     openApi: deps.openApi,
     now: deps.now,
+    audit: { db, schema: SCHEMA },
     routes: (app) => {
       for (const op of operations) {
         app.route<{ Params: Record<string, string>; Querystring: Record<string, string> }>({
           method: op.method,
           // The table's paths are OpenAPI style (`/customers/{accountId}`).
           url: op.path.replace(/\{(\w+)\}/g, ':$1'),
+          config: { audit: op.method !== 'GET', checkResponse: successContract(op.response, op.list) },
           handler: async (request, reply) => {
             const principal = principalOf(request);
             const body = request.body;
@@ -69,5 +84,10 @@ export async function startApiServer(deps: {
         });
       }
     },
-  });
+  };
+}
+
+/** The catalogue's HTTP servers: the API and, apart, the ops listener. */
+export async function startApiServer(deps: CatalogApiDeps): Promise<HttpServers> {
+  return startHttp(deps.config, deps.metrics.registry, deps.checks, catalogApi(deps));
 }

@@ -19,6 +19,8 @@ import type { PaymentGateway, ChargeRequest } from '../../gateways/types.ts';
 import { inTransaction } from '../../runtime/db.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { enqueue } from '../../runtime/outbox.ts';
+import { ControlTally, localDay } from '../../domain/assurance/control-totals.ts';
+import { recordControlTotals } from '../../runtime/control-totals.ts';
 import type { Clock } from '../../runtime/time.ts';
 import { attemptPaymentId, stateFromJson, stateToJson, type PaymentRecord } from './records.ts';
 import { SCHEMA } from './schema.ts';
@@ -305,10 +307,25 @@ export async function moveExcessToCredit(trx: Knex.Transaction, invoice: Invoice
   return move;
 }
 
-/** The payment event on the brand's payments topic, keyed by account, once per event id. */
+/**
+ * Each brand's time zone, for the local day of its payment figures. The zones come from ref.brands,
+ * the same for every collect instance in a process, so one map serves them all.
+ */
+export const brandZones = new Map<string, string>();
+
+/**
+ * The payment event on the brand's payments topic, keyed by account, once per event id, and the
+ * brand's control totals for the day (payments by kind and outcome) in the same transaction.
+ */
 export async function writeOutbox(trx: Knex.Transaction, record: PaymentRecord): Promise<void> {
   const eventId = record.eventId ?? `${record.paymentId}:${record.status}`;
-  await enqueue(trx, SCHEMA, [{ topic: brandTopics(record.brand).payments.name, schema: 'payment', key: record.accountId, eventId, brand: record.brand, payload: record }]);
+  // A second enqueue of the same event adds nothing, and so must not count again.
+  const fresh = await enqueue(trx, SCHEMA, [{ topic: brandTopics(record.brand).payments.name, schema: 'payment', key: record.accountId, eventId, brand: record.brand, payload: record }]);
+  if (fresh === 0) return;
+  const day = localDay(record.occurredAt, brandZones.get(record.brand));
+  const measure = `payments:${record.kind}:${record.status.toLowerCase()}`;
+  const tally = new ControlTally('collect').count('brand', record.brand, day, measure).amount('brand', record.brand, day, measure, record.currency, record.amount);
+  await recordControlTotals(trx, SCHEMA, tally);
 }
 
 const safeRef = (ref: string) => ref.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80);

@@ -15,18 +15,21 @@ import { wholeNumberSetting, type RuntimeConfig } from '../../runtime/config.ts'
 import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
 import type { ConsumedRecord } from '../../runtime/kafka.ts';
 import { startOutboxRelay, type OutboxRelay } from '../../runtime/outbox.ts';
+import { publishThroughOutbox, startControlTotalsPublisher } from '../../runtime/control-totals.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { startStage, type StageApi } from '../../runtime/stage.ts';
 import { brandFilter, seesBrand } from '../../runtime/auth.ts';
-import { asProblems, brandQuery, HttpError, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
+import { asProblems, brandQuery, HttpError, notFound, principalOf, problemAnswer, problemResponses, send } from '../../runtime/http.ts';
 import { brandTopicsPreparer } from '../../topics/apply.ts';
 import { brandTopics, topics } from '../../topics/catalog.ts';
-import { collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
+import { brandZones, collectInvoice, storeInvoices, type CollectOutcome, type CollectorDeps, type GatewayProvider, type InvoiceRow } from './collector.ts';
 import { issueCreditNote, receiveWebhook, recordManualPayment, requestRefund, sendRefund, settleRefunds, storePaymentMethod, type OpResult, type RefundGatewayFor } from './operations.ts';
 import { openCreditRefunds, refundCredit, storeCreditRefunds } from './credit-refunds.ts';
 import type { CreditRefundRecord } from '../../contracts/payment.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
-import { collectSchemas, CreditNoteRequest, ManualPaymentRequest, PaymentMethodRequest, RefundRequest } from './api-schemas.ts';
+import { collectInvoiceBody, collectInvoicesBody, collectionSummaryBody, collectionRunBody, collectSchemas, CreditNoteRequest, ManualPaymentRequest, operationAnswers, PaymentMethodRequest, RefundRequest, webhookBody } from './api-schemas.ts';
+import { answer } from '../../runtime/json-schema.ts';
+import { renderedEmailBody } from '../../documents/schemas.ts';
 import { cardDataProblems, parseCreditNote, parseManualPayment, parsePaymentMethod, parseRefund, type Parsed } from './validate.ts';
 
 export const GROUP_ID = 'rateline-collect';
@@ -97,6 +100,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
 
   const db = createDb(config.postgres);
   await migrateService(db, SCHEMA, migrations);
+  const controlTotals = startControlTotalsPublisher({ db, schema: SCHEMA, logger, publish: publishThroughOutbox(SCHEMA) });
   const store = offsets.store(db);
   const tables = new ReferenceTables(options.parentCompany ?? env['RATELINE_PARENT_COMPANY'] ?? 'ansr-group');
   const manual = new ManualGateway({ now: webhookNow });
@@ -110,10 +114,7 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
       let gateway = built.get(key);
       if (!gateway) {
         if (id === manual.id) gateway = manual;
-        else {
-          const factory = registry.factory(id);
-          gateway = registry.create(brand.code, { gateway: id, options: factory.optionsFromEnv(brand.code, env) }, { now: webhookNow });
-        }
+        else gateway = registry.createForBrand(brand.code, id, env, { now: webhookNow });
         built.set(key, gateway);
       }
       return gateway;
@@ -268,7 +269,10 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     inputTopics: [pattern, new RegExp(pattern.source.replace('invoices', 'credit-refunds'))],
     deadLetterTopic: topics.deadLetter.name,
     referenceTopics: allReferenceTopics,
-    onReference: (records) => applyReferenceRecords(tables, records, logger),
+    onReference: (records) => {
+      applyReferenceRecords(tables, records, logger);
+      for (const b of tables.brands()) brandZones.set(b.code, b.timeZone);
+    },
     handleBatch: (records) => handleBatch(records),
     storedOffsets: () => store.load(groupId),
     api: (ctx) => {
@@ -301,12 +305,16 @@ export async function startCollect(config: RuntimeConfig, deps: ServiceDeps, opt
     url: stage.url,
     ...(stage.apiUrl ? { apiUrl: stage.apiUrl } : {}),
     runNow,
-    flush: () => outbox!.drain(),
+    flush: async () => {
+      await controlTotals.flush();
+      return outbox!.drain();
+    },
     stop: async () => {
       stopping = true;
       if (timer) clearInterval(timer);
       await draining;
       await running?.catch(() => undefined);
+      await controlTotals.stop();
       await outbox?.stop();
       await stage.stop();
     },
@@ -331,7 +339,6 @@ async function brandOf(db: Knex, table: 'invoices' | 'payments', column: string,
   return row?.brand;
 }
 
-const anyObject = { type: 'object', additionalProperties: true } as const;
 const { 401: _noKey, ...webhookProblems } = problemResponses;
 
 export function collectApi(r: RouteDeps): StageApi {
@@ -341,9 +348,9 @@ export function collectApi(r: RouteDeps): StageApi {
    * A JSON request that moves money or stores a payment method: card data is refused before
    * anything reads it (and nothing logs the body); the object it names must be of the key's brand.
    */
-  const jsonOp = <T>(app: FastifyInstance, path: string, operationId: string, summary: string, request: { $id: string }, parse: (body: unknown) => Parsed<T>, brandOfInput: (input: T) => Promise<string | undefined>, op: (input: T) => Promise<OpResult>) =>
+  const jsonOp = <T>(app: FastifyInstance, path: keyof typeof operationAnswers, operationId: string, summary: string, request: { $id: string }, parse: (body: unknown) => Parsed<T>, brandOfInput: (input: T) => Promise<string | undefined>, op: (input: T) => Promise<OpResult>) =>
     // The schema describes the body (OpenAPI); validate.ts validates it, after the card-data check.
-    app.post(path, { config: { audit: true }, validatorCompiler: () => () => true, schema: { operationId, summary, tags: ['operations'], body: { $ref: `${request.$id}#` }, response: { 200: { description: 'Done', ...anyObject }, 201: { description: 'Done', ...anyObject }, 409: { description: 'Conflicts with a charge in flight or the invoice state', ...anyObject }, ...problemResponses } } }, async (request, reply) => {
+    app.post(path, { config: { audit: true }, validatorCompiler: () => () => true, schema: { operationId, summary, tags: ['operations'], body: { $ref: `${request.$id}#` }, response: { ...operationAnswers[path], 409: problemAnswer('Conflicts with a charge in flight or the invoice state'), 502: problemAnswer('The gateway refused the payment method'), ...problemResponses } } }, async (request, reply) => {
       const body = request.body;
       const card = cardDataProblems(body);
       if (card.length > 0) {
@@ -365,7 +372,7 @@ export function collectApi(r: RouteDeps): StageApi {
     routes: (app) => {
       app.post<{ Querystring: { brand?: string } }>(
         '/collection-runs',
-        { config: { audit: true }, schema: { operationId: 'runCollection', summary: "Collect every brand's due invoices (or one brand's) now", tags: ['collection'], querystring: brandQuery, response: { 200: { description: 'The run report', ...anyObject }, ...problemResponses } } },
+        { config: { audit: true }, schema: { operationId: 'runCollection', summary: "Collect every brand's due invoices (or one brand's) now", tags: ['collection'], querystring: brandQuery, response: { 200: collectionRunBody, ...problemResponses } } },
         async (request, reply) => {
           const scope = brandFilter(principalOf(request), request.query.brand);
           if (scope === 'none') throw notFound(`brand ${request.query.brand}`);
@@ -386,7 +393,7 @@ export function collectApi(r: RouteDeps): StageApi {
               tags: ['webhooks'],
               security: [],
               params: { type: 'object', properties: { gateway: { type: 'string', pattern: '^[a-z0-9_-]+$' }, brand: { type: 'string', pattern: '^[a-z0-9-]+$' } }, required: ['gateway', 'brand'] },
-              response: { 200: { description: 'Accepted', ...anyObject }, ...webhookProblems },
+              response: { 200: answer('Acknowledged (applied, or ignored with why)', webhookBody), 202: answer('Acknowledged and queued: the invoice is not known yet', webhookBody), ...webhookProblems },
             },
           },
           async (request, reply) => send(reply, await receiveWebhook(r.collector, request.params.gateway, request.params.brand, request.body ?? Buffer.alloc(0), request.headers)),
@@ -400,7 +407,7 @@ export function collectApi(r: RouteDeps): StageApi {
       // /receipts/<paymentId>.html | .pdf | .email (the receipt email as JSON).
       app.get<{ Params: { document: string } }>(
         '/receipts/:document',
-        { schema: { operationId: 'getReceipt', summary: 'A receipt as <paymentId>.html, .pdf or .email', tags: ['receipts'], params: { type: 'object', properties: { document: { type: 'string', pattern: '^.+\\.(html|pdf|email)$' } }, required: ['document'] }, response: { 200: { description: 'The receipt', content: { 'text/html': { schema: { type: 'string' } }, 'application/pdf': { schema: { type: 'string', format: 'binary' } }, 'application/json': { schema: anyObject } } }, ...problemResponses } } },
+        { schema: { operationId: 'getReceipt', summary: 'A receipt as <paymentId>.html, .pdf or .email', tags: ['receipts'], params: { type: 'object', properties: { document: { type: 'string', pattern: '^.+\\.(html|pdf|email)$' } }, required: ['document'] }, response: { 200: { description: 'The receipt', content: { 'text/html': { schema: { type: 'string' } }, 'application/pdf': { schema: { type: 'string', format: 'binary' } }, 'application/json': { schema: renderedEmailBody } } }, ...problemResponses } } },
         async (request, reply) => {
           const [, paymentId, format] = /^(.+)\.(html|pdf|email)$/.exec(request.params.document) as unknown as [string, string, 'html' | 'pdf' | 'email'];
           const brand = await brandOf(r.db, 'payments', 'payment_id', paymentId);
@@ -416,15 +423,35 @@ export function collectApi(r: RouteDeps): StageApi {
         },
       );
       // /invoices?brand=&collection=: where collection stands; /invoices/<id>: one invoice with attempts and events.
-      app.get<{ Querystring: { brand?: string; accountId?: string; collection?: string; paymentStatus?: string; limit?: number } }>(
+      // The console's Today screen: per brand, invoices by where collection stands and by payment status.
+      app.get<{ Querystring: { brand?: string } }>(
+        '/collection-summary',
+        { schema: { operationId: 'getCollectionSummary', summary: 'Per brand: open invoices by collection state (due, retry_scheduled, stopped, ...) and every invoice by payment status', tags: ['invoices'], querystring: brandQuery, response: { 200: collectionSummaryBody, ...problemResponses } } },
+        async (request, reply) => {
+          const scope = brandFilter(principalOf(request), request.query.brand);
+          if (scope === 'none') return send(reply, { status: 200, body: { brands: [] } });
+          const rows: { brand: string; collection: string; payment_status: string; n: number }[] = await r.db(`${SCHEMA}.invoices`)
+            .modify((q) => void (scope.brand ? q.where('brand', scope.brand) : q))
+            .groupBy('brand', 'collection', 'payment_status')
+            .select('brand', 'collection', 'payment_status', r.db.raw('count(*)::int as n'));
+          const brands = new Map<string, { brand: string; byCollection: Record<string, number>; byPaymentStatus: Record<string, number> }>();
+          for (const row of rows) {
+            const e = brands.get(row.brand) ?? brands.set(row.brand, { brand: row.brand, byCollection: {}, byPaymentStatus: {} }).get(row.brand)!;
+            e.byCollection[row.collection] = (e.byCollection[row.collection] ?? 0) + row.n;
+            e.byPaymentStatus[row.payment_status] = (e.byPaymentStatus[row.payment_status] ?? 0) + row.n;
+          }
+          return send(reply, { status: 200, body: { brands: [...brands.values()].sort((a, b) => a.brand.localeCompare(b.brand)) } });
+        },
+      );
+      app.get<{ Querystring: { brand?: string; accountId?: string; collection?: string; paymentStatus?: string; after?: string; limit?: number } }>(
         '/invoices',
         {
           schema: {
             operationId: 'listCollectInvoices',
             summary: 'Invoices and where their collection stands',
             tags: ['invoices'],
-            querystring: { type: 'object', properties: { brand: { type: 'string' }, accountId: { type: 'string' }, collection: { type: 'string' }, paymentStatus: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 10000 } }, additionalProperties: false },
-            response: { 200: { description: 'Invoices', type: 'object', properties: { invoices: { type: 'array', items: anyObject } } }, ...problemResponses },
+            querystring: { type: 'object', properties: { brand: { type: 'string' }, accountId: { type: 'string' }, collection: { type: 'string' }, paymentStatus: { type: 'string' }, after: { type: 'string', description: 'The next page: invoices whose id sorts after this one' }, limit: { type: 'integer', minimum: 1, maximum: 10000 } }, additionalProperties: false },
+            response: { 200: collectInvoicesBody, ...problemResponses },
           },
         },
         async (request, reply) => {
@@ -436,12 +463,13 @@ export function collectApi(r: RouteDeps): StageApi {
             const value = filters[param];
             if (value) void query.where(column, value);
           }
+          if (request.query.after) void query.where('invoice_id', '>', request.query.after);
           return send(reply, { status: 200, body: { invoices: await query.orderBy('invoice_id').limit(request.query.limit ?? 100) } });
         },
       );
       app.get<{ Params: { invoiceId: string } }>(
         '/invoices/:invoiceId',
-        { schema: { operationId: 'getCollectInvoice', summary: 'One invoice with its attempts, payment events, payments, refunds and credit notes', tags: ['invoices'], params: { type: 'object', properties: { invoiceId: { type: 'string' } }, required: ['invoiceId'] }, response: { 200: { description: 'The invoice', ...anyObject }, ...problemResponses } } },
+        { schema: { operationId: 'getCollectInvoice', summary: 'One invoice with its attempts, payment events, payments, refunds and credit notes', tags: ['invoices'], params: { type: 'object', properties: { invoiceId: { type: 'string' } }, required: ['invoiceId'] }, response: { 200: collectInvoiceBody, ...problemResponses } } },
         async (request, reply) => {
           const { invoiceId } = request.params;
           const invoice: { brand: string } | undefined = await r.db(`${SCHEMA}.invoices`).where({ invoice_id: invoiceId }).first();

@@ -156,7 +156,13 @@ export async function requestRefund(deps: CollectorDeps, gatewayFor: RefundGatew
     return (await refuseWhileCharging(trx, invoice, 'ask for the refund')) ?? claimRefund(trx, invoice, money(input.amount, invoice.currency), input.reason, null, now);
   });
   if ('status' in claimed) return claimed;
-  return refundAnswer(claimed.row, await sendRefund(deps, gatewayFor, claimed.invoice, claimed.row));
+  const answer = refundAnswer(claimed.row, await sendRefund(deps, gatewayFor, claimed.invoice, claimed.row));
+  // A declined refund is a refusal (a problem body), with the refund's id to look it up by.
+  if (answer.body.status === 'failed') {
+    const { refundId, code, message } = answer.body as { refundId: string; code?: string; message?: string };
+    return { status: 422, body: { error: 'refund_declined', message: message ?? 'the gateway declined the refund', refundId, gatewayCode: code ?? null } };
+  }
+  return answer;
 }
 
 /** Plans a refund on the locked invoice and saves its row and key, or says why not. */

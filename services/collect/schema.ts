@@ -1,3 +1,4 @@
+import { controlTotalsMigration } from '../../runtime/control-totals.ts';
 import type { Knex } from 'knex';
 import { offsetStore } from '../../runtime/db.ts';
 import { brandTopics } from '../../topics/catalog.ts';
@@ -215,4 +216,5 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       await db.raw(`create index invoices_open on ${SCHEMA}.invoices (invoice_id) where collection not in ('paid', 'stopped')`);
     },
   },
+  '005_control_totals': controlTotalsMigration(SCHEMA),
 };

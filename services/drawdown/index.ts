@@ -6,13 +6,17 @@ import { allReferenceTopics, applyReferenceRecords } from '../../contracts/refer
 import { buildRejection } from '../../contracts/rejection.ts';
 import { kafkaOrigin, type CdrRejectedRecord } from '../../contracts/records.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
-import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
+import { ControlTally, localDay, utcDay } from '../../domain/assurance/control-totals.ts';
+import { controlTotalsProducer, controlTotalsStatement, startControlTotalsPublisher } from '../../runtime/control-totals.ts';
+import { createDb, inTransaction, migrateService, runTogether, type Statement } from '../../runtime/db.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
 import { loadSchema } from '../../runtime/serde.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { sendCounted, startStage, type StageContext } from '../../runtime/stage.ts';
 import { topics, valueSubject } from '../../topics/catalog.ts';
-import { migrations, offsets, SCHEMA } from './schema.ts';
+import { chargeDetails, migrations, offsets, SCHEMA } from './schema.ts';
+import { drawdownApi } from './api.ts';
+import { rerateScope } from './rerate.ts';
 
 export const GROUP_ID = 'rateline-drawdown';
 
@@ -40,6 +44,8 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
   const tables = new ReferenceTables(options.parentCompany ?? process.env.RATELINE_PARENT_COMPANY ?? 'ansr-group');
   const encodeCharged = deps.serde.encoder<UsageCharged>(await deps.serde.register(valueSubject(topics.usageCharged.name), loadSchema('usage.charged')));
   const encodeRejected = deps.serde.encoder<CdrRejectedRecord>(await deps.serde.register(valueSubject(topics.cdrRejected.name), loadSchema('cdr.rejected')));
+  const controlSink = await controlTotalsProducer(deps.kafka, deps.serde);
+  const controlTotals = startControlTotalsPublisher({ db, schema: SCHEMA, logger: deps.logger, publish: controlSink.publish });
   let exhausted: client.Counter<'usage_type'> | undefined;
 
   const handleBatch = async (records: ConsumedRecord[], context: StageContext) => {
@@ -58,10 +64,14 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
       const charged: OutgoingMessage[] = [];
       const chargeRows: ChargeRow[] = [];
       const rejected: OutgoingMessage[] = [];
+      // Only records charged for the first time count: a redelivery was counted when it was charged.
+      const tally = new ControlTally('drawdown');
       for (const { record, rated, periodKey } of fresh) {
         const before = periodKey === undefined ? undefined : states.get(periodKey);
         const outcome = chargeRatedUsage(before, rated, tables);
+        const sourceDay = tally.at('source', rated.source, utcDay(rated.startTime)).count('in');
         if (!outcome.ok) {
+          sourceDay.count(`rejected:${outcome.rejection.reason}`);
           const rejection = buildRejection({
             stage: 'drawdown',
             reason: outcome.rejection.reason,
@@ -79,6 +89,14 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
           continue;
         }
         const usage = outcome.value;
+        sourceDay.count('charged');
+        tally
+          .at('brand', usage.brand, localDay(usage.startTime, tables.brand(usage.brand)?.timeZone))
+          .count('charged')
+          .addSeconds('billable', usage.billableSeconds)
+          .addSeconds('included', usage.includedSeconds)
+          .addSeconds('overage', usage.overageSeconds)
+          .amount('charged', usage.currency, usage.amount);
         for (const draw of usage.draws) {
           const bucket = outcome.state.drawdown.buckets.find((b) => b.bucketId === draw.bucketId);
           if (bucket && bucket.remaining === 0 && draw.seconds > 0) exhaustion.inc({ usage_type: usage.usageType });
@@ -99,13 +117,18 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
           currency: usage.currency,
           charged_at: new Date(usage.chargedAt).toISOString(),
           charge_sequence: usage.chargeSequence,
+          ...chargeDetails(usage),
         });
       }
       // Produce before the state commits: a crash in between re-sends the same ids, never loses.
       await sendCounted(context, { [topics.usageCharged.name]: charged, [topics.cdrRejected.name]: rejected });
-      await saveStates(trx, [...changed].map((key) => states.get(key)!));
-      await insertCharges(trx, chargeRows);
-      await store.saveAfter(trx, GROUP_ID, records[records.length - 1]!);
+      // The batch's writes in one round trip: control totals, period states, charges, consumed offset.
+      await runTogether(trx, [
+        controlTotalsStatement(SCHEMA, tally),
+        saveStates([...changed].map((key) => states.get(key)!)),
+        insertCharges(chargeRows),
+        store.saveAfterStatement(GROUP_ID, records[records.length - 1]!),
+      ]);
     });
   };
 
@@ -118,7 +141,12 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
     onReference: (records) => applyReferenceRecords(tables, records, deps.logger),
     handleBatch,
     storedOffsets: () => store.load(GROUP_ID),
-    close: () => db.destroy(),
+    api: () => drawdownApi(db, tables, (scope, runOptions) => rerateScope(config, deps, scope, { ...runOptions, ...(options.parentCompany ? { parentCompany: options.parentCompany } : {}) })),
+    close: async () => {
+      await controlTotals.stop();
+      await controlSink.stop();
+      await db.destroy();
+    },
   });
 }
 
@@ -172,17 +200,17 @@ async function loadStates(trx: Knex.Transaction, batch: Pending[]): Promise<Map<
   return states;
 }
 
-async function saveStates(trx: Knex.Transaction, states: ChargePeriodState[]): Promise<void> {
-  if (states.length === 0) return;
-  await trx.raw(
-    `insert into ${SCHEMA}.period_states (period_key, subscription_id, period_index, state, updated_at)
+function saveStates(states: ChargePeriodState[]): Statement | undefined {
+  if (states.length === 0) return undefined;
+  return {
+    sql: `insert into ${SCHEMA}.period_states (period_key, subscription_id, period_index, state, updated_at)
      select k, s, i, st::jsonb, now() from unnest(?::text[], ?::text[], ?::int[], ?::text[]) as t(k, s, i, st)
      on conflict (period_key) do update set state = excluded.state, updated_at = excluded.updated_at`,
-    [states.map((x) => x.key), states.map((x) => x.subscriptionId), states.map((x) => x.periodIndex), states.map((x) => JSON.stringify(x))],
-  );
+    bindings: [states.map((x) => x.key), states.map((x) => x.subscriptionId), states.map((x) => x.periodIndex), states.map((x) => JSON.stringify(x))],
+  };
 }
 
-interface ChargeRow {
+interface ChargeRow extends ReturnType<typeof chargeDetails> {
   event_id: string;
   rating_version: number;
   subscription_id: string;
@@ -198,12 +226,15 @@ interface ChargeRow {
 }
 
 /** One statement for the whole batch; the primary key (event, version) is the final guard. */
-async function insertCharges(trx: Knex.Transaction, rows: ChargeRow[]): Promise<void> {
-  if (rows.length === 0) return;
+function insertCharges(rows: ChargeRow[]): Statement | undefined {
+  if (rows.length === 0) return undefined;
   const column = <K extends keyof ChargeRow>(key: K) => rows.map((r) => r[key]);
-  await trx.raw(
-    `insert into ${SCHEMA}.charges (event_id, rating_version, subscription_id, period_key, usage_type, billable_seconds, included_seconds, overage_seconds, amount, currency, charged_at, charge_sequence)
-     select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::numeric[], ?::text[], ?::timestamptz[], ?::int[])`,
-    [column('event_id'), column('rating_version'), column('subscription_id'), column('period_key'), column('usage_type'), column('billable_seconds'), column('included_seconds'), column('overage_seconds'), column('amount'), column('currency'), column('charged_at'), column('charge_sequence')],
-  );
+  return {
+    sql: `insert into ${SCHEMA}.charges (event_id, rating_version, subscription_id, period_key, usage_type, billable_seconds, included_seconds, overage_seconds, amount, currency, charged_at, charge_sequence,
+       brand, account_id, called_number, start_time, duration_seconds, rule_id, rule_version, draws)
+     select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::numeric[], ?::text[], ?::timestamptz[], ?::int[],
+       ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::text[], ?::int[], ?::jsonb[])`,
+    bindings: [column('event_id'), column('rating_version'), column('subscription_id'), column('period_key'), column('usage_type'), column('billable_seconds'), column('included_seconds'), column('overage_seconds'), column('amount'), column('currency'), column('charged_at'), column('charge_sequence'),
+      column('brand'), column('account_id'), column('called_number'), column('start_time'), column('duration_seconds'), column('rule_id'), column('rule_version'), column('draws')],
+  };
 }

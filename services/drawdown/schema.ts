@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { offsetStore } from '../../runtime/db.ts';
+import { controlTotalsMigration } from '../../runtime/control-totals.ts';
 
 /** drawdown's own PostgreSQL schema: bucket state per subscription period, charges, offsets. */
 export const SCHEMA = 'drawdown';
@@ -71,4 +72,29 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       );
     },
   },
+  '004_control_totals': controlTotalsMigration(SCHEMA),
+  '005_charge_details': {
+    up: async (db) => {
+      // What a person asks of a charged call (which call, which rule, which buckets), so drawdown
+      // can answer for a period, and per brand and day, without anyone replaying usage.charged.
+      // Null on older rows.
+      await db.schema.withSchema(SCHEMA).alterTable('charges', (t) => {
+        t.text('brand');
+        t.text('account_id');
+        t.text('called_number');
+        t.timestamp('start_time', { useTz: true });
+        t.bigInteger('duration_seconds');
+        t.text('rule_id');
+        t.integer('rule_version');
+        t.jsonb('draws');
+        t.index(['subscription_id', 'start_time']);
+        t.index(['brand', 'start_time']);
+      });
+    },
+  },
 };
+
+/** The columns a charge row holds about the call beside its money (migration 005). */
+export function chargeDetails(u: { brand: string; accountId: string; calledNumber: string; startTime: number; durationSeconds: number; ruleId: string; ruleVersion: number; draws: readonly { bucketId: string; seconds: number }[] }) {
+  return { brand: u.brand, account_id: u.accountId, called_number: u.calledNumber, start_time: new Date(u.startTime).toISOString(), duration_seconds: u.durationSeconds, rule_id: u.ruleId, rule_version: u.ruleVersion, draws: JSON.stringify(u.draws) };
+}

@@ -1,3 +1,4 @@
+import { answer, boolean, counts, integer, object, text } from '../../runtime/json-schema.ts';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -28,7 +29,7 @@ import type { CdrRawRecord, CdrRejectedRecord } from '../../contracts/records.ts
 import type { RuntimeConfig } from '../../runtime/config.ts';
 import { createDb, migrateService } from '../../runtime/db.ts';
 import { errorCode, InvalidInputError } from '../../runtime/errors.ts';
-import { asProblems, HttpError, principalOf, problemResponses, send } from '../../runtime/http.ts';
+import { asProblems, HttpError, principalOf, problemAnswer, problemResponses, send } from '../../runtime/http.ts';
 import { BatchProducer, createKafka, standardHeaders, type OutgoingMessage } from '../../runtime/kafka.ts';
 import { silentLogger, type Logger } from '../../runtime/log.ts';
 import type { ServiceMetrics } from '../../runtime/metrics.ts';
@@ -394,7 +395,14 @@ export function cdrFileUploadRoutes(deps: FileJobDeps): (app: FastifyInstance) =
               name: { type: 'string', description: 'The file name (a file is processed once per source and name)' },
             },
           },
-          response: { 200: { description: 'The job summary', type: 'object', additionalProperties: true }, 403: { description: "A brand's key (uploads need the parent's)", type: 'object', additionalProperties: true }, ...problemResponses },
+          response: {
+            200: answer(
+              'The job summary: lines read = published + rejected (by reason); a file done before publishes nothing again',
+              object({ jobId: text, fileName: text, source: text, mapping: text, read: integer, published: integer, rejected: integer, rejectedByReason: counts, duplicate: boolean, seconds: { type: 'number', description: 'How long the job took' } }),
+            ),
+            403: problemAnswer("A brand's key (uploads need the parent's)"),
+            ...problemResponses,
+          },
         },
       },
       async (request, reply) => {

@@ -3,13 +3,16 @@ import { DEFAULT_DURATION_LIMITS, cdrEventId, cdrKey, checkDedupeWindow, parseCd
 import { buildRejection, kafkaPayloadFormat } from '../../contracts/rejection.ts';
 import { kafkaOrigin, type CdrAcceptedRecord, type CdrRawRecord, type CdrRejectedRecord } from '../../contracts/records.ts';
 import type { RuntimeConfig } from '../../runtime/config.ts';
-import { createDb, inTransaction, migrateService } from '../../runtime/db.ts';
+import { createDb, inTransaction, migrateService, runTogether } from '../../runtime/db.ts';
 import { InvalidInputError } from '../../runtime/errors.ts';
+import { ControlTally, utcDay } from '../../domain/assurance/control-totals.ts';
+import { controlTotalsProducer, controlTotalsStatement, startControlTotalsPublisher } from '../../runtime/control-totals.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { sendCounted, startStage, type StageApi, type StageContext } from '../../runtime/stage.ts';
 import { topics, valueSubject } from '../../topics/catalog.ts';
 import { loadSchema } from '../../runtime/serde.ts';
+import { redriveRoutes, type RedriveDeps } from './redrive-routes.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
 import { cdrFileUploadRoutes, type FileJobDeps } from './file-job.ts';
 import { dedupePruneRoute, dedupePruner, dedupeSettings, type DedupeSettings, type PruneReport } from './dedupe-window.ts';
@@ -51,6 +54,8 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
   const rejectedId = await deps.serde.register(valueSubject(topics.cdrRejected.name), loadSchema('cdr.rejected'));
   const encodeAccepted = deps.serde.encoder<CdrAcceptedRecord>(acceptedId);
   const encodeRejected = deps.serde.encoder<CdrRejectedRecord>(rejectedId);
+  const controlSink = await controlTotalsProducer(deps.kafka, deps.serde);
+  const controlTotals = startControlTotalsPublisher({ db, schema: SCHEMA, logger: deps.logger, publish: controlSink.publish });
 
   // Usage types the catalogue knows: the union of every brand's usage-product map.
   const usageTypesByBrand = new Map<string, string[]>();
@@ -83,6 +88,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     await deps.serde.prepare(records.map((r) => r.value));
     const rejected: OutgoingMessage[] = [];
     const candidates: Candidate[] = [];
+    const tally = new ControlTally('ingest');
     for (const record of records) {
       let raw: CdrRawRecord;
       try {
@@ -90,14 +96,18 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
       } catch (err) {
         const code = err instanceof InvalidInputError ? err.code : 'undecodable_record';
         // The value is unreadable, but cdr.raw's key still says whose CDR it was.
-        rejected.push(reject(record, code, undecodableDetail(record, err), parseCdrKey(record.key?.toString()), now));
+        const keyed = parseCdrKey(record.key?.toString());
+        rejected.push(reject(record, code, undecodableDetail(record, err), keyed, now));
         metrics.rejected.inc({ reason: code });
+        countIngest(tally, keyed?.source, callDay(undefined, record.timestamp), `rejected:${code}`);
         continue;
       }
+      const day = callDay(raw.startTime, record.timestamp);
       const checked = validateCdr(raw, currentPolicy);
       if (!checked.ok) {
         rejected.push(reject(record, checked.error.code, checked.error.issues.map((i) => `${i.field}: ${i.message}`).join('; '), raw, now));
         metrics.rejected.inc({ reason: checked.error.code });
+        countIngest(tally, raw.source, day, `rejected:${checked.error.code}`);
         continue;
       }
       const cdr = checked.value;
@@ -105,6 +115,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
       if (!inWindow.ok) {
         rejected.push(reject(record, inWindow.code, inWindow.message, cdr, now));
         metrics.rejected.inc({ reason: inWindow.code });
+        countIngest(tally, cdr.source, day, `rejected:${inWindow.code}`);
         continue;
       }
       candidates.push({ record, cdr, eventId: cdrEventId(cdr.source, cdr.cdrId), origin: `${record.topic}:${record.partition}:${record.offset}` });
@@ -131,14 +142,17 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
             acceptedAt: now,
           };
           accepted.push({ key: cdrKey(cdr.source, cdr.cdrId), value: encodeAccepted(value), headers: standardHeaders({ eventId }) });
+          countIngest(tally, cdr.source, callDay(cdr.startTime, record.timestamp), 'accepted');
         } else {
           rejected.push(reject(candidate.record, 'duplicate_cdr', `CDR ${candidate.cdr.cdrId} of ${candidate.cdr.source} was already accepted (event ${candidate.eventId})`, candidate.cdr, now));
           metrics.rejected.inc({ reason: 'duplicate_cdr' });
+          countIngest(tally, candidate.cdr.source, callDay(candidate.cdr.startTime, candidate.record.timestamp), 'rejected:duplicate_cdr');
         }
       }
       // Produce before the state commits: a crash in between re-sends the same ids, never loses.
       await sendCounted(context, { [topics.cdrAccepted.name]: accepted, [topics.cdrRejected.name]: rejected });
-      await store.saveAfter(trx, GROUP_ID, records[records.length - 1]!);
+      // The figures commit with the dedupe state (a batch rolled back and redelivered counts once), with the offset, in one round trip.
+      await runTogether(trx, [controlTotalsStatement(SCHEMA, tally), store.saveAfterStatement(GROUP_ID, records[records.length - 1]!)]);
     });
   };
 
@@ -158,12 +172,16 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
     },
     handleBatch,
     storedOffsets: () => store.load(GROUP_ID),
-    api: ({ producer, metrics }) => ingestApi({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }) }),
+    api: ({ producer, metrics }) => ingestApi({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }), kafka: deps.kafka }),
     opsRoutes: ({ metrics }) => {
       metrics.registry.registerMetric(pruner.metric);
       return dedupePruneRoute(pruner);
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await controlTotals.stop();
+      await controlSink.stop();
+      await db.destroy();
+    },
   });
   pruner.start();
   return {
@@ -174,6 +192,17 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
       await stage.stop();
     },
   };
+}
+
+/** A record in, and where it ended, on its source's figures (a record whose key names no source: `(unknown)`). */
+function countIngest(tally: ControlTally, source: string | undefined, day: string, outcome: string): void {
+  tally.at('source', source ?? '(unknown)', day).count('in').count(outcome);
+}
+
+/** The UTC day the call started, or the day the record arrived when it names no usable start. */
+function callDay(startTime: number | undefined, arrivedAt: number): string {
+  const start = Number(startTime);
+  return Number.isFinite(start) && Math.abs(start) < 8.64e15 ? utcDay(start) : utcDay(arrivedAt);
 }
 
 /** Apicurio's serdes put the schema id in these headers unless told to frame the value as Confluent's do. */
@@ -228,12 +257,15 @@ async function firstSightings(trx: Knex.Transaction, candidates: Candidate[]): P
   return result;
 }
 
-/** The API: CDR file uploads. */
-export function ingestApi(deps: FileJobDeps): StageApi {
+/** The API: CDR file uploads, and redrive of rejected records and dead letters. */
+export function ingestApi(deps: FileJobDeps & RedriveDeps): StageApi {
   return {
     title: 'rateline ingest',
     audit: { db: deps.db, schema: SCHEMA },
-    description: "CDR file uploads (the parent company's key). Platforms publish single CDRs to cdr.raw directly.",
-    routes: async (app) => void (await app.register(cdrFileUploadRoutes(deps))),
+    description: "CDR file uploads (the parent company's key); rejected records and dead letters sent back into the pipeline. Platforms publish single CDRs to cdr.raw directly.",
+    routes: async (app) => {
+      await app.register(cdrFileUploadRoutes(deps));
+      await app.register(redriveRoutes(deps));
+    },
   };
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { offsetStore } from '../../runtime/db.ts';
+import { controlTotalsMigration } from '../../runtime/control-totals.ts';
 
 /** ingest's own PostgreSQL schema: the dedupe window, consumed offsets, CDR file jobs. */
 export const SCHEMA = 'ingest';
@@ -46,4 +47,5 @@ export const migrations: Record<string, { up(db: Knex): Promise<void> }> = {
       });
     },
   },
+  '004_control_totals': controlTotalsMigration(SCHEMA),
 };

@@ -1,3 +1,4 @@
+import { answer, arrayOf, instant, integer, nullable, object, text } from '../../runtime/json-schema.ts';
 import type { LifecycleRecord } from '../../contracts/lifecycle.ts';
 import type { PaymentRecord } from '../../contracts/payment.ts';
 import { createHash } from 'node:crypto';
@@ -41,7 +42,7 @@ import type { Logger } from '../../runtime/log.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
 import { startStage, type StageApi } from '../../runtime/stage.ts';
 import { brandFilter, seesBrand } from '../../runtime/auth.ts';
-import { HttpError, notFound, principalOf, problemResponses, send } from '../../runtime/http.ts';
+import { HttpError, notFound, principalOf, problemAnswer, problemResponses, send } from '../../runtime/http.ts';
 import { topics } from '../../topics/catalog.ts';
 import { mailerFromEnv, type Mailer, type OutgoingMail } from './mailer.ts';
 import { migrations, offsets, SCHEMA } from './schema.ts';
@@ -571,7 +572,26 @@ class Sender {
 /** The API: notifications (the failed ones wait for a person) and bounced addresses. A brand's key sees its own brand's notifications. */
 export function notifyApi(db: Knex): StageApi {
   const columns = ['notification_id', 'kind', 'brand', 'account_id', 'event_id', 'status', 'attempts', 'reason', 'recipients', 'message_id', 'resent_after_crash', 'created_at', 'sent_at', 'next_attempt_at'];
-  const list = { type: 'object', additionalProperties: true } as const;
+  const notification = object(
+    {
+      notification_id: text,
+      kind: text,
+      brand: text,
+      account_id: text,
+      event_id: text,
+      status: { type: 'string', enum: ['pending', 'sending', 'sent', 'failed', 'skipped'] },
+      attempts: integer,
+      reason: nullable(text),
+      recipients: nullable(arrayOf(text)),
+      message_id: nullable(text),
+      resent_after_crash: integer,
+      created_at: instant,
+      sent_at: nullable(instant),
+      next_attempt_at: instant,
+    },
+    { description: 'A notification: what it is about, where it went (recipients, the Message-ID sent), or why not' },
+  );
+  const bounce = object({ address: text, reason: text, notification_id: text, bounced_at: instant });
   return {
     title: 'rateline notify',
     description: 'Notifications sent, pending, failed or skipped, by brand, kind and account, and the addresses that bounced.',
@@ -584,7 +604,7 @@ export function notifyApi(db: Knex): StageApi {
             summary: 'Notifications, newest first, by status, brand, kind or account',
             tags: ['notifications'],
             querystring: { type: 'object', properties: { status: { enum: ['pending', 'sending', 'sent', 'failed', 'skipped'] }, brand: { type: 'string' }, kind: { type: 'string' }, account: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 1000 } }, additionalProperties: false },
-            response: { 200: { description: 'Notifications', type: 'object', properties: { notifications: { type: 'array', items: list } } }, ...problemResponses },
+            response: { 200: answer('Notifications', object({ notifications: arrayOf(notification) })), ...problemResponses },
           },
         },
         async (request, reply) => {
@@ -600,7 +620,7 @@ export function notifyApi(db: Knex): StageApi {
       );
       app.get<{ Params: { notificationId: string } }>(
         '/notifications/:notificationId',
-        { schema: { operationId: 'getNotification', summary: 'One notification: its status, attempts and the reason it failed', tags: ['notifications'], params: { type: 'object', properties: { notificationId: { type: 'string' } }, required: ['notificationId'] }, response: { 200: { description: 'The notification', ...list }, ...problemResponses } } },
+        { schema: { operationId: 'getNotification', summary: 'One notification: its status, attempts and the reason it failed', tags: ['notifications'], params: { type: 'object', properties: { notificationId: { type: 'string' } }, required: ['notificationId'] }, response: { 200: answer('The notification', notification), ...problemResponses } } },
         async (request, reply) => {
           const row: { brand: string } | undefined = await db(`${SCHEMA}.notifications`).where({ notification_id: request.params.notificationId }).first(columns);
           if (!row || !seesBrand(principalOf(request), row.brand)) throw notFound(`notification ${request.params.notificationId}`, 'notification_not_found');
@@ -610,7 +630,7 @@ export function notifyApi(db: Knex): StageApi {
       // Addresses are not a brand's own: the parent's key reads them.
       app.get(
         '/bounces',
-        { schema: { operationId: 'listBounces', summary: "Addresses a server refused for good (5xx), newest first; the parent's key", tags: ['notifications'], response: { 200: { description: 'Bounced addresses', type: 'object', properties: { bounces: { type: 'array', items: list } } }, ...problemResponses } } },
+        { schema: { operationId: 'listBounces', summary: "Addresses a server refused for good (5xx), newest first; the parent's key", tags: ['notifications'], response: { 200: answer('Bounced addresses', object({ bounces: arrayOf(bounce) })), 403: problemAnswer("A brand's key: addresses are the parent's to read"), ...problemResponses } } },
         async (request, reply) => {
           if (principalOf(request).kind !== 'parent') throw new HttpError(403, 'parent_key_required', "bounced addresses are read with the parent company's key");
           return send(reply, { status: 200, body: { bounces: await db(`${SCHEMA}.bounced_addresses`).orderBy('bounced_at', 'desc').limit(1000) } });

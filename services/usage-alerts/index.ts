@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { Decimal } from 'decimal.js';
-import type { UsageChargedRecord } from '../../contracts/records.ts';
+import { latestRatingVersions, type UsageChargedRecord } from '../../contracts/records.ts';
 import { allReferenceTopics, applyReferenceRecords } from '../../contracts/reference.ts';
 import { decimalOrNull, includedSecondsOf, reachedThresholds, thresholdKey, usageAlertId, type Threshold } from '../../domain/notify/index.ts';
 import { ReferenceTables } from '../../domain/reference/index.ts';
@@ -122,12 +122,7 @@ export async function startUsageAlerts(config: RuntimeConfig, deps: ServiceDeps,
 /** Each call in its latest rating version: an older version arriving late changes nothing. */
 async function upsertCalls(trx: Knex.Transaction, calls: UsageChargedRecord[]): Promise<void> {
   // The last record of an event id in the batch with the highest version wins (one row per id in one statement).
-  const latest = new Map<string, UsageChargedRecord>();
-  for (const c of calls) {
-    const seen = latest.get(c.eventId);
-    if (!seen || c.ratingVersion >= seen.ratingVersion) latest.set(c.eventId, c);
-  }
-  const rows = [...latest.values()];
+  const rows = latestRatingVersions(calls);
   await trx.raw(
     `insert into ${SCHEMA}.calls (event_id, rating_version, subscription_id, usage_type, period_start, billable_seconds, overage_amount)
      select * from unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::numeric[])

@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import type { CdrRejectedRecord, UsageChargedRecord } from '../../contracts/records.ts';
-import { runBatchConsumer, type RunningConsumer } from '../../runtime/kafka.ts';
+import { runBatchConsumer, startGroupAtEnd, type RunningConsumer } from '../../runtime/kafka.ts';
 import type { AvroSerde } from '../../runtime/serde.ts';
 import { topics } from '../../topics/catalog.ts';
 import { uniqueSuffix } from '../helpers.ts';
@@ -13,14 +13,20 @@ export interface Outcomes {
   groupId: string;
 }
 
-/** Reads usage.charged and cdr.rejected from the beginning, keeping this source's records by event id. */
+/**
+ * Reads usage.charged and cdr.rejected from their current end (call it before producing the
+ * source's CDRs: every earlier suite's records on these shared topics are not read at all),
+ * keeping this source's records by event id.
+ */
 export async function collectOutcomes(kafka: Kafka, serde: AvroSerde, source: string): Promise<Outcomes> {
   const charged = new Map<string, UsageChargedRecord[]>();
   const rejected = new Map<string, CdrRejectedRecord[]>();
   const groupId = `collect-${source}-${uniqueSuffix()}`;
+  const watched = [topics.usageCharged.name, topics.cdrRejected.name];
+  await startGroupAtEnd(kafka, groupId, watched);
   const reader = await runBatchConsumer(kafka, {
     groupId,
-    topics: [topics.usageCharged.name, topics.cdrRejected.name],
+    topics: watched,
     handle: async (records) => {
       await serde.prepare(records.map((r) => r.value));
       for (const r of records) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { tailOf } from './service-process.ts';
+import { tailOf } from '../../infra/service-process.ts';
 import { readStackState, stackHome, stackPaths, startStack, stopStack, type StackEndpoints } from '../../infra/stack/index.ts';
 
 /**

@@ -448,10 +448,18 @@ export class FakeGateway {
       return this.#idempotent('stripe', record.idempotencyKey, fingerprint, record, () => this.#stripeCharge(params, metadata()), conflict);
     }
     if (method === 'GET' && path === '/v1/payment_intents') {
+      // Newest first, filtered by customer and created[gte|gt|lte|lt], paged with starting_after, as Stripe lists.
       const customer = p('customer');
       const limit = Number(p('limit') ?? 10);
-      const data = [...this.#intents.values()].filter((i) => !customer || i.customer === customer).reverse().slice(0, limit);
-      return { status: 200, body: { object: 'list', data, has_more: false, url: '/v1/payment_intents' } };
+      const bound = (op: string) => (p(`created[${op}]`) === undefined ? undefined : Number(p(`created[${op}]`)));
+      const [gte, gt, lte, lt] = ['gte', 'gt', 'lte', 'lt'].map(bound);
+      const all = [...this.#intents.values()]
+        .filter((i) => (!customer || i.customer === customer) && (gte === undefined || i.created >= gte) && (gt === undefined || i.created > gt) && (lte === undefined || i.created <= lte) && (lt === undefined || i.created < lt))
+        .reverse();
+      const after = p('starting_after');
+      const from = after === undefined ? 0 : all.findIndex((i) => i.id === after) + 1;
+      const data = all.slice(from, from + limit);
+      return { status: 200, body: { object: 'list', data, has_more: from + limit < all.length, url: '/v1/payment_intents' } };
     }
     m = /^\/v1\/payment_intents\/([^/]+)$/.exec(path);
     if (method === 'GET' && m) {

@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from '../../infra/stack/paths.ts';
+import { projectRoot } from './stack/paths.ts';
 
-/** A service run as its own process (its main.ts), as in production, so that it can be SIGKILLed. */
+/** A service run as its own process (its main.ts), as in production: for fault suites (SIGKILL) and the production-shape benchmark. */
 export class ServiceProcess {
   private child: ChildProcess | undefined;
   readonly logFile: string;
@@ -20,7 +20,10 @@ export class ServiceProcess {
 
   start(): void {
     const out = fs.openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'services', this.name, 'main.ts')], {
+    // RATELINE_SERVICE_CPU_PROF=<dir>: each service writes its CPU profiles to <dir>/<name> when it exits, one a thread (node refuses --cpu-prof in NODE_OPTIONS).
+    const profileDir = this.env.RATELINE_SERVICE_CPU_PROF ?? process.env.RATELINE_SERVICE_CPU_PROF;
+    const profiling = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, this.name)}`] : [];
+    this.child = spawn(process.execPath, [...profiling, '--import', 'tsx', path.join(projectRoot, 'services', this.name, 'main.ts')], {
       cwd: projectRoot,
       env: { ...process.env, ...this.env, HTTP_PORT: '0', LOG_LEVEL: 'info' },
       stdio: ['ignore', out, out],
@@ -69,6 +72,11 @@ export class ServiceProcess {
         return [];
       }
     });
+  }
+
+  /** The running process's id (for its CPU time in /proc), if started. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   get exitCode(): number | null | undefined {
