@@ -59,6 +59,9 @@ export async function readCompactedTopics(
   // A throwaway group: kafkajs needs one, and offsets are never committed.
   const groupId = `rateline-ref-${randomUUID()}`;
   let stopping = false;
+  // Nothing is committed, so a consumer restarted after a broker fault reads everything again:
+  // a bad record is set aside once per process, not once per re-read.
+  const setAside = new Set<string>();
   const supervised = await superviseConsumer(kafka, { groupId, maxWaitTimeInMs: 500 }, logger, async (consumer) => {
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
@@ -87,6 +90,9 @@ export async function readCompactedTopics(
             records.push({ topic: batch.topic, key, value: message.value ? serde.decode(message.value, schema) : null });
           } catch (error) {
             // Every instance reads every reference record, so each sets a bad one aside once per start.
+            const where = `${batch.topic}:${batch.partition}:${message.offset}`;
+            if (setAside.has(where)) continue;
+            setAside.add(where);
             logger.error('undecodable reference record skipped', { topic: batch.topic, key, offset: message.offset, error });
             if (deadLetters) {
               const record = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: decodeHeaders(message.headers), timestamp: Number(message.timestamp) };
