@@ -100,7 +100,11 @@ function platformaticPipe(brokers: string[], from: string, to: string, groupId: 
       for await (const message of stream as AsyncIterable<Message>) {
         batch.push(message);
         if (stream.readableLength > 0 && batch.length < 10_000) continue;
-        await producer.send({ messages: batch.map((m) => ({ topic: to, key: m.key, value: m.value })) });
+        // It sends each partition's share of a send as one record batch (no splitting), so a send
+        // stays well under the topic's max.message.bytes.
+        for (let i = 0; i < batch.length; i += 2_000) {
+          await producer.send({ messages: batch.slice(i, i + 2_000).map((m) => ({ topic: to, key: m.key, value: m.value })) });
+        }
         const lastOfPartition = new Map<number, Message>();
         for (const m of batch) lastOfPartition.set(m.partition, m);
         await Promise.all([...lastOfPartition.values()].map((m) => m.commit()));
