@@ -59,9 +59,7 @@ export async function readCompactedTopics(
   // A throwaway group: kafkajs needs one, and offsets are never committed.
   const groupId = `rateline-ref-${randomUUID()}`;
   let stopping = false;
-  // Nothing is committed, so a consumer restarted after a broker fault reads everything again:
-  // a bad record is set aside once per process, not once per re-read.
-  const setAside = new Set<string>();
+  const positions = new ReadPositions();
   const supervised = await superviseConsumer(kafka, { groupId, maxWaitTimeInMs: 500 }, logger, async (consumer) => {
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
@@ -82,7 +80,7 @@ export async function readCompactedTopics(
         }
         const schema = schemaOfTopic(batch.topic);
         const records: CompactedRecord[] = [];
-        for (const message of batch.messages) {
+        for (const message of positions.unread(batch.topic, batch.partition, batch.messages)) {
           const key = message.key?.toString('utf8');
           try {
             if (key === undefined) throw new InvalidInputError('missing_key', 'a reference record without a key cannot be applied');
@@ -90,9 +88,6 @@ export async function readCompactedTopics(
             records.push({ topic: batch.topic, key, value: message.value ? serde.decode(message.value, schema) : null });
           } catch (error) {
             // Every instance reads every reference record, so each sets a bad one aside once per start.
-            const where = `${batch.topic}:${batch.partition}:${message.offset}`;
-            if (setAside.has(where)) continue;
-            setAside.add(where);
             logger.error('undecodable reference record skipped', { topic: batch.topic, key, offset: message.offset, error });
             if (deadLetters) {
               const record = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: decodeHeaders(message.headers), timestamp: Number(message.timestamp) };
@@ -103,6 +98,7 @@ export async function readCompactedTopics(
         apply(records);
         const last = batch.messages[batch.messages.length - 1];
         if (last) {
+          positions.advance(batch.topic, batch.partition, last.offset);
           resolveOffset(last.offset);
           markProgress(batch.topic, batch.partition, BigInt(last.offset) + 1n);
         }
@@ -117,4 +113,27 @@ export async function readCompactedTopics(
       return supervised.stop().then(() => deleteGroup(kafka, groupId));
     },
   };
+}
+
+/**
+ * How far each partition has been applied, kept across the consumer's rejoins and restarts.
+ * Nothing is committed, so a consumer that rejoins (its session lost while the broker was away)
+ * or is restarted reads each partition again from its beginning: what was applied is skipped.
+ * Re-applying old versions would wind the tables back until the re-read caught up, and a bad
+ * record would be dead-lettered once more.
+ */
+export class ReadPositions {
+  private readonly next = new Map<string, bigint>();
+
+  /** The messages of a batch not applied yet. */
+  unread<M extends { offset: string }>(topic: string, partition: number, messages: M[]): M[] {
+    const from = this.next.get(`${topic}:${partition}`);
+    return from === undefined ? messages : messages.filter((m) => BigInt(m.offset) >= from);
+  }
+
+  advance(topic: string, partition: number, lastOffset: string): void {
+    const key = `${topic}:${partition}`;
+    const next = BigInt(lastOffset) + 1n;
+    if (next > (this.next.get(key) ?? 0n)) this.next.set(key, next);
+  }
 }
