@@ -124,11 +124,10 @@ function platformaticPipe(brokers: string[], from: string, to: string, groupId: 
 }
 
 /** Reads a pipe's output back: every input record exactly once, bytes unchanged. */
-async function verify(kafka: Kafka, topic: string, expected: Map<number, string>): Promise<string> {
+async function verify(kafka: Kafka, topic: string, groupId: string, expected: Map<number, string>): Promise<string> {
   const seen = new Map<number, number>();
   let altered = 0;
   let read = 0;
-  const groupId = `bench-clients-verify-${randomUUID().slice(0, 8)}`;
   const consumer = await runBatchConsumer(kafka, {
     groupId,
     topics: [topic],
@@ -159,6 +158,7 @@ async function main(): Promise<void> {
   const id = randomUUID().slice(0, 8);
   const input = `bench.clients-in.${id}`;
   const outputs: string[] = [];
+  const groups: string[] = [];
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -186,8 +186,10 @@ async function main(): Promise<void> {
         outputs.push(output);
         await applyTopics(kafka, undefined, [scratch(output)]);
         const groupId = `bench-clients-${client}-${id}-${round}`;
+        groups.push(groupId);
         const result = client === 'kafkajs' ? await kafkajsPipe(kafka, input, output, groupId) : await platformaticPipe(brokers, input, output, groupId);
-        const check = await verify(kafka, output, expected);
+        groups.push(`${groupId}-check`);
+        const check = await verify(kafka, output, `${groupId}-check`, expected);
         say(`  round ${round} ${result.client}: ${fmt(result.perSecond)} records/s, ${fmt(result.cpuMicros, 1)} µs CPU a record; ${check}`);
         results.push({ ...result, round, check });
       }
@@ -197,6 +199,7 @@ async function main(): Promise<void> {
     for (const r of results) say(`| ${r.client}, round ${r.round} | ${fmt(r.perSecond)} | ${fmt(r.cpuMicros, 1)} | ${r.check} |`);
   } finally {
     await admin.deleteTopics({ topics: [input, ...outputs] }).catch(() => undefined);
+    await admin.deleteGroups(groups).catch(() => undefined);
     await admin.disconnect();
   }
 }
