@@ -348,8 +348,8 @@ describe('infrastructure faults while CDRs flow through the four mediation servi
     const recoveries = await threeFaults(scenario, outcomes, () => stack.signal('kafka', 'SIGKILL'));
     console.log(`[faults] broker SIGKILLed 3 times: charging went on ${seconds(recoveries)} after the broker was back`);
     await expectExactTotals(scenario, outcomes, 'after 3 broker kills');
-    // A consumer restarted after the broker came back reads the reference topics again from their
-    // start: the poison there was set aside once, by the first read, not once more per restart.
+    // A reference reader that rejoins after the broker came back reads its topics again from their
+    // start: the poison there was set aside once, by the first read, not once more per rejoin.
     expect(deadLetters.slice(deadBefore).map(describeDeadLetter)).toEqual([]);
     // No service was restarted: each started exactly once.
     for (const name of ['ingest', 'resolve', 'rate', 'drawdown'] as const) expect({ name, starts: service(name).startsLogged() }).toEqual({ name, starts: 1 });
