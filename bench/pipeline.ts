@@ -521,6 +521,9 @@ interface Sample {
   lag: number[];
   /** Per stage: cumulative counts of its record-latency histogram by upper bound (seconds), all input topics. */
   latency: Map<number, number>[];
+  /** Per stage: batches handled, and its batch-duration histogram like `latency`. */
+  batches: number[];
+  batchDuration: Map<number, number>[];
 }
 
 /** A histogram's cumulative bucket counts by upper bound, summed over its label sets. */
@@ -570,6 +573,8 @@ function startSampler(admin: Admin, pipeline: () => RunningService & { services:
       busySeconds: texts.map((t) => metricSum(t, 'rateline_batch_duration_seconds_sum')),
       lag,
       latency: texts.map((t) => histogramBuckets(t, 'rateline_record_latency_seconds')),
+      batches: texts.map((t) => metricSum(t, 'rateline_batch_duration_seconds_count')),
+      batchDuration: texts.map((t) => histogramBuckets(t, 'rateline_batch_duration_seconds')),
     });
   };
   const loop = (async () => {
@@ -601,6 +606,10 @@ interface StageFigures {
   /** The hop into this stage (previous stage's produce → this batch done), p50 and p99 as histogram bucket bounds. */
   hopP50: number;
   hopP99: number;
+  /** Records a batch on average, and a batch's duration p50 and p99 as bucket bounds: a long tail here is a slow batch, not a queue. */
+  meanBatch: number;
+  batchP50: number;
+  batchP99: number;
 }
 
 function stageFigures(samples: Sample[]): StageFigures[] {
@@ -622,6 +631,9 @@ function stageFigures(samples: Sample[]): StageFigures[] {
       meanLag: lags.length ? lags.reduce((a, b) => a + b, 0) / lags.length : NaN,
       hopP50: bucketQuantile(samples[0]!.latency[s]!, samples[samples.length - 1]!.latency[s]!, 0.5),
       hopP99: bucketQuantile(samples[0]!.latency[s]!, samples[samples.length - 1]!.latency[s]!, 0.99),
+      meanBatch: (final - base) / Math.max(1, samples[samples.length - 1]!.batches[s]! - samples[0]!.batches[s]!),
+      batchP50: bucketQuantile(samples[0]!.batchDuration[s]!, samples[samples.length - 1]!.batchDuration[s]!, 0.5),
+      batchP99: bucketQuantile(samples[0]!.batchDuration[s]!, samples[samples.length - 1]!.batchDuration[s]!, 0.99),
     };
   });
 }
@@ -742,7 +754,7 @@ async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchO
       await startIt();
       sampler = startSampler(env.admin, () => holder.pipeline!);
       // A fresh pipeline's counters start at zero, at the moment it was asked to start.
-      sampler.samples.push({ at: windowStart, recordsIn: STAGES.map(() => 0), busySeconds: STAGES.map(() => 0), lag: STAGES.map(() => NaN), latency: STAGES.map(() => new Map()) });
+      sampler.samples.push({ at: windowStart, recordsIn: STAGES.map(() => 0), busySeconds: STAGES.map(() => 0), lag: STAGES.map(() => NaN), latency: STAGES.map(() => new Map()), batches: STAGES.map(() => 0), batchDuration: STAGES.map(() => new Map()) });
     }
     say(`  produced ${fmt(options.n)} CDRs to cdr.raw in ${fmt(produced.ms / 1000, 1)} s (${fmt(rate(options.n, produced.ms))}/s)${mode === 'backlog' ? `; pipeline started in ${fmt(pipelineStartMs / 1000, 1)} s` : ''}`);
     let lastReport = Date.now();
@@ -996,7 +1008,7 @@ function printReport(options: BenchOptions, baseline: Baseline | undefined, repo
     else row('  pipeline start (ref tables loaded)', `${fmt(r.pipelineStartMs / 1000, 1)} s`, 'counted in end-to-end (window starts at start-up)');
     for (const s of r.stages) {
       const ratio = baseline ? ` = ${fmt(s.perSecond / baseline.oneStage, 2)} × one stage` : '';
-      row(`  stage ${s.name}`, `${fmt(s.perSecond)}/s`, `${fmt(s.records)} in${ratio}; ${fmt(s.perBusySecond)}/s of its own batch time; lag max ${fmt(s.maxLag)}, mean ${fmt(s.meanLag)}; hop in p50 ≤ ${fmt(s.hopP50, 3)} s, p99 ≤ ${fmt(s.hopP99, 3)} s`);
+      row(`  stage ${s.name}`, `${fmt(s.perSecond)}/s`, `${fmt(s.records)} in${ratio}; ${fmt(s.perBusySecond)}/s of its own batch time; lag max ${fmt(s.maxLag)}, mean ${fmt(s.meanLag)}; hop in p50 ≤ ${fmt(s.hopP50, 3)} s, p99 ≤ ${fmt(s.hopP99, 3)} s; batches of ${fmt(s.meanBatch)} records, p50 ≤ ${fmt(s.batchP50, 3)} s, p99 ≤ ${fmt(s.batchP99, 3)} s`);
     }
     const hops = STAGES.length;
     const ratio = baseline ? `${fmt(r.endToEnd / (baseline.oneStage / hops), 2)} × (one stage / ${hops} hops = ${fmt(baseline.oneStage / hops)}/s)` : '';
