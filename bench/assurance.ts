@@ -23,7 +23,7 @@ import { BatchProducer, standardHeaders, type OutgoingMessage } from '../runtime
 import { loadSchema } from '../runtime/serde.ts';
 import { consistencyRun } from '../services/assurance/run.ts';
 import { applyTopics } from '../topics/apply.ts';
-import { connectBench } from './stack.ts';
+import { connectBench, fmt, say } from './stack.ts';
 import { allTopics, brandTopics, topics, valueSubject } from '../topics/catalog.ts';
 
 const { values: args } = parseArgs({
@@ -40,8 +40,6 @@ const BRANDS = Number(args.brands);
 const N = Number(args.subscriptions);
 const CDRS = Number(args.cdrs);
 const SAMPLE = Number(args['drift-sample']);
-const say = (line: string) => console.log(line);
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 const heap = () => `${fmt(process.memoryUsage().rss / 2 ** 20)} MB RSS`;
 

@@ -23,7 +23,7 @@ import { startCollect } from '../services/collect/index.ts';
 import { envSuffix } from '../gateways/registry.ts';
 import { startFakeGateway } from '../test/support/fake-gateway/index.ts';
 import { applyTopics } from '../topics/apply.ts';
-import { connectBench } from './stack.ts';
+import { connectBench, fmt, say } from './stack.ts';
 import { formatSummary, startProfile, summariseProfile, writeProfile } from './profile.ts';
 import { allTopics } from '../topics/catalog.ts';
 
@@ -47,8 +47,6 @@ const N = Number(args.subscriptions);
 const BRANDS = Number(args.brands);
 const USAGE = Number(args['usage-per-subscription']);
 const GROUP = Number(args['group-size']);
-const say = (line: string) => console.log(line);
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
 interface Country {

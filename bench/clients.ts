@@ -14,11 +14,8 @@ import { Consumer, MessagesStreamModes, ProduceAcks, Producer, type Message } fr
 import type { Kafka } from 'kafkajs';
 import { BatchProducer, runBatchConsumer, type ConsumedRecord, type OutgoingMessage } from '../runtime/kafka.ts';
 import { applyTopics } from '../topics/apply.ts';
-import type { TopicSpec } from '../topics/catalog.ts';
-import { connectBench } from './stack.ts';
+import { benchTopic, connectBench, fmt, say } from './stack.ts';
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
-const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, bytes: { type: 'string', default: '250' }, rounds: { type: 'string', default: '2' }, timeout: { type: 'string', default: '600' } } });
 const n = Number(values.n);
@@ -28,8 +25,6 @@ const deadline = Date.now() + Number(values.timeout) * 1000;
 for (const [name, value, min] of [['n', n, 1], ['bytes', recordBytes, 16], ['rounds', rounds, 1]] as const) {
   if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min}`);
 }
-
-const scratch = (name: string): TopicSpec => ({ name, partitions: 6, key: 'account', cleanupPolicy: 'delete', retentionMs: 3_600_000, schema: null, description: 'benchmark scratch topic' });
 
 async function until(what: string, done: () => boolean): Promise<void> {
   while (!done()) {
@@ -162,7 +157,7 @@ async function main(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await applyTopics(kafka, undefined, [scratch(input)]);
+    await applyTopics(kafka, undefined, [benchTopic(input)]);
     const producer = await BatchProducer.connect(kafka);
     const expected = new Map<number, string>();
     const padding = randomBytes(recordBytes);
@@ -184,7 +179,7 @@ async function main(): Promise<void> {
       for (const client of ['kafkajs', 'platformatic'] as const) {
         const output = `bench.clients-out.${id}.${client}.${round}`;
         outputs.push(output);
-        await applyTopics(kafka, undefined, [scratch(output)]);
+        await applyTopics(kafka, undefined, [benchTopic(output)]);
         const groupId = `bench-clients-${client}-${id}-${round}`;
         groups.push(groupId);
         const result = client === 'kafkajs' ? await kafkajsPipe(kafka, input, output, groupId) : await platformaticPipe(brokers, input, output, groupId);

@@ -30,6 +30,7 @@ import { allTopics, topics, valueSubject, type TopicSpec } from '../topics/catal
 import { seededRandom } from '../domain/prng.ts';
 import type { ServiceMetrics } from '../runtime/metrics.ts';
 import { ServiceProcess } from '../infra/service-process.ts';
+import { benchTopic, fmt, say } from './stack.ts';
 import { formatSummary, startProfile, summariseProfile, writeProfile, type ProfileSummary } from './profile.ts';
 
 const { ConfigResourceTypes } = kafkajs;
@@ -113,7 +114,6 @@ const stageArgGiven = (args: Map<string, string>) => (args.get('stage') ?? proce
 
 class BenchTimeout extends Error {}
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
 const logger = createLogger({ component: 'bench' }, 'warn', (line) => process.stderr.write(`${line}\n`));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // The generated calls are dated March 2026: a de-duplication window that reaches back to them.
@@ -133,7 +133,6 @@ async function waitFor(what: string, probe: () => boolean | Promise<boolean>, po
 }
 
 const rate = (count: number, ms: number) => (ms > 0 ? (count * 1000) / ms : NaN);
-const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -151,10 +150,6 @@ async function produceAll(producer: BatchProducer, total: number, slice: (from: 
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
-}
-
-function benchTopic(name: string): TopicSpec {
-  return { name, partitions: 6, key: 'account', cleanupPolicy: 'delete', retentionMs: 3_600_000, schema: null, description: 'benchmark scratch topic' };
 }
 
 /** Commits the current high watermarks for a new group, so that it reads only what comes next. */
