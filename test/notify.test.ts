@@ -37,11 +37,16 @@ const t0 = Date.UTC(2026, 10, 2, 14, 0, 0);
 /** The words a (compressed) PDF draws: its Flate streams inflated, then read as documents/ tests read them. */
 function pdfWords(pdf: Buffer): string {
   let content = '';
-  for (const m of pdf.toString('latin1').matchAll(/stream\r?\n([\s\S]*?)\r?\nendstream/g)) {
-    try {
-      content += zlib.inflateSync(Buffer.from(m[1]!, 'latin1')).toString('latin1');
-    } catch {
-      // not a deflated stream (an image, or already plain)
+  for (const m of pdf.toString('latin1').matchAll(/stream\r?\n([\s\S]*?)\nendstream/g)) {
+    // The deflated bytes may themselves end in \r: try them whole first, then without a CR line end.
+    const raw = m[1]!;
+    for (const candidate of raw.endsWith('\r') ? [raw, raw.slice(0, -1)] : [raw]) {
+      try {
+        content += zlib.inflateSync(Buffer.from(candidate, 'latin1')).toString('latin1');
+        break;
+      } catch {
+        // not a deflated stream (an image, or already plain), or not with this ending
+      }
     }
   }
   return pdfTextOf(Buffer.from(content, 'latin1')).join('\n');
