@@ -38,8 +38,13 @@ export async function startStepStage<In extends { eventId: string; source: strin
     await deps.serde.prepare(records.map((r) => r.value));
     const produced: OutgoingMessage[] = [];
     const rejected: OutgoingMessage[] = [];
-    const tally = new ControlTally(definition.name);
+    // A gathered batch holds several partitions: figures are kept per partition's slice of offsets.
+    const slices = new Map<number, { tally: ControlTally; first: ConsumedRecord; last: ConsumedRecord }>();
     for (const record of records) {
+      let slice = slices.get(record.partition);
+      if (slice === undefined) slices.set(record.partition, (slice = { tally: new ControlTally(definition.name), first: record, last: record }));
+      slice.last = record;
+      const tally = slice.tally;
       const input = deps.serde.decode<In>(record.value, definition.input.schema ?? undefined);
       const result = definition.step(input, tables);
       const sourceDay = tally.at('source', input.source, utcDay(Number(input.startTime))).count('in');
@@ -65,8 +70,9 @@ export async function startStepStage<In extends { eventId: string; source: strin
       sourceDay.count(`rejected:${result.reason}`);
     }
     // The batch's figures travel with its outputs: a batch sent again after a crash sends them again, under the same key.
-    const slice = { topic: records[0]!.topic, partition: records[0]!.partition, firstOffset: Number(records[0]!.offset), lastOffset: Number(records[records.length - 1]!.offset) };
-    const control = controlTotalMessages(encodeControl, sliceTotals(tally, slice, deps.clock.now()));
+    const control = [...slices.values()].flatMap(({ tally, first, last }) =>
+      controlTotalMessages(encodeControl, sliceTotals(tally, { topic: first.topic, partition: first.partition, firstOffset: Number(first.offset), lastOffset: Number(last.offset) }, deps.clock.now())),
+    );
     await producer.send({ [definition.output.name]: produced, [topics.cdrRejected.name]: rejected, [topics.controlTotals.name]: control });
     metrics.recordsOut.inc({ topic: definition.output.name }, produced.length);
     metrics.recordsOut.inc({ topic: topics.cdrRejected.name }, rejected.length);
@@ -79,6 +85,7 @@ export async function startStepStage<In extends { eventId: string; source: strin
     deadLetterTopic: topics.deadLetter.name,
     referenceTopics: allReferenceTopics,
     onReference: (records) => applyReferenceRecords(tables, records, deps.logger),
+    gatherPartitions: true,
     handleBatch,
   });
 }

@@ -10,7 +10,7 @@ describe('loadRuntimeConfig', () => {
       DATABASE_URL: 'postgres://u:p@db:5432/rateline',
       HTTP_PORT: '9100',
     });
-    expect(config.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'rateline-ingest', sessionTimeoutMs: 10_000, maxBytesPerPartition: 4 * 1024 * 1024, partitionsConcurrently: 1, fetchMinBytes: 1, fetchMaxWaitMs: 5_000 });
+    expect(config.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'rateline-ingest', sessionTimeoutMs: 10_000, maxBytesPerPartition: 4 * 1024 * 1024, partitionsConcurrently: 1, gatherPartitions: true, fetchMinBytes: 1, fetchMaxWaitMs: 5_000 });
     expect(config.registry.url).toBe('http://registry:8081');
     expect(config.http).toEqual({ host: '127.0.0.1', port: 9100, opsPort: 0 });
   });
@@ -30,16 +30,21 @@ describe('loadRuntimeConfig', () => {
   it('reports every problem at once, each naming what to set', () => {
     let error: unknown;
     try {
-      loadRuntimeConfig('rate', { KAFKA_BROKERS: 'nohost', DATABASE_URL: 'mysql://x', HTTP_PORT: '70000' });
+      loadRuntimeConfig('rate', { KAFKA_BROKERS: 'nohost', DATABASE_URL: 'mysql://x', HTTP_PORT: '70000', RATELINE_GATHER_PARTITIONS: 'yes' });
     } catch (err) {
       error = err;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems;
-    expect(problems).toHaveLength(4);
+    expect(problems).toHaveLength(5);
     expect(problems.join('\n')).toMatch(/KAFKA_BROKERS entry "nohost" must be host:port/);
     expect(problems.join('\n')).toMatch(/SCHEMA_REGISTRY_URL is not set/);
     expect(problems.join('\n')).toMatch(/DATABASE_URL=mysql:\/\/x must start with postgres:/);
     expect(problems.join('\n')).toMatch(/HTTP_PORT=70000/);
+    expect(problems.join('\n')).toMatch(/RATELINE_GATHER_PARTITIONS=yes must be 1 or 0/);
+  });
+
+  it('lets the mediation stages take a partition at a time', () => {
+    expect(loadRuntimeConfig('rate', { RATELINE_GATHER_PARTITIONS: '0' }, { kafkaBrokers: '127.0.0.1:19092', schemaRegistryUrl: 'http://r', databaseUrl: 'postgres://p' }).kafka.gatherPartitions).toBe(false);
   });
 });

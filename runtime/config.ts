@@ -10,6 +10,8 @@ export interface KafkaConfig {
   maxBytesPerPartition: number;
   /** Partitions whose batches a stage processes at once. */
   partitionsConcurrently: number;
+  /** The mediation stages take a fetch's partition batches as one batch (one produce, one transaction a fetch). */
+  gatherPartitions: boolean;
   /** A fetch waits for this many bytes (or fetchMaxWaitMs): larger batches under a light steady load, fewer per-batch costs. */
   fetchMinBytes: number;
   fetchMaxWaitMs: number;
@@ -76,6 +78,14 @@ function parsePositive(name: string, raw: string | undefined, fallback: number, 
   return value;
 }
 
+function parseSwitch(name: string, raw: string | undefined, fallback: boolean, problems: string[]): boolean {
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === '1' || raw === 'true') return true;
+  if (raw === '0' || raw === 'false') return false;
+  problems.push(`${name}=${raw} must be 1 or 0 (true or false)`);
+  return fallback;
+}
+
 function parsePort(name: string, raw: string | undefined, fallback: number, problems: string[]): number {
   if (raw === undefined || raw === '') return fallback;
   const port = Number(raw);
@@ -96,6 +106,7 @@ export function loadRuntimeConfig(serviceName: string, env: NodeJS.ProcessEnv = 
       sessionTimeoutMs: parsePositive('KAFKA_SESSION_TIMEOUT_MS', env.KAFKA_SESSION_TIMEOUT_MS, 10_000, problems),
       maxBytesPerPartition: parsePositive('KAFKA_MAX_BYTES_PER_PARTITION', env.KAFKA_MAX_BYTES_PER_PARTITION, 4 * 1024 * 1024, problems),
       partitionsConcurrently: parsePositive('RATELINE_PARTITIONS_CONCURRENTLY', env.RATELINE_PARTITIONS_CONCURRENTLY, 1, problems),
+      gatherPartitions: parseSwitch('RATELINE_GATHER_PARTITIONS', env.RATELINE_GATHER_PARTITIONS, true, problems),
       fetchMinBytes: parsePositive('KAFKA_FETCH_MIN_BYTES', env.KAFKA_FETCH_MIN_BYTES, 1, problems),
       fetchMaxWaitMs: parsePositive('KAFKA_FETCH_MAX_WAIT_MS', env.KAFKA_FETCH_MAX_WAIT_MS, 5_000, problems),
     },

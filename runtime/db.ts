@@ -93,6 +93,21 @@ export interface StoredOffsets {
   saveAfter(trx: Knex.Transaction, groupId: string, last: { topic: string; partition: number; offset: string }): Promise<void>;
   /** saveAfter as a statement, to send with others (runTogether). */
   saveAfterStatement(groupId: string, last: { topic: string; partition: number; offset: string }): Statement;
+  /** For a batch of several partitions: the offset after each partition's last record, in one statement. */
+  saveAfterEachStatement(groupId: string, records: readonly { topic: string; partition: number; offset: string }[]): Statement;
+  /**
+   * The stored next offset of each partition of the batch (`topic:partition`; absent: none yet),
+   * its row locked until the transaction ends, rows locked in one order so two transactions
+   * never wait on each other crosswise.
+   */
+  lockStored(trx: Knex.Transaction, groupId: string, records: readonly { topic: string; partition: number }[]): Promise<Map<string, bigint>>;
+}
+
+/** The offset after each partition's last record of a batch (records of a partition in order). */
+export function nextOffsetsOf(records: readonly { topic: string; partition: number; offset: string }[]): { topic: string; partition: number; offset: string }[] {
+  const last = new Map<string, { topic: string; partition: number; offset: string }>();
+  for (const r of records) last.set(`${r.topic}:${r.partition}`, r);
+  return [...last.values()].map((r) => ({ topic: r.topic, partition: r.partition, offset: (BigInt(r.offset) + 1n).toString() }));
 }
 
 export function offsetStore(schema: string): { table: (db: Knex) => Promise<void>; store: (db: Knex) => StoredOffsets } {
@@ -121,6 +136,28 @@ export function offsetStore(schema: string): { table: (db: Knex) => Promise<void
         return runTogether(trx, [this.saveAfterStatement(groupId, last)]);
       },
       saveAfterStatement: (groupId, last) => saveStatement(groupId, { topic: last.topic, partition: last.partition, offset: (BigInt(last.offset) + 1n).toString() }),
+      saveAfterEachStatement: (groupId, records) => {
+        const next = nextOffsetsOf(records);
+        return {
+          sql: `insert into ${table} (group_id, topic, partition, next_offset, updated_at)
+                select ?::text, t, p, o, now() from unnest(?::text[], ?::int[], ?::bigint[]) as x(t, p, o)
+                on conflict (group_id, topic, partition) do update
+                set next_offset = greatest(${table}.next_offset, excluded.next_offset), updated_at = now()`,
+          bindings: [groupId, next.map((n) => n.topic), next.map((n) => n.partition), next.map((n) => n.offset)],
+        };
+      },
+      lockStored: async (trx, groupId, records) => {
+        const partitions = new Map<string, { topic: string; partition: number }>();
+        for (const r of records) partitions.set(`${r.topic}:${r.partition}`, r);
+        const list = [...partitions.values()];
+        const { rows } = (await trx.raw(
+          `select o.topic, o.partition, o.next_offset from ${table} o
+           join unnest(?::text[], ?::int[]) as b(topic, partition) using (topic, partition)
+           where o.group_id = ? order by o.topic, o.partition for update of o`,
+          [list.map((p) => p.topic), list.map((p) => p.partition), groupId],
+        )) as { rows: { topic: string; partition: number; next_offset: string }[] };
+        return new Map(rows.map((r) => [`${r.topic}:${r.partition}`, BigInt(r.next_offset)]));
+      },
       load: async (groupId) => {
         const rows = await db(table).where({ group_id: groupId }).select('topic', 'partition', 'next_offset');
         return new Map(rows.map((r: { topic: string; partition: number; next_offset: string }) => [`${r.topic}:${r.partition}`, String(r.next_offset)]));

@@ -294,6 +294,13 @@ export interface ConsumerOptions {
    * id) never spans partitions, so batches of different partitions share no state.
    */
   partitionsConcurrently?: number;
+  /**
+   * Hand the partition batches of one fetch to `handle` together, as one call (records of each
+   * partition in order, partition after partition), instead of one partition at a time: a stage
+   * then pays its per-batch waits (an acknowledged produce, a COMMIT's flush, an offset commit)
+   * once per fetch. The handler must accept records of several partitions.
+   */
+  gatherPartitions?: boolean;
   /** The broker answers a fetch once it has this many bytes, or after fetchMaxWaitMs (kafkajs's minBytes and maxWaitTimeInMs). */
   fetchMinBytes?: number;
   fetchMaxWaitMs?: number;
@@ -427,6 +434,7 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
     }
   };
 
+  const handle = options.gatherPartitions ? gatherBatches(options.handle) : options.handle;
   const supervised = await superviseConsumer(kafka, consumerConfig, options.logger, async (consumer) => {
     consumer.on(consumer.events.GROUP_JOIN, onJoin);
     consumer.on(consumer.events.CRASH, () => void (running = false));
@@ -440,7 +448,8 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
       autoCommit: true,
       autoCommitInterval: 1000,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
+      // Gathering needs every partition batch of a fetch handed over at once (kafkajs gives each to a worker).
+      partitionsConsumedConcurrently: options.gatherPartitions ? GATHER_WORKERS : (options.partitionsConcurrently ?? 1),
       eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload) => {
         if (batch.messages.length === 0 || !isRunning() || isStale()) return;
         let messages = batch.messages;
@@ -481,7 +490,7 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
           };
         });
         try {
-          await options.handle(records, { isStopping: () => stopping, pause, heartbeat });
+          await handle(records, { isStopping: () => stopping, pause, heartbeat });
         } catch (error) {
           if (error instanceof BatchAbandoned) return; // uncommitted: the next owner takes it again
           throw error;
@@ -509,6 +518,33 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
       running = false;
     },
   };
+}
+
+/** More than the partitions one member is assigned in any deployment we run (topics have 3-12). */
+const GATHER_WORKERS = 64;
+
+/**
+ * Gathers the batches handed over in one turn of the event loop (kafkajs starts every partition
+ * batch of a fetch on its own worker in the same turn) into one call of `handle`; each caller's
+ * promise settles with that call. Records stay in order within each partition.
+ */
+export function gatherBatches<C>(handle: (records: ConsumedRecord[], context: C) => Promise<void>): (records: ConsumedRecord[], context: C) => Promise<void> {
+  let waiting: { records: ConsumedRecord[]; context: C; settle: { resolve(): void; reject(error: unknown): void } }[] = [];
+  const flush = async () => {
+    const group = waiting;
+    waiting = [];
+    try {
+      await handle(group.length === 1 ? group[0]!.records : group.flatMap((g) => g.records), group[0]!.context);
+      for (const { settle } of group) settle.resolve();
+    } catch (error) {
+      for (const { settle } of group) settle.reject(error);
+    }
+  };
+  return (records, context) =>
+    new Promise<void>((resolve, reject) => {
+      if (waiting.length === 0) setImmediate(() => void flush());
+      waiting.push({ records, context, settle: { resolve, reject } });
+    });
 }
 
 /**

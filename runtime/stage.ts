@@ -31,6 +31,11 @@ export interface StageDefinition {
   /** Compacted reference topics to hold in memory before the first record is processed. */
   referenceTopics?: string[];
   onReference?(records: CompactedRecord[]): void;
+  /**
+   * Take the partition batches of a fetch as one batch (see ConsumerOptions.gatherPartitions):
+   * handleBatch then gets records of several partitions, each partition's in order.
+   */
+  gatherPartitions?: boolean;
   /** Process one batch: produce outputs (and commit state) before resolving. */
   handleBatch(records: ConsumedRecord[], context: StageContext): Promise<void>;
   storedOffsets?(): Promise<Map<string, string>>;
@@ -101,8 +106,12 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
     await stage.handleBatch(records, context);
     timer();
     const now = Date.now();
-    metrics.recordsIn.inc({ topic: records[0]!.topic }, records.length);
-    for (const r of records) metrics.recordLatencySeconds.observe({ topic: r.topic }, Math.max(0, (now - r.timestamp) / 1000));
+    const perTopic = new Map<string, number>();
+    for (const r of records) {
+      perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
+      metrics.recordLatencySeconds.observe({ topic: r.topic }, Math.max(0, (now - r.timestamp) / 1000));
+    }
+    for (const [topic, count] of perTopic) metrics.recordsIn.inc({ topic }, count);
   };
   let consumer: RunningConsumer | undefined;
   consumer = await runBatchConsumer(deps.kafka, {
@@ -113,6 +122,7 @@ export async function startStage(config: RuntimeConfig, deps: ServiceDeps, stage
     sessionTimeoutMs: config.kafka.sessionTimeoutMs,
     maxBytesPerPartition: config.kafka.maxBytesPerPartition,
     partitionsConcurrently: config.kafka.partitionsConcurrently,
+    ...(stage.gatherPartitions && config.kafka.gatherPartitions ? { gatherPartitions: true } : {}),
     fetchMinBytes: config.kafka.fetchMinBytes,
     fetchMaxWaitMs: config.kafka.fetchMaxWaitMs,
     onLag: (topic, partition, lag) => metrics.consumerLag.set({ topic, partition: String(partition) }, lag),

@@ -61,6 +61,53 @@ describe('the consumer loop against the real broker', () => {
     await producer.stop();
   });
 
+  it('gathers a fetch\'s partition batches into one call, each partition in order, with a poison record set aside alone and every offset committed', async () => {
+    const kafka = testKafka();
+    const input = testTopic('gather-in', { partitions: 6 });
+    const dlq = testTopic('gather-dlq', { partitions: 1 });
+    await applyTopics(kafka, undefined, [input, dlq]);
+    const producer = await BatchProducer.connect(kafka);
+    // 600 records over 24 keys: every partition gets some, each key's in the order sent.
+    const values = Array.from({ length: 600 }, (_, i) => (i === 333 ? 'poison' : `k${i % 24}-${i}`));
+    await producer.send({ [input.name]: values.map((value, i) => ({ key: `k${i % 24}`, value: Buffer.from(value) })) });
+
+    const metrics = createServiceMetrics('gather-test');
+    const calls: ConsumedRecord[][] = [];
+    const processed: string[] = [];
+    const handle = async (records: ConsumedRecord[]) => {
+      calls.push(records);
+      if (records.some((r) => r.value?.toString() === 'poison')) throw new InvalidInputError('poison_record', 'this record can never be processed');
+      for (const r of records) processed.push(r.value!.toString());
+    };
+    const groupId = `gather-${uniqueSuffix()}`;
+    const consumer = await runBatchConsumer(kafka, {
+      groupId,
+      topics: [input.name],
+      gatherPartitions: true,
+      handle: resilientHandler(handle, { service: 'gather-test', producer, deadLetterTopic: dlq.name, logger: silentLogger, metrics, retry: { initialDelayMs: 10, maxDelayMs: 50 } }),
+    });
+    await eventually('599 good records processed', () => (processed.length >= 599 ? true : undefined));
+    await consumer.stop();
+
+    // The records were waiting before the consumer joined: its first fetch held every partition, handed over as one call.
+    expect(new Set(calls[0]!.map((r) => r.partition)).size).toBe(6);
+    // Each record once, each key's records in the order sent, the poison record only dead-lettered.
+    expect(processed).toHaveLength(599);
+    expect(new Set(processed)).toEqual(new Set(values.filter((v) => v !== 'poison')));
+    for (let k = 0; k < 24; k++) {
+      const ofKey = processed.filter((v) => v.startsWith(`k${k}-`)).map((v) => Number(v.split('-')[1]));
+      expect(ofKey).toEqual([...ofKey].sort((a, b) => a - b));
+    }
+    expect(await metrics.registry.getSingleMetricAsString('rateline_records_dead_lettered_total')).toMatch(/reason="poison_record".* 1/);
+
+    const admin = kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchOffsets({ groupId, topics: [input.name] });
+    await admin.disconnect();
+    expect(offsets[0]!.partitions.reduce((sum, p) => sum + Number(p.offset), 0)).toBe(600);
+    await producer.stop();
+  });
+
   it('finds a poison record by halving the batch: only it is dead-lettered, the rest go on in order, and a bug (TypeError) never loops', async () => {
     const kafka = testKafka();
     const input = testTopic('halving-in', { partitions: 1 });

@@ -8,7 +8,7 @@ import { kafkaOrigin, type CdrRejectedRecord } from '../../contracts/records.ts'
 import type { RuntimeConfig } from '../../runtime/config.ts';
 import { ControlTally, localDay, utcDay } from '../../domain/assurance/control-totals.ts';
 import { controlTotalsProducer, controlTotalsStatement, startControlTotalsPublisher } from '../../runtime/control-totals.ts';
-import { createDb, inTransaction, migrateService, runTogether, type Statement } from '../../runtime/db.ts';
+import { createDb, inTransaction, migrateService, runTogether, type Statement, type StoredOffsets } from '../../runtime/db.ts';
 import { standardHeaders, type ConsumedRecord, type OutgoingMessage } from '../../runtime/kafka.ts';
 import { loadSchema } from '../../runtime/serde.ts';
 import type { RunningService, ServiceDeps } from '../../runtime/service.ts';
@@ -58,7 +58,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
       return { record, rated, periodKey: key.ok ? key.value.key : undefined };
     });
     await inTransaction(db, async (trx) => {
-      const fresh = await notYetCharged(trx, decoded, GROUP_ID);
+      const fresh = await notYetCharged(trx, store, decoded, GROUP_ID);
       const states = await loadStates(trx, fresh);
       const changed = new Set<string>();
       const charged: OutgoingMessage[] = [];
@@ -127,7 +127,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
         controlTotalsStatement(SCHEMA, tally),
         saveStates([...changed].map((key) => states.get(key)!)),
         insertCharges(chargeRows),
-        store.saveAfterStatement(GROUP_ID, records[records.length - 1]!),
+        store.saveAfterEachStatement(GROUP_ID, records),
       ]);
     });
   };
@@ -139,6 +139,7 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
     deadLetterTopic: topics.deadLetter.name,
     referenceTopics: allReferenceTopics,
     onReference: (records) => applyReferenceRecords(tables, records, deps.logger),
+    gatherPartitions: true,
     handleBatch,
     storedOffsets: () => store.load(GROUP_ID),
     api: () => drawdownApi(db, tables, (scope, runOptions) => rerateScope(config, deps, scope, { ...runOptions, ...(options.parentCompany ? { parentCompany: options.parentCompany } : {}) })),
@@ -152,22 +153,18 @@ export async function startDrawdown(config: RuntimeConfig, deps: ServiceDeps, op
 
 /**
  * Drops records this stage already charged. Charges and consumed offsets commit in one
- * transaction, so a record below the partition's stored offset was charged; locking the offset
- * row also keeps two group members (during a rebalance) from charging one partition at once.
+ * transaction, so a record below the partition's stored offset was charged; locking the partitions'
+ * offset rows also keeps two group members (during a rebalance) from charging one partition at once.
  * Repeats within the batch are dropped too. The charges table's key stays the final guard.
  */
-async function notYetCharged(trx: Knex.Transaction, batch: Pending[], groupId: string): Promise<Pending[]> {
-  const first = batch[0];
-  if (!first) return [];
-  const row: { next_offset: string } | undefined = await trx(`${SCHEMA}.consumer_offsets`)
-    .where({ group_id: groupId, topic: first.record.topic, partition: first.record.partition })
-    .forUpdate()
-    .first('next_offset');
-  const stored = row ? BigInt(row.next_offset) : -1n;
+async function notYetCharged(trx: Knex.Transaction, store: StoredOffsets, batch: Pending[], groupId: string): Promise<Pending[]> {
+  if (batch.length === 0) return [];
+  const stored = await store.lockStored(trx, groupId, batch.map((p) => p.record));
   const seen = new Set<string>();
   const candidates = batch.filter(({ record, rated }) => {
     const id = `${rated.eventId}@${rated.ratingVersion}`;
-    if (BigInt(record.offset) < stored || seen.has(id)) return false;
+    const next = stored.get(`${record.topic}:${record.partition}`);
+    if ((next !== undefined && BigInt(record.offset) < next) || seen.has(id)) return false;
     seen.add(id);
     return true;
   });

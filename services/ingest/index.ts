@@ -152,7 +152,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
       // Produce before the state commits: a crash in between re-sends the same ids, never loses.
       await sendCounted(context, { [topics.cdrAccepted.name]: accepted, [topics.cdrRejected.name]: rejected });
       // The figures commit with the dedupe state (a batch rolled back and redelivered counts once), with the offset, in one round trip.
-      await runTogether(trx, [controlTotalsStatement(SCHEMA, tally), store.saveAfterStatement(GROUP_ID, records[records.length - 1]!)]);
+      await runTogether(trx, [controlTotalsStatement(SCHEMA, tally), store.saveAfterEachStatement(GROUP_ID, records)]);
     });
   };
 
@@ -170,6 +170,7 @@ export async function startIngest(config: RuntimeConfig, deps: ServiceDeps, opti
       }
       currentPolicy = policy();
     },
+    gatherPartitions: true,
     handleBatch,
     storedOffsets: () => store.load(GROUP_ID),
     api: ({ producer, metrics }) => ingestApi({ producer, metrics, serde: deps.serde, db, clock: deps.clock, logger: deps.logger.child({ stage: 'ingest' }), kafka: deps.kafka }),
