@@ -522,28 +522,53 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
 
 /** More than the partitions one member is assigned in any deployment we run (topics have 3-12). */
 const GATHER_WORKERS = 64;
+/**
+ * A gathered call takes partition batches up to this many records (a partition's batch is never
+ * split): under a steady load a fetch holds far fewer; in a backlog every partition's batch is
+ * large already, and one call over all of them would outlast the session (heartbeats go between calls).
+ */
+export const GATHER_MAX_RECORDS = 5_000;
 
 /**
  * Gathers the batches handed over in one turn of the event loop (kafkajs starts every partition
- * batch of a fetch on its own worker in the same turn) into one call of `handle`; each caller's
- * promise settles with that call. Records stay in order within each partition.
+ * batch of a fetch on its own worker in the same turn) into calls of `handle` of up to
+ * `maxRecords` records, one after another; each caller's promise settles with the call that holds
+ * its batch. Records stay in order within each partition. After a failed call the calls left are
+ * not made and their callers fail too: none of them has its offsets resolved.
  */
-export function gatherBatches<C>(handle: (records: ConsumedRecord[], context: C) => Promise<void>): (records: ConsumedRecord[], context: C) => Promise<void> {
-  let waiting: { records: ConsumedRecord[]; context: C; settle: { resolve(): void; reject(error: unknown): void } }[] = [];
+export function gatherBatches<C extends { heartbeat?(): Promise<void> }>(
+  handle: (records: ConsumedRecord[], context: C) => Promise<void>,
+  maxRecords = GATHER_MAX_RECORDS,
+): (records: ConsumedRecord[], context: C) => Promise<void> {
+  type Waiting = { records: ConsumedRecord[]; context: C; resolve(): void; reject(error: unknown): void };
+  let waiting: Waiting[] = [];
   const flush = async () => {
-    const group = waiting;
+    const calls: Waiting[][] = [];
+    let size = Infinity;
+    for (const batch of waiting) {
+      if (size + batch.records.length > maxRecords) {
+        calls.push([]);
+        size = 0;
+      }
+      calls[calls.length - 1]!.push(batch);
+      size += batch.records.length;
+    }
     waiting = [];
-    try {
-      await handle(group.length === 1 ? group[0]!.records : group.flatMap((g) => g.records), group[0]!.context);
-      for (const { settle } of group) settle.resolve();
-    } catch (error) {
-      for (const { settle } of group) settle.reject(error);
+    for (const [i, call] of calls.entries()) {
+      try {
+        if (i > 0) await call[0]!.context.heartbeat?.();
+        await handle(call.length === 1 ? call[0]!.records : call.flatMap((b) => b.records), call[0]!.context);
+        for (const b of call) b.resolve();
+      } catch (error) {
+        for (const b of calls.slice(i).flat()) b.reject(error);
+        return;
+      }
     }
   };
   return (records, context) =>
     new Promise<void>((resolve, reject) => {
       if (waiting.length === 0) setImmediate(() => void flush());
-      waiting.push({ records, context, settle: { resolve, reject } });
+      waiting.push({ records, context, resolve, reject });
     });
 }
 
