@@ -519,6 +519,8 @@ interface Sample {
   /** Per stage: batches handled, and its batch-duration histogram like `latency`. */
   batches: number[];
   batchDuration: Map<number, number>[];
+  /** Per stage: the longest event-loop delay since the previous scrape (prom-client resets it on each). */
+  loopDelayMax: number[];
 }
 
 /** A histogram's cumulative bucket counts by upper bound, summed over its label sets. */
@@ -570,6 +572,7 @@ function startSampler(admin: Admin, pipeline: () => RunningService & { services:
       latency: texts.map((t) => histogramBuckets(t, 'rateline_record_latency_seconds')),
       batches: texts.map((t) => metricSum(t, 'rateline_batch_duration_seconds_count')),
       batchDuration: texts.map((t) => histogramBuckets(t, 'rateline_batch_duration_seconds')),
+      loopDelayMax: texts.map((t) => (t ? metricSum(t, 'rateline_nodejs_eventloop_lag_max_seconds') : NaN)),
     });
   };
   const loop = (async () => {
@@ -605,6 +608,8 @@ interface StageFigures {
   meanBatch: number;
   batchP50: number;
   batchP99: number;
+  /** The longest the stage's event loop was held up (a stall of the whole process: CPU taken away, GC, a long synchronous step). */
+  loopDelayMax: number;
 }
 
 function stageFigures(samples: Sample[]): StageFigures[] {
@@ -629,6 +634,7 @@ function stageFigures(samples: Sample[]): StageFigures[] {
       meanBatch: (final - base) / Math.max(1, samples[samples.length - 1]!.batches[s]! - samples[0]!.batches[s]!),
       batchP50: bucketQuantile(samples[0]!.batchDuration[s]!, samples[samples.length - 1]!.batchDuration[s]!, 0.5),
       batchP99: bucketQuantile(samples[0]!.batchDuration[s]!, samples[samples.length - 1]!.batchDuration[s]!, 0.99),
+      loopDelayMax: Math.max(0, ...samples.slice(1).map((x) => x.loopDelayMax[s]!).filter(Number.isFinite)),
     };
   });
 }
@@ -749,7 +755,7 @@ async function runPipeline(env: Env, mode: 'steady' | 'backlog', options: BenchO
       await startIt();
       sampler = startSampler(env.admin, () => holder.pipeline!);
       // A fresh pipeline's counters start at zero, at the moment it was asked to start.
-      sampler.samples.push({ at: windowStart, recordsIn: STAGES.map(() => 0), busySeconds: STAGES.map(() => 0), lag: STAGES.map(() => NaN), latency: STAGES.map(() => new Map()), batches: STAGES.map(() => 0), batchDuration: STAGES.map(() => new Map()) });
+      sampler.samples.push({ at: windowStart, recordsIn: STAGES.map(() => 0), busySeconds: STAGES.map(() => 0), lag: STAGES.map(() => NaN), latency: STAGES.map(() => new Map()), batches: STAGES.map(() => 0), batchDuration: STAGES.map(() => new Map()), loopDelayMax: STAGES.map(() => NaN) });
     }
     say(`  produced ${fmt(options.n)} CDRs to cdr.raw in ${fmt(produced.ms / 1000, 1)} s (${fmt(rate(options.n, produced.ms))}/s)${mode === 'backlog' ? `; pipeline started in ${fmt(pipelineStartMs / 1000, 1)} s` : ''}`);
     let lastReport = Date.now();
@@ -1003,7 +1009,7 @@ function printReport(options: BenchOptions, baseline: Baseline | undefined, repo
     else row('  pipeline start (ref tables loaded)', `${fmt(r.pipelineStartMs / 1000, 1)} s`, 'counted in end-to-end (window starts at start-up)');
     for (const s of r.stages) {
       const ratio = baseline ? ` = ${fmt(s.perSecond / baseline.oneStage, 2)} × one stage` : '';
-      row(`  stage ${s.name}`, `${fmt(s.perSecond)}/s`, `${fmt(s.records)} in${ratio}; ${fmt(s.perBusySecond)}/s of its own batch time; lag max ${fmt(s.maxLag)}, mean ${fmt(s.meanLag)}; hop in p50 ≤ ${fmt(s.hopP50, 3)} s, p99 ≤ ${fmt(s.hopP99, 3)} s; batches of ${fmt(s.meanBatch)} records, p50 ≤ ${fmt(s.batchP50, 3)} s, p99 ≤ ${fmt(s.batchP99, 3)} s`);
+      row(`  stage ${s.name}`, `${fmt(s.perSecond)}/s`, `${fmt(s.records)} in${ratio}; ${fmt(s.perBusySecond)}/s of its own batch time; lag max ${fmt(s.maxLag)}, mean ${fmt(s.meanLag)}; hop in p50 ≤ ${fmt(s.hopP50, 3)} s, p99 ≤ ${fmt(s.hopP99, 3)} s; batches of ${fmt(s.meanBatch)} records, p50 ≤ ${fmt(s.batchP50, 3)} s, p99 ≤ ${fmt(s.batchP99, 3)} s; event loop held up ≤ ${fmt(s.loopDelayMax, 3)} s at most`);
     }
     const hops = STAGES.length;
     const ratio = baseline ? `${fmt(r.endToEnd / (baseline.oneStage / hops), 2)} × (one stage / ${hops} hops = ${fmt(baseline.oneStage / hops)}/s)` : '';
