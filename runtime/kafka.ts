@@ -441,10 +441,11 @@ async function consumeTopics(kafka: Kafka, options: ConsumerOptions, topicNames:
     await consumer.connect();
     await consumer.subscribe({ topics: topicNames, fromBeginning: options.fromBeginning ?? true });
     await consumer.run({
-      // Offsets are resolved only after a batch is processed; kafkajs commits resolved offsets at
-      // most once a second (and on stop), saving a round trip per batch. A crash can redeliver up to
-      // a second of records: every consumer is idempotent on event ids, and stateful stages keep
-      // their offsets in their own database anyway.
+      // Offsets are resolved only after a batch is processed. kafkajs's runner commits the resolved
+      // offsets after every batch anyway (runner.js autoCommitOffsets after eachBatch), so the
+      // interval below only bounds commitOffsetsIfNecessary inside a batch; gathering partitions
+      // (one call a fetch) is what saves commits. A crash redelivers what was not committed: every
+      // consumer is idempotent on event ids, and stateful stages keep their offsets in their own database.
       autoCommit: true,
       autoCommitInterval: 1000,
       eachBatchAutoResolve: false,
