@@ -104,7 +104,7 @@ export interface StoredOffsets {
 }
 
 /** The offset after each partition's last record of a batch (records of a partition in order). */
-export function nextOffsetsOf(records: readonly { topic: string; partition: number; offset: string }[]): { topic: string; partition: number; offset: string }[] {
+function nextOffsetsOf(records: readonly { topic: string; partition: number; offset: string }[]): { topic: string; partition: number; offset: string }[] {
   const last = new Map<string, { topic: string; partition: number; offset: string }>();
   for (const r of records) last.set(`${r.topic}:${r.partition}`, r);
   return [...last.values()].map((r) => ({ topic: r.topic, partition: r.partition, offset: (BigInt(r.offset) + 1n).toString() }));

@@ -9,6 +9,18 @@ import { startOpsServer } from '../runtime/http.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { eventually, testKafka, testTopic, uniqueSuffix } from './helpers.ts';
 
+/** The group's committed offsets on the topic, summed over its partitions. */
+async function committedTotal(kafka: ReturnType<typeof testKafka>, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return offsets[0]!.partitions.reduce((sum, p) => sum + Number(p.offset), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 describe('the consumer loop against the real broker', () => {
   it('retries a retryable failure, dead-letters a poison record with its reason, and commits only after processing', async () => {
     const kafka = testKafka();
@@ -52,12 +64,7 @@ describe('the consumer loop against the real broker', () => {
     expect(dead[0]!.headers).toMatchObject({ 'dlq-error-code': 'poison_record', 'dlq-topic': input.name, 'dlq-service': 'loop-test' });
 
     // Offsets were committed after processing: a restarted consumer of the group gets nothing again.
-    const admin = kafka.admin();
-    await admin.connect();
-    const offsets = await admin.fetchOffsets({ groupId, topics: [input.name] });
-    await admin.disconnect();
-    const committed = offsets[0]!.partitions.reduce((sum, p) => sum + Number(p.offset), 0);
-    expect(committed).toBe(20);
+    expect(await committedTotal(kafka, groupId, input.name)).toBe(20);
     await producer.stop();
   });
 
@@ -100,11 +107,7 @@ describe('the consumer loop against the real broker', () => {
     }
     expect(await metrics.registry.getSingleMetricAsString('rateline_records_dead_lettered_total')).toMatch(/reason="poison_record".* 1/);
 
-    const admin = kafka.admin();
-    await admin.connect();
-    const offsets = await admin.fetchOffsets({ groupId, topics: [input.name] });
-    await admin.disconnect();
-    expect(offsets[0]!.partitions.reduce((sum, p) => sum + Number(p.offset), 0)).toBe(600);
+    expect(await committedTotal(kafka, groupId, input.name)).toBe(600);
     await producer.stop();
   });
 
